@@ -1,0 +1,130 @@
+"""Runtime configuration, read from environment variables (never from the repository).
+
+=============================  =====================================================================
+variable                       meaning (default)
+=============================  =====================================================================
+``ENVMON_INFLUX_URL``          InfluxDB base URL for the v1 HTTP API (unset → a managed local influxd)
+``ENVMON_INFLUX_DB``           database / bucket name (``envmon``)
+``ENVMON_INFLUX_TOKEN``        token (InfluxDB 2.x/3 v1-compat auth, sent as ``Authorization: Token``)
+``ENVMON_INFLUX_USER``         user for v1 basic auth (with ``ENVMON_INFLUX_PASSWORD``)
+``ENVMON_DB_URL``              SQLAlchemy URL of the relational store (``sqlite:///$DATA_DIR/envmon.sqlite``)
+``ENVMON_DATA_DIR``            spool, quarantine, landing files, records, outputs
+                               (``$XDG_DATA_HOME/envmon`` or ``~/.local/share/envmon``)
+``ENVMON_REGISTRY``            site registry YAML (the packaged county registry)
+``ENVMON_LIMITS_OVERRIDE``     local limit override file (EIA approval / permit values), optional
+``ENVMON_INSPECTORS``          inspector directory YAML (the packaged example directory)
+``ENVMON_ROSTER_RULES``        double-random rules YAML (the packaged county rules)
+``ENVMON_HOLIDAYS``            local holiday file for years the calendar package does not know, optional
+=============================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+#: Everything a person reads is in China Standard Time; HJ 212 ``DataTime`` is this local time.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "envmon"
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the configuration. Build with :func:`load_settings`."""
+
+    data_dir: Path
+    influx_url: str | None = None
+    influx_db: str = "envmon"
+    influx_token: str | None = field(default=None, repr=False)
+    influx_user: str | None = None
+    influx_password: str | None = field(default=None, repr=False)
+    db_url: str | None = None
+    registry_path: Path = PACKAGE_DATA / "registry.yaml"
+    limits_override: Path | None = None
+    inspectors_path: Path = PACKAGE_DATA / "inspectors.yaml"
+    roster_rules_path: Path = PACKAGE_DATA / "roster_rules.yaml"
+    holidays_path: Path | None = None
+
+    @property
+    def sql_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'envmon.sqlite'}"
+
+    # Directory layout under ENVMON_DATA_DIR -------------------------------------------------------
+    @property
+    def spool_dir(self) -> Path:
+        """Durable spool of acknowledged HJ 212 packets, one file per receiver segment."""
+        return self.data_dir / "spool"
+
+    @property
+    def landing_dir(self) -> Path:
+        """Drop folder for lab CSV/XLSX results and hazardous-waste ledgers, one sub-folder per zone."""
+        return self.data_dir / "landing"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Rejected input with its reason, never deleted automatically."""
+        return self.data_dir / "quarantine"
+
+    @property
+    def write_spool_dir(self) -> Path:
+        """Validated readings whose InfluxDB write failed; retried on every ingest run."""
+        return self.data_dir / "write-spool"
+
+    @property
+    def records_dir(self) -> Path:
+        return self.data_dir / "records"
+
+    @property
+    def rosters_dir(self) -> Path:
+        return self.data_dir / "rosters"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def public_dir(self) -> Path:
+        """What may be published (双随机、一公开 results, public reports)."""
+        return self.data_dir / "public"
+
+    def ensure_dirs(self) -> "Settings":
+        for d in (self.data_dir, self.spool_dir, self.landing_dir, self.quarantine_dir,
+                  self.write_spool_dir, self.records_dir, self.rosters_dir, self.reports_dir,
+                  self.public_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; keyword arguments override single fields (used by tests and the demo)."""
+    values: dict[str, object] = dict(
+        data_dir=_env_path("ENVMON_DATA_DIR") or _default_data_dir(),
+        influx_url=os.environ.get("ENVMON_INFLUX_URL") or None,
+        influx_db=os.environ.get("ENVMON_INFLUX_DB") or "envmon",
+        influx_token=os.environ.get("ENVMON_INFLUX_TOKEN") or None,
+        influx_user=os.environ.get("ENVMON_INFLUX_USER") or None,
+        influx_password=os.environ.get("ENVMON_INFLUX_PASSWORD") or None,
+        db_url=os.environ.get("ENVMON_DB_URL") or None,
+        limits_override=_env_path("ENVMON_LIMITS_OVERRIDE"),
+        holidays_path=_env_path("ENVMON_HOLIDAYS"),
+    )
+    for name, attr in (("ENVMON_REGISTRY", "registry_path"), ("ENVMON_INSPECTORS", "inspectors_path"),
+                       ("ENVMON_ROSTER_RULES", "roster_rules_path")):
+        p = _env_path(name)
+        if p:
+            values[attr] = p
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,123 @@
+"""The canonical readings batch: the one contract between ``sensors/`` and everything downstream.
+
+A batch is a :class:`pandas.DataFrame` with exactly the columns of :data:`READINGS_COLUMNS`, in that
+order and with those dtypes. Every adapter (HJ 212, lab files, simulator) produces it; quality, units,
+store and compliance consume it.
+
+======================  ============================  =======================================================
+column                  dtype                         meaning
+======================  ============================  =======================================================
+``time``                ``datetime64[ns, UTC]``       observation time in UTC (HJ 212 ``DataTime`` is UTC+8
+                                                      local time and is converted on decode)
+``zone``                ``string``                    cluster id (``jiangkou`` …), see the registry
+``enterprise``          ``string`` (may be ``<NA>``)  enterprise code; ``<NA>`` for cluster-level points
+``point``               ``string``                    monitoring point id
+``kind``                ``string``                    point kind (:data:`POINT_KINDS`)
+``parameter``           ``string``                    HJ 212-2017 code where one exists (``a21026``,
+                                                      ``w01018``, ``Leq``), else a documented name
+``statistic``           ``string``                    ``rtd`` ``avg`` ``min`` ``max`` ``cou`` ``zsrtd``
+                                                      ``zsavg`` ``zsmin`` ``zsmax`` ``data`` ``daydata``
+                                                      ``nightdata`` ``sample`` (lab)
+``period``              ``string``                    what one value summarises: ``rtd`` (instantaneous),
+                                                      ``1min``, ``1h``, ``1d`` (HJ 212 CN 2011/2051/2061/2031),
+                                                      ``sample`` (lab grab or composite sample)
+``value``               ``float64``                   the number, in ``unit``
+``unit``                ``string``                    canonical unit after normalisation (``mg/m3``,
+                                                      ``mg/L``, ``dB(A)``, ``m3/s``, ``pH``, …)
+``flag``                ``string``                    HJ 212 data flag (N F M S D C T B, unknown kept verbatim)
+``qualifier``           ``string`` (may be ``<NA>``)  ``<`` for a lab non-detect (``value`` = detection limit)
+``source``              ``string``                    ``hj212`` ``lab`` ``sim`` (``ledger`` rows live in
+                                                      :mod:`sensors.ledger`)
+``batch``               ``string``                    ingest batch id
+======================  ============================  =======================================================
+
+Identity (what makes a reading idempotent in InfluxDB): ``(point, parameter, statistic, period, time)``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+READINGS_COLUMNS: dict[str, str] = {
+    "time": "datetime64[ns, UTC]",
+    "zone": "string",
+    "enterprise": "string",
+    "point": "string",
+    "kind": "string",
+    "parameter": "string",
+    "statistic": "string",
+    "period": "string",
+    "value": "float64",
+    "unit": "string",
+    "flag": "string",
+    "qualifier": "string",
+    "source": "string",
+    "batch": "string",
+}
+
+#: Columns that identify a reading; duplicates on these inside one batch are an error.
+IDENTITY = ["point", "parameter", "statistic", "period", "time"]
+
+#: Columns that become InfluxDB tags (the series key). ``flag`` is a field so a re-sent reading with a
+#: corrected flag overwrites the old one instead of creating a second series.
+TAG_COLUMNS = ["zone", "enterprise", "point", "kind", "parameter", "statistic", "period"]
+FIELD_COLUMNS = ["value", "unit", "flag", "qualifier", "source", "batch"]
+
+POINT_KINDS = (
+    "stack",            # 有组织排放口 (air, DB 50/418-2016 / GB 16297-1996)
+    "fugitive",         # 厂界无组织监控点 (air boundary)
+    "insite_vocs",      # 厂区内 VOCs 监控点 (GB 37822-2019 Appendix A)
+    "noise",            # 厂界噪声 (GB 12348-2008)
+    "wastewater",       # 企业废水排放口 (GB 8978-1996 / GB/T 31962-2015)
+    "plant_effluent",   # 污水处理厂出水 (GB 18918-2002)
+    "groundwater",      # 地下水监测井
+    "ambient_air",      # 环境空气质量站
+    "hw_store",         # 危险废物贮存点
+)
+
+#: HJ 212 data flags (数据标记). Only ``N`` counts towards compliance averages.
+DATA_FLAGS = {
+    "N": "normal",
+    "F": "instrument stopped",
+    "M": "maintenance",
+    "S": "manually set value",
+    "D": "instrument fault",
+    "C": "calibration",
+    "T": "above measuring range",
+    "B": "logger-instrument communication fault",
+}
+VALID_FLAG = "N"
+
+STATISTICS = ("rtd", "avg", "min", "max", "cou", "zsrtd", "zsavg", "zsmin", "zsmax",
+              "data", "daydata", "nightdata", "sample")
+PERIODS = ("rtd", "1min", "1h", "1d", "sample")
+SOURCES = ("hj212", "lab", "sim")
+
+#: HJ 212 command number → the ``period`` of the values it carries.
+CN_PERIOD = {"2011": "rtd", "2051": "1min", "2061": "1h", "2031": "1d"}
+
+
+def empty_readings() -> pd.DataFrame:
+    """A zero-row batch with the canonical columns and dtypes."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in READINGS_COLUMNS.items()})
+
+
+def conform(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with exactly the canonical columns, in order, cast to the canonical dtypes.
+
+    Missing optional columns (``enterprise``, ``qualifier``) are filled with ``<NA>``; any other missing
+    column raises :class:`KeyError` naming it. ``time`` must already be timezone-aware.
+    """
+    out = df.copy()
+    for optional in ("enterprise", "qualifier"):
+        if optional not in out:
+            out[optional] = pd.NA
+    missing = [c for c in READINGS_COLUMNS if c not in out]
+    if missing:
+        raise KeyError(f"readings batch lacks column(s): {', '.join(missing)}")
+    out = out[list(READINGS_COLUMNS)]
+    time = pd.to_datetime(out["time"])
+    if time.dt.tz is None:
+        raise ValueError("readings 'time' must be timezone-aware (UTC)")
+    out["time"] = time.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    return out.astype({c: t for c, t in READINGS_COLUMNS.items() if c != "time"})
