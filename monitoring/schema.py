@@ -121,3 +121,65 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("readings 'time' must be timezone-aware (UTC)")
     out["time"] = time.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     return out.astype({c: t for c, t in READINGS_COLUMNS.items() if c != "time"})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Assessments: the output of monitoring.compliance, the input of incidents and reports.
+# One row per (point, parameter, check, window): every evaluated window, not only exceedances, so that
+# incidents can clear after N compliant windows and reports can count compliance rates.
+# ---------------------------------------------------------------------------------------------------
+ASSESSMENT_COLUMNS: dict[str, str] = {
+    "window_start": "datetime64[ns, UTC]",   # start of the averaging window (UTC)
+    "window_end": "datetime64[ns, UTC]",     # end (exclusive)
+    "zone": "string",
+    "enterprise": "string",                  # <NA> for cluster-level points
+    "point": "string",
+    "kind": "string",
+    "parameter": "string",                   # HJ 212 code, or a named check (e.g. "hw_storage_days")
+    "check": "string",                       # what was compared: concentration, rate, boundary, leq_day,
+                                             # leq_night, lmax_night, daily_mean, ph_range, single_reading,
+                                             # storage_days, temporary_stock, declaration, manifest, licence
+    "averaging": "string",                   # 1h, 1d, day, night, single, event
+    "value": "float64",                      # the value judged (after corrections), in unit
+    "limit": "float64",                      # the applied limit (upper; for ranges the violated bound)
+    "limit_low": "float64",                  # lower bound for range limits (pH), else NaN
+    "unit": "string",
+    "ratio": "float64",                      # value / limit (for pH: distance outside the range / width)
+    "verdict": "string",                     # compliant | exceeds | invalid | no_data
+    "reason": "string",                      # human-readable reason, e.g. "background < 3 dB(A)"
+    "standard": "string",                    # e.g. "DB 50/418-2016"
+    "clause": "string",                      # e.g. "表1 其他区域 (= GB 16297-1996 表2 二级)"
+    "limit_status": "string",                # text | quoted | unconfirmed | provisional | override
+    "limit_source": "string",                # provenance of the applied value
+    "valid_count": "Int64",                  # flag-N values in the window
+    "expected_count": "Int64",               # values expected from the point's interval
+}
+VERDICTS = ("compliant", "exceeds", "invalid", "no_data")
+
+
+def empty_assessments() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in ASSESSMENT_COLUMNS.items()})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hazardous-waste ledger rows (危险废物管理台账), from sensors.ledger and the simulator.
+# ---------------------------------------------------------------------------------------------------
+LEDGER_COLUMNS: dict[str, str] = {
+    "date": "datetime64[ns, UTC]",     # the entry's date (local midnight, stored as UTC)
+    "zone": "string",
+    "enterprise": "string",
+    "store": "string",                 # hw_store point id
+    "waste_code": "string",            # e.g. HW12 900-252-12 (category HWnn at least)
+    "quantity_in_t": "float64",        # t received into the store
+    "quantity_out_t": "float64",       # t transferred out
+    "manifest": "string",              # 14-digit electronic manifest number for transfers, else <NA>
+    "receiver": "string",              # receiving (disposal) unit for transfers
+    "receiver_licence": "string",      # its hazardous-waste operating licence number, <NA> if none
+    "confirmed": "datetime64[ns, UTC]",  # when the receiver confirmed the manifest, NaT if not yet
+    "source": "string",
+    "batch": "string",
+}
+
+
+def empty_ledger() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in LEDGER_COLUMNS.items()})
