@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tests.airflow_env  # noqa: F401,I001  (must run before anything imports airflow)
+
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,9 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 def registry() -> Registry:
     """The packaged county registry."""
     return load_registry(Path(__file__).resolve().parents[1] / "monitoring" / "data" / "registry.yaml")
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata DB in a throwaway AIRFLOW_HOME; DAGS_FOLDER is the repo's dags/."""
+    return tests.airflow_env.migrate_airflow_db()
