@@ -1,0 +1,143 @@
+"""Lab results import: formats, encodings, non-detect rules, rejections by line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from monitoring.registry import Registry, load_registry
+from monitoring.schema import READINGS_COLUMNS
+from sensors.lab import read_lab_file
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def lab_registry() -> Registry:
+    return load_registry(DATA / "lab_registry.yaml")
+
+
+def _by(df: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
+    return {(r.point, r.parameter): r for r in df.itertuples()}
+
+
+def test_english_csv_to_canonical_readings(lab_registry: Registry) -> None:
+    df, rejected = read_lab_file(DATA / "lab_results_en.csv", lab_registry, "lab-1")
+    assert rejected == []
+    assert {c: str(t) for c, t in df.dtypes.items()} == {
+        c: str(pd.Series(dtype=t).dtype) for c, t in READINGS_COLUMNS.items()}
+    assert list(df.columns) == list(READINGS_COLUMNS)
+    assert set(df["source"]) == {"lab"} and set(df["statistic"]) == {"sample"}
+    assert set(df["period"]) == {"sample"} and set(df["flag"]) == {"N"} and set(df["batch"]) == {"lab-1"}
+    rows = _by(df)
+    # local 10:30 (Asia/Shanghai, no offset in the file) is 02:30 UTC
+    assert rows[("JK-GW01", "w01001")].time == pd.Timestamp("2024-03-05 02:30", tz="UTC")
+    assert rows[("JK-GW01", "w01001")].unit == "pH" and rows[("JK-GW01", "w01001")].value == 7.21
+    # explicit offsets win: +08:00 and Z
+    assert rows[("JK-001-DW001", "w01018")].time == pd.Timestamp("2024-03-05 06:00", tz="UTC")
+    assert rows[("JK-001-DW001", "w01018")].unit == "mg/L"            # 'mg/l' normalised
+    assert rows[("JK-001-DW001", "w21003")].time == pd.Timestamp("2024-03-05 06:00", tz="UTC")
+    # registry columns filled in
+    assert rows[("JK-001-DW001", "w01018")].enterprise == "JK-001"
+    assert rows[("JK-001-DW001", "w01018")].kind == "wastewater"
+    assert pd.isna(rows[("JK-GW01", "w01001")].enterprise)
+
+
+def test_non_detects_keep_qualifier_and_detection_limit(lab_registry: Registry) -> None:
+    df, _ = read_lab_file(DATA / "lab_results_en.csv", lab_registry, "b")
+    rows = _by(df)
+    lt = rows[("JK-GW01", "w21003")]                 # "<0.025"
+    assert (lt.qualifier, lt.value) == ("<", 0.025)
+    nd = rows[("JK-001-DW001", "w21003")]            # "ND" with 检出限 0.025
+    assert (nd.qualifier, nd.value) == ("<", 0.025)
+    measured = rows[("JK-GW01", "w01019")]
+    assert pd.isna(measured.qualifier) and measured.value == 1.6
+
+
+@pytest.mark.parametrize("name", ["lab_results_zh_bom.csv", "lab_results_zh_gb18030.csv"])
+def test_chinese_headers_names_and_encodings(lab_registry: Registry, name: str) -> None:
+    df, rejected = read_lab_file(DATA / name, lab_registry, "b")
+    assert rejected == [], [str(r) for r in rejected]   # the title row above the header is skipped
+    rows = _by(df)
+    assert set(rows) == {("JK-GW01", "w01001"), ("JK-GW01", "w21003"), ("JK-GW01", "w01019"),
+                         ("JK-001-DW001", "w01018"), ("JK-001-DW001", "w21011")}
+    assert rows[("JK-GW01", "w01001")].unit == "pH"     # 无量纲
+    assert rows[("JK-GW01", "w21003")].qualifier == "<"  # "0.025L": Chinese below-DL notation
+    assert rows[("JK-GW01", "w21003")].value == 0.025
+    assert rows[("JK-GW01", "w01019")].qualifier == "<"  # 未检出 + 检出限 0.5
+    assert rows[("JK-GW01", "w01019")].value == 0.5
+    assert rows[("JK-001-DW001", "w21011")].unit == "mg/L"   # 毫克/升
+    assert rows[("JK-GW01", "w01001")].time == pd.Timestamp("2024-03-05 02:30", tz="UTC")  # 2024年3月5日 10:30
+
+
+def test_bad_rows_rejected_by_line_rest_kept(lab_registry: Registry) -> None:
+    path = DATA / "lab_results_bad_rows.csv"
+    df, rejected = read_lab_file(path, lab_registry, "b")
+    by_line = {r.line: r.reason for r in rejected}
+    assert set(by_line) == {3, 4, 5, 6, 8, 9, 10, 12}   # line 7 is blank, 2 and 11 are good
+    assert "unknown monitoring point 'JK-GW99'" in by_line[3]
+    assert "unknown parameter '铀'" in by_line[4]
+    assert "sample_time" in by_line[5] and "yesterday" in by_line[5]
+    assert "value" in by_line[6] and "abc" in by_line[6]
+    assert by_line[8] == "unit: missing"
+    assert "without a detection limit" in by_line[9]
+    assert "negative" in by_line[10]
+    assert by_line[12].startswith("duplicate of line 11")
+    assert str(rejected[0]) == f"{path}:3: point: unknown monitoring point 'JK-GW99'"
+    assert sorted(df["value"].tolist()) == [0.30, 7.3]
+
+
+@pytest.mark.parametrize("name, reason", [("lab_not_a_table.csv", "binary"),
+                                          ("lab_wrong_header.csv", "no header row")])
+def test_not_a_table_is_one_clear_rejection(lab_registry: Registry, name: str, reason: str) -> None:
+    df, rejected = read_lab_file(DATA / name, lab_registry, "b")
+    assert df.empty and list(df.columns) == list(READINGS_COLUMNS)
+    assert len(rejected) == 1 and rejected[0].line is None and reason in rejected[0].reason
+
+
+def test_xlsx_with_real_datetime_cells(lab_registry: Registry, tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["地下水监测报告"])
+    ws.append(["点位", "检测项目", "采样时间", "检测结果", "单位", "检出限"])
+    ws.append(["JK-GW01", "氨氮", datetime(2024, 5, 6, 9, 15), 0.12, "mg/L", 0.025])
+    ws.append(["JK-GW01", "pH", datetime(2024, 5, 6, 9, 15), 7, "无量纲", None])
+    ws.append(["JK-GW01", "高锰酸盐指数", datetime(2024, 5, 6, 9, 15), "ND", "mg/L", 0.5])
+    ws.append(["JK-GW01", "总磷", "not a date", 0.1, "mg/L", None])
+    path = tmp_path / "lab_may.xlsx"
+    wb.save(path)
+    df, rejected = read_lab_file(path, lab_registry, "x")
+    assert [(r.line, "sample_time" in r.reason) for r in rejected] == [(6, True)]   # sheet row 6
+    rows = _by(df)
+    assert rows[("JK-GW01", "w21003")].value == 0.12
+    assert rows[("JK-GW01", "w21003")].time == pd.Timestamp("2024-05-06 01:15", tz="UTC")
+    assert rows[("JK-GW01", "w01001")].value == 7.0
+    assert (rows[("JK-GW01", "w01019")].qualifier, rows[("JK-GW01", "w01019")].value) == ("<", 0.5)
+
+
+def test_corrupt_xlsx_is_one_rejection(lab_registry: Registry, tmp_path: Path) -> None:
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"PK\x03\x04 this is not really a zip")
+    df, rejected = read_lab_file(path, lab_registry, "x")
+    assert df.empty and len(rejected) == 1 and "XLSX" in rejected[0].reason
+
+
+def test_import_lab_cli_prints_rows_and_rejections(tmp_path: Path) -> None:
+    env = {"ENVMON_REGISTRY": str(DATA / "lab_registry.yaml"), "ENVMON_DATA_DIR": str(tmp_path),
+           "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run([sys.executable, "-m", "monitoring.cli", "import", "lab",
+                         str(DATA / "lab_results_en.csv")], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert "5 readings" in ok.stdout and "JK-001-DW001" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "monitoring.cli", "import", "lab",
+                          str(DATA / "lab_results_bad_rows.csv")], capture_output=True, text=True, env=env,
+                         cwd=ROOT)
+    assert bad.returncode == 2
+    assert f"{DATA / 'lab_results_bad_rows.csv'}:3: point: unknown monitoring point 'JK-GW99'" in bad.stderr
