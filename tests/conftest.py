@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import tests.airflow_env  # noqa: F401,I001  (must run before anything imports airflow)
 
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from monitoring.config import Settings, load_settings
 from monitoring.registry import Registry, load_registry
+from monitoring.store import InfluxStore
 
 
 @pytest.fixture
@@ -30,3 +35,63 @@ def registry() -> Registry:
 def airflow_db() -> Path:
     """A migrated Airflow metadata DB in a throwaway AIRFLOW_HOME; DAGS_FOLDER is the repo's dags/."""
     return tests.airflow_env.migrate_airflow_db()
+
+
+# ---------------------------------------------------------------------------------------------------
+# InfluxDB (monitoring.store / monitoring.influxd). Real server only: ENVMON_INFLUX_URL if set, else one
+# throwaway influxd per test session. A missing influxd is an error, not a skip (CI installs it).
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def influx_url() -> Iterator[str]:
+    """Base URL of the InfluxDB the tests use: ``ENVMON_INFLUX_URL`` or a managed influxd."""
+    external = os.environ.get("ENVMON_INFLUX_URL")
+    if external:
+        yield external.rstrip("/")
+        return
+    from monitoring.influxd import managed_influxd
+
+    with managed_influxd() as url:
+        yield url
+
+
+@pytest.fixture
+def influx_store(influx_url: str) -> Iterator[InfluxStore]:
+    """An :class:`~monitoring.store.InfluxStore` on a fresh, uniquely named database (dropped after)."""
+    store = InfluxStore(influx_url, f"test_{uuid.uuid4().hex[:12]}",
+                        token=os.environ.get("ENVMON_INFLUX_TOKEN") or None,
+                        user=os.environ.get("ENVMON_INFLUX_USER") or None,
+                        password=os.environ.get("ENVMON_INFLUX_PASSWORD") or None,
+                        retries=2, backoff_factor=0.05)
+    store.ensure_database()
+    try:
+        yield store
+    finally:
+        try:
+            store.drop_database()
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def readings_factory() -> Callable[..., pd.DataFrame]:
+    """``make(n=…, start=…, freq=…, **columns)`` → a canonical readings batch (monitoring.schema).
+
+    Defaults: ``n`` hourly ``avg``/``1h`` SO2 (a21026, mg/m3) readings of stack ``JK-E01-DA001`` of
+    enterprise ``JK-E01`` in jiangkou, flag ``N``, from 2026-03-01 00:00 Asia/Shanghai, values 10.0, 10.5, …
+    Any canonical column can be overridden with a scalar or a sequence of length ``n``.
+    """
+    from monitoring import schema
+
+    def make(n: int = 24, *, start: str = "2026-03-01T00:00:00+08:00", freq: str = "1h",
+             **columns: object) -> pd.DataFrame:
+        base: dict[str, object] = {
+            "time": pd.date_range(pd.Timestamp(start), periods=n, freq=freq).tz_convert("UTC"),
+            "zone": "jiangkou", "enterprise": "JK-E01", "point": "JK-E01-DA001", "kind": "stack",
+            "parameter": "a21026", "statistic": "avg", "period": "1h",
+            "value": [10.0 + 0.5 * i for i in range(n)], "unit": "mg/m3", "flag": "N",
+            "qualifier": pd.NA, "source": "sim", "batch": "test-batch",
+        }
+        base.update(columns)
+        return schema.conform(pd.DataFrame(base, index=range(n)))
+
+    return make
