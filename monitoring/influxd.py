@@ -163,7 +163,7 @@ class ManagedInfluxd:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> "ManagedInfluxd":
+    def start(self) -> ManagedInfluxd:
         """Start the server and wait until ``GET /ping`` answers 204. Idempotent while running."""
         if self.running():
             return self

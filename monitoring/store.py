@@ -60,9 +60,9 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pandas as pd
@@ -78,11 +78,27 @@ if TYPE_CHECKING:
     from monitoring.config import Settings
 
 __all__ = [
-    "ASSESSMENTS_MEASUREMENT", "ASSESSMENT_FIELDS", "ASSESSMENT_TAGS", "CAPTURE_MEASUREMENT",
-    "HW_LEDGER_MEASUREMENT", "InfluxError", "InfluxNotConfigured", "InfluxQueryError", "InfluxStore",
-    "InfluxUnavailable", "InfluxWriteError", "LEDGER_FIELDS", "LEDGER_TAGS", "LineBatch",
-    "READINGS_MEASUREMENT", "SpoolingWriter", "WriteReport", "quote_ident", "read_spool_file",
-    "readings_to_line_protocol", "to_line_protocol",
+    "ASSESSMENTS_MEASUREMENT",
+    "ASSESSMENT_FIELDS",
+    "ASSESSMENT_TAGS",
+    "CAPTURE_MEASUREMENT",
+    "HW_LEDGER_MEASUREMENT",
+    "LEDGER_FIELDS",
+    "LEDGER_TAGS",
+    "READINGS_MEASUREMENT",
+    "InfluxError",
+    "InfluxNotConfigured",
+    "InfluxQueryError",
+    "InfluxStore",
+    "InfluxUnavailable",
+    "InfluxWriteError",
+    "LineBatch",
+    "SpoolingWriter",
+    "WriteReport",
+    "quote_ident",
+    "read_spool_file",
+    "readings_to_line_protocol",
+    "to_line_protocol",
 ]
 
 log = logging.getLogger(__name__)
@@ -288,7 +304,7 @@ def readings_to_line_protocol(df: pd.DataFrame) -> LineBatch:
 # The store
 # ---------------------------------------------------------------------------------------------------
 _CONFLICT = re.compile(r'input field \\?"(?P<field>[^"\\]+)\\?" on measurement \\?"(?P<m>[^"\\]+)\\?"')
-_UNPARSABLE = re.compile(r"unable to parse '(?P<line>.*?)': ", re.S)
+_UNPARSABLE = re.compile(r"unable to parse '(?P<line>.*?)': ", re.DOTALL)
 
 
 def _first_offending_line(message: str, lines: Sequence[str]) -> str | None:
@@ -363,7 +379,7 @@ class InfluxStore:
             self.session.auth = (user, password or "")
 
     @classmethod
-    def from_settings(cls, settings: "Settings", **kwargs: Any) -> "InfluxStore":
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> InfluxStore:
         """Store for ``settings.influx_url`` / ``influx_db`` with the configured credentials."""
         if not settings.influx_url:
             raise InfluxNotConfigured(
@@ -375,7 +391,7 @@ class InfluxStore:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> "InfluxStore":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -662,7 +678,7 @@ def _stamp() -> str:
         now = max(time.time_ns(), _last_stamp + 1)
         _last_stamp = now
     secs, frac = divmod(now, 1_000_000_000)
-    return datetime.fromtimestamp(secs, timezone.utc).strftime("%Y%m%dT%H%M%S") + f"{frac:09d}Z"
+    return datetime.fromtimestamp(secs, UTC).strftime("%Y%m%dT%H%M%S") + f"{frac:09d}Z"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -748,7 +764,7 @@ class SpoolingWriter:
 
     def _reason_file(self, rejected: Path, error: InfluxWriteError) -> Path:
         reason = rejected.with_name(rejected.name.removesuffix(".lp.gz") + ".reason.txt")
-        text = (f"rejected_at: {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n"
+        text = (f"rejected_at: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
                 f"server: {self.store.url} database: {self.store.database}\n"
                 f"http_status: {error.status}\nmessage: {error.message}\n"
                 f"first_offending_line: {error.first_line}\n")

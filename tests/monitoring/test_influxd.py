@@ -77,17 +77,15 @@ def test_restart_keeps_url_and_data(tmp_path: Path) -> None:
 
 def test_missing_binary_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no influxd anywhere
-    with pytest.raises(InfluxdNotInstalled, match="apt-get install influxdb"):
-        with managed_influxd():
-            pass
+    with pytest.raises(InfluxdNotInstalled, match="apt-get install influxdb"), managed_influxd():
+        pass
 
 
 def test_start_failure_reports_log_tail(tmp_path: Path) -> None:
     (tmp_path / "meta").mkdir()
     (tmp_path / "meta" / "meta.db").write_bytes(b"this is not a meta store\n")
-    with pytest.raises(InfluxdStartError) as info:
-        with managed_influxd(tmp_path):
-            pass
+    with pytest.raises(InfluxdStartError) as info, managed_influxd(tmp_path):
+        pass
     message = str(info.value)
     assert "exited with status" in message
     assert "influxd.log" in message and "create server" in message  # influxd's own words from its log
