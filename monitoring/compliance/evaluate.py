@@ -1,0 +1,234 @@
+"""Entry points: pure evaluation over DataFrames, and the store-backed period evaluation.
+
+``evaluate_readings`` (readings → aggregates → assessments + capture) is pure: no server, testable with
+frames. ``evaluate_period`` pulls the same hourly aggregates from InfluxDB with InfluxQL
+(``GROUP BY time(1h), point, parameter, period``; noise and its background readings are read raw,
+because InfluxQL cannot take the energy mean), evaluates, and writes assessments and capture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from monitoring.compliance.aggregate import (AGG_COLUMNS, BACKGROUND_STATISTIC, GAP_COLUMNS, GAP_FLAGS,
+                                             VALUE_STATISTICS, best_period, combine_aggregates,
+                                             empty_aggregates, hourly_aggregates)
+from monitoring.compliance.air import evaluate_air
+from monitoring.compliance.frames import PER_HOUR, hours, points_table, to_assessments
+from monitoring.compliance.noise import evaluate_noise
+from monitoring.compliance.water import evaluate_water
+from monitoring.config import LOCAL_TZ
+from monitoring.schema import ASSESSMENT_COLUMNS, VALID_FLAG, empty_assessments
+
+#: Data capture per point, parameter and window (``window`` = ``1h`` UTC hour or ``1d`` local day).
+CAPTURE_COLUMNS: dict[str, str] = {
+    "window": "string",
+    "window_start": "datetime64[ns, UTC]",
+    "window_end": "datetime64[ns, UTC]",
+    "zone": "string",
+    "enterprise": "string",
+    "point": "string",
+    "kind": "string",
+    "parameter": "string",
+    "expected": "float64",       # values expected from the period reported (1min: 60/h) or the interval
+    "received": "int64",         # values received, any flag
+    "valid": "int64",            # flag-N values
+    **{c: "int64" for c in GAP_COLUMNS},   # values received with flag F/M/S/D/C/T/B or another flag
+    "silence": "float64",        # expected − received (values never sent), ≥ 0
+    "capture_pct": "float64",    # 100 · valid / expected
+}
+CAPTURE_TAGS = ["window", "zone", "enterprise", "point", "kind", "parameter"]
+CAPTURE_FIELDS = [c for c in CAPTURE_COLUMNS if c not in CAPTURE_TAGS and c != "window_start"]
+#: Kinds with continuous (online) data whose capture is counted.
+CAPTURE_KINDS = ("stack", "fugitive", "insite_vocs", "noise", "wastewater", "plant_effluent", "ambient_air",
+                 "groundwater")
+
+
+@dataclass
+class Evaluation:
+    """Result of an evaluation: every evaluated window, and data capture."""
+
+    assessments: pd.DataFrame
+    capture: pd.DataFrame
+
+    @property
+    def exceedances(self) -> pd.DataFrame:
+        return self.assessments[self.assessments["verdict"] == "exceeds"].reset_index(drop=True)
+
+
+def empty_capture() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in CAPTURE_COLUMNS.items()})
+
+
+def _ts(value: Any) -> pd.Timestamp:
+    t = pd.Timestamp(value)
+    return (t.tz_localize(LOCAL_TZ) if t.tzinfo is None else t).tz_convert("UTC")
+
+
+def capture(hourly: pd.DataFrame, points: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Hourly and local-daily capture for every online point × registry parameter in [start, end)."""
+    online = points[points["online"].astype(bool) & points["kind"].isin(CAPTURE_KINDS)]
+    if online.empty:
+        return empty_capture()
+    pairs = online[["point", "zone", "enterprise", "kind", "interval_s", "parameters"]].explode("parameters")
+    pairs = pairs.rename(columns={"parameters": "parameter"}).astype(
+        {"point": "string", "parameter": "string", "zone": "string", "enterprise": "string", "kind": "string"})
+    grid = pairs.merge(pd.DataFrame({"window_start": hours(start, end)}), how="cross")
+    h = hourly[(hourly["window_start"] >= start) & (hourly["window_start"] < end)]
+    g = grid.merge(h.drop(columns=["sum", "min", "max", "energy", "nd"]), on=["point", "parameter", "window_start"],
+                   how="left")
+    rtd = 3600.0 / g["interval_s"]
+    exp = g["period"].map(PER_HOUR).astype("float64")
+    g["expected"] = exp.where(g["period"].notna() & (g["period"] != "rtd"), rtd)
+    for c in ["received", "valid", *GAP_COLUMNS]:
+        g[c] = g[c].fillna(0).astype("int64")
+    g["window"] = "1h"
+    g["window_end"] = g["window_start"] + pd.Timedelta(hours=1)
+    local = g["window_start"].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
+    day = g.assign(local_date=local).groupby(
+        ["point", "zone", "enterprise", "kind", "parameter", "local_date"], dropna=False, observed=True).agg(
+        {"expected": "sum", "received": "sum", "valid": "sum", **{c: "sum" for c in GAP_COLUMNS}}).reset_index()
+    day["window"] = "1d"
+    day["window_start"] = day["local_date"].dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC")
+    day["window_end"] = (day["local_date"] + pd.Timedelta(days=1)).dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC")
+    out = pd.concat([g, day], ignore_index=True)
+    out["silence"] = (out["expected"] - out["received"]).clip(lower=0)
+    out["capture_pct"] = (100.0 * out["valid"] / out["expected"]).clip(upper=100.0)
+    return out[list(CAPTURE_COLUMNS)].astype(CAPTURE_COLUMNS).reset_index(drop=True)
+
+
+def evaluate_aggregates(agg: pd.DataFrame, registry: Any, catalogue: Any, *, start: Any, end: Any,
+                        background: pd.DataFrame | None = None, min_capture: float = 0.75,
+                        zone: str | None = None) -> Evaluation:
+    """Evaluate hourly aggregates (:data:`~monitoring.compliance.aggregate.AGG_COLUMNS`) over [start, end).
+
+    ``background``: aggregates of ``bg`` noise readings. ``zone`` restricts the registry points judged.
+    """
+    start, end = _ts(start), _ts(end)
+    if end <= start:
+        raise ValueError(f"empty evaluation period: start {start} is not before end {end}")
+    points = points_table(registry)
+    if zone is not None:
+        points = points[points["zone"] == zone]
+    limits = catalogue.point_limits(registry, on=start.tz_convert(LOCAL_TZ).date())
+    limits = limits[limits["point"].isin(points["point"])]
+    hourly = best_period(agg)
+    parts = [evaluate_air(hourly, limits, points, start, end, min_capture),
+             evaluate_noise(hourly, background if background is not None else empty_aggregates(), limits,
+                            points, catalogue, start, end),
+             evaluate_water(hourly, limits, points, start, end)]
+    parts = [p for p in parts if not p.empty]
+    assessments = pd.concat(parts, ignore_index=True) if parts else empty_assessments()
+    assessments = assessments.sort_values(["window_start", "point", "parameter", "check"],
+                                          kind="stable").reset_index(drop=True)
+    return Evaluation(assessments.astype(ASSESSMENT_COLUMNS), capture(hourly, points, start, end))
+
+
+def split_background(readings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(aggregates of value statistics, aggregates of background-noise readings)."""
+    return (hourly_aggregates(readings),
+            hourly_aggregates(readings, statistics=(BACKGROUND_STATISTIC,)))
+
+
+def evaluate_readings(readings: pd.DataFrame, registry: Any, catalogue: Any, *, start: Any, end: Any,
+                      min_capture: float = 0.75, zone: str | None = None) -> Evaluation:
+    """Pure evaluation of canonical readings over [start, end): assessments (every window) and capture.
+
+    Start/end naive values are local time (Asia/Shanghai); aware ones are converted to UTC.
+    """
+    agg, bg = split_background(readings)
+    return evaluate_aggregates(agg, registry, catalogue, start=start, end=end, background=bg,
+                               min_capture=min_capture, zone=zone)
+
+
+def evaluate_chunks(chunks: Iterable[pd.DataFrame], registry: Any, catalogue: Any, *, start: Any, end: Any,
+                    min_capture: float = 0.75, zone: str | None = None) -> Evaluation:
+    """Like :func:`evaluate_readings` over an iterable of readings chunks (per day, per zone): each chunk is
+    reduced to hourly aggregates as it comes, so only one chunk of raw readings is in memory."""
+    aggs, bgs = [], []
+    for chunk in chunks:
+        a, b = split_background(chunk)
+        aggs.append(a)
+        bgs.append(b)
+    return evaluate_aggregates(combine_aggregates(aggs), registry, catalogue, start=start, end=end,
+                               background=combine_aggregates(bgs), min_capture=min_capture, zone=zone)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Store-backed
+# ---------------------------------------------------------------------------------------------------
+def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone: str | None) -> pd.DataFrame:
+    """Hourly aggregates of every non-noise reading computed by InfluxDB (one query per flag class)."""
+    from monitoring.store import READINGS_MEASUREMENT, quote_ident
+
+    params: dict[str, object] = {"lo": start.value, "hi": end.value}
+    where = ["time >= $lo", "time < $hi", "\"kind\" != 'noise'"]
+    stats = " OR ".join(f"\"statistic\" = '{s}'" for s in VALUE_STATISTICS)
+    periods = " OR ".join(f"\"period\" = '{p}'" for p in ("1min", "rtd", "1h", "sample"))
+    where += [f"({stats})", f"({periods})"]
+    if zone is not None:
+        params["zone"] = zone
+        where.append("\"zone\" = $zone")
+    base = " AND ".join(where)
+    m = quote_ident(READINGS_MEASUREMENT)
+    group = "GROUP BY time(1h), \"point\", \"parameter\", \"period\" fill(none)"
+    statements = [
+        f"SELECT count(\"flag\") AS received FROM {m} WHERE {base} {group}",
+        f"SELECT count(\"value\") AS valid, sum(\"value\") AS sum, min(\"value\") AS min, max(\"value\") AS max "
+        f"FROM {m} WHERE {base} AND \"flag\" = '{VALID_FLAG}' {group}",
+        f"SELECT count(\"value\") AS nd, sum(\"value\") AS nd_sum FROM {m} WHERE {base} "
+        f"AND \"flag\" = '{VALID_FLAG}' AND \"qualifier\" = '<' {group}",
+        *[f"SELECT count(\"flag\") AS gap_{f} FROM {m} WHERE {base} AND \"flag\" = '{f}' {group}"
+          for f in GAP_FLAGS],
+    ]
+    frames = store.query_many(";\n".join(statements), params=params, epoch="s")
+    keys = ["point", "parameter", "period", "time"]
+    out = None
+    for f in frames:
+        if f.empty:
+            continue
+        f = f[[c for c in f.columns if c != "measurement"]]
+        out = f if out is None else out.merge(f, on=keys, how="outer")
+    if out is None:
+        return empty_aggregates()
+    for c in ["received", "valid", "nd", *[f"gap_{x}" for x in GAP_FLAGS]]:
+        out[c] = pd.to_numeric(out.get(c, 0), errors="coerce").fillna(0).astype("int64") if c in out else 0
+    for c in ["sum", "min", "max", "nd_sum"]:
+        out[c] = pd.to_numeric(out[c], errors="coerce") if c in out else np.nan
+    # non-detects count as half their detection limit
+    out["sum"] = out["sum"].fillna(0.0) - out["nd_sum"].fillna(0.0) / 2.0
+    gap_known = out[[f"gap_{x}" for x in GAP_FLAGS]].sum(axis=1)
+    out["gap_other"] = (out["received"] - out["valid"] - gap_known).clip(lower=0).astype("int64")
+    out["energy"] = 0.0
+    out = out.rename(columns={"time": "window_start"})
+    return out[list(AGG_COLUMNS)].astype(AGG_COLUMNS)
+
+
+def evaluate_period(store: Any, registry: Any, catalogue: Any, start: Any, end: Any, zone: str | None = None,
+                    write: bool = True, min_capture: float = 0.75) -> Evaluation:
+    """Evaluate [start, end) from InfluxDB; with ``write`` store assessments (measurement ``assessments``,
+    every window: incidents clear on compliant windows) and capture (measurement ``capture``)."""
+    from monitoring.store import (ASSESSMENT_FIELDS, ASSESSMENT_TAGS, ASSESSMENTS_MEASUREMENT,
+                                  CAPTURE_MEASUREMENT)
+
+    start, end = _ts(start), _ts(end)
+    agg = _influx_aggregates(store, start, end, zone)
+    # noise: the energy mean needs the raw levels (+ one extra local day so nights crossing `end` close)
+    noise = store.read_readings(start, end + pd.Timedelta(hours=12), kind="noise", zone=zone)
+    noise_agg, bg = split_background(noise)
+    agg = combine_aggregates([agg, noise_agg])
+    result = evaluate_aggregates(agg, registry, catalogue, start=start, end=end, background=bg,
+                                 min_capture=min_capture, zone=zone)
+    if write:
+        a = result.assessments
+        if not a.empty:
+            store.write_frame(a, ASSESSMENTS_MEASUREMENT, ASSESSMENT_TAGS, ASSESSMENT_FIELDS, "window_start")
+        c = result.capture
+        if not c.empty:
+            store.write_frame(c, CAPTURE_MEASUREMENT, CAPTURE_TAGS, CAPTURE_FIELDS, "window_start")
+    return result

@@ -1,0 +1,91 @@
+"""Helpers shared by the checks: the registry as a frame, window grids and the assessments frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from monitoring.compliance.aggregate import GAP_COLUMNS, GAP_FLAGS
+from monitoring.schema import ASSESSMENT_COLUMNS, empty_assessments
+
+#: Expected values per hour by the period that formed the hourly value (rtd: from the point's interval).
+PER_HOUR = {"1min": 60.0, "1h": 1.0}
+
+
+def points_table(registry: Any) -> pd.DataFrame:
+    """One row per registry point with the attributes compliance needs (kind-specific ones may be NaN)."""
+    rows = []
+    for p in registry:
+        d = {"point": p.id, "zone": p.zone, "enterprise": p.enterprise, "kind": p.kind, "online": p.online,
+             "interval_s": float(p.interval_s), "parameters": tuple(p.parameters)}
+        for attr in ("height_m", "above_buildings", "zone_class", "day_start", "night_start", "noise_type",
+                     "standard", "grade", "capacity_t", "temporary"):
+            d[attr] = getattr(p, attr, None)
+        rows.append(d)
+    return pd.DataFrame(rows)
+
+
+def measured(limits: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """Keep limit rows whose parameter the point measures (registry ``parameters``)."""
+    if limits.empty:
+        return limits
+    pairs = points[["point", "parameters"]].explode("parameters").rename(columns={"parameters": "parameter"})
+    pairs = pairs.dropna().astype({"point": "string", "parameter": "string"}).drop_duplicates()
+    return limits.merge(pairs, on=["point", "parameter"], how="inner")
+
+
+def hours(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """UTC hour starts in [start, end)."""
+    return pd.date_range(start.ceil("h"), end, freq="h", inclusive="left", tz="UTC")
+
+
+def gap_text(frame: pd.DataFrame) -> pd.Series:
+    """'M 12, C 3, silent 5' from gap_* columns and ``silence`` (vectorised)."""
+    parts = []
+    labels = [*GAP_FLAGS, "other"]
+    for col, label in zip(GAP_COLUMNS + ["silence"], labels + ["silent"]):
+        if col not in frame:
+            continue
+        n = frame[col].fillna(0).astype("int64")
+        parts.append(pd.Series(np.where(n > 0, label + " " + n.astype(str), ""), index=frame.index))
+    if not parts:
+        return pd.Series("", index=frame.index, dtype="string")
+    return _join_fast(parts).astype("string")
+
+
+def _join_fast(parts: list[pd.Series]) -> pd.Series:
+    out = parts[0].astype(object)
+    for p in parts[1:]:
+        p = p.astype(object)
+        sep = np.where((out != "") & (p != ""), ", ", "")
+        out = out + sep + p
+    return out
+
+
+def to_assessments(frame: pd.DataFrame) -> pd.DataFrame:
+    """Select and cast :data:`ASSESSMENT_COLUMNS` from ``frame``; missing columns become NA."""
+    if frame.empty:
+        return empty_assessments()
+    out = pd.DataFrame(index=frame.index)
+    for col, dtype in ASSESSMENT_COLUMNS.items():
+        out[col] = frame[col] if col in frame else pd.Series(pd.NA, index=frame.index, dtype="object")
+    out = out.reset_index(drop=True)
+    for col, dtype in ASSESSMENT_COLUMNS.items():
+        if dtype.startswith("datetime"):
+            out[col] = pd.to_datetime(out[col], utc=True).astype(dtype)
+        elif dtype == "float64":
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+        elif dtype == "Int64":
+            out[col] = pd.to_numeric(out[col], errors="coerce").round().astype("Int64")
+        else:
+            out[col] = out[col].astype(dtype)
+    return out
+
+
+def verdicts(value: pd.Series, limit: pd.Series, no_data: pd.Series, invalid: pd.Series) -> np.ndarray:
+    """no_data > invalid > exceeds (value strictly above the limit) > compliant."""
+    exceeds = (value > limit).fillna(False).to_numpy(dtype=bool)
+    return np.select([no_data.to_numpy(dtype=bool), invalid.to_numpy(dtype=bool), exceeds],
+                     ["no_data", "invalid", "exceeds"], "compliant")

@@ -1,0 +1,114 @@
+"""Water outlets and sewage-plant effluent: daily means against the outlet's standard and grade.
+
+* The daily window is the **local** day (Asia/Shanghai, 00:00–24:00), because GB 8978-1996 and
+  GB 18918-2002 mean calendar days as people keep them.
+* The daily mean is the mean of every valid (flag N) value in the day, online or lab.
+* Standard and grade come from the registry (``WaterPoint.standard``/``grade``): GB 8978-1996 grade 3 for
+  outlets into a town sewer ending in a secondary plant; GB 18918-2002 一级A/一级B for plant effluent.
+* GB 18918-2002 NH₃-N: the bracket value applies when the day's mean water temperature (w01010) at the
+  same point is ≤ 12 °C; without a temperature that day the (stricter) > 12 °C value applies and the
+  reason says so.
+* pH is judged as a range on the day's lowest and highest valid reading (pH is logarithmic and the
+  standards give a range, not a mean); the reported value is the extreme nearer to / further past a
+  bound, ``limit`` the violated (or nearer) bound, ``ratio`` the distance outside the range divided by
+  its width (0 inside).
+* Non-detects (qualifier ``<``, value = detection limit) count as half the detection limit in the mean.
+  A day whose values are all non-detects is compliant when the detection limit is at or below the limit,
+  and ``invalid`` ("detection limit above the limit") otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from monitoring.compliance.frames import measured, to_assessments, verdicts
+from monitoring.config import LOCAL_TZ
+
+WATER_KINDS = ("wastewater", "plant_effluent")
+TEMPERATURE = "w01010"
+
+
+def local_days(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Local days whose 00:00 lies in [start, end), with their UTC bounds."""
+    first = start.tz_convert(LOCAL_TZ).ceil("D")
+    days = pd.date_range(first, end.tz_convert(LOCAL_TZ), freq="D", inclusive="left")
+    return pd.DataFrame({"local_date": days.tz_localize(None),
+                         "window_start": days.tz_convert("UTC"),
+                         "window_end": (days + pd.Timedelta(days=1)).tz_convert("UTC")})
+
+
+def daily(hourly: pd.DataFrame) -> pd.DataFrame:
+    """Sum the hourly aggregates into local days (valid, sum, min, max, nd, received)."""
+    if hourly.empty:
+        return pd.DataFrame(columns=["point", "parameter", "local_date", "valid", "sum", "min", "max", "nd",
+                                     "received", "period"])
+    local = hourly["window_start"].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
+    return hourly.assign(local_date=local).groupby(["point", "parameter", "local_date"], observed=True).agg(
+        valid=("valid", "sum"), sum=("sum", "sum"), min=("min", "min"), max=("max", "max"), nd=("nd", "sum"),
+        received=("received", "sum"), period=("period", "first")).reset_index()
+
+
+def evaluate_water(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.DataFrame,
+                   start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Assessments per water point, parameter and local day in [start, end)."""
+    lims = point_limits[point_limits["kind"].isin(WATER_KINDS)
+                        & point_limits["check"].isin(["daily_mean", "ph_range"])]
+    lims = measured(lims, points)
+    if lims.empty:
+        return to_assessments(pd.DataFrame())
+    water_points = lims["point"].unique()
+    hw = hourly[hourly["point"].isin(water_points) & (hourly["window_start"] >= start)
+                & (hourly["window_start"] < end)]
+    days = daily(hw)
+    info = points[["point", "online", "interval_s"]].astype({"point": "string"})
+    lims = lims.merge(info, on="point")
+    grid = lims.merge(local_days(start, end), how="cross")
+    g = grid.merge(days, on=["point", "parameter", "local_date"], how="left")
+    g = g[g["online"].fillna(False).astype(bool) | g["valid"].notna()].copy()
+    temp = days[days["parameter"] == TEMPERATURE]
+    temp = temp.assign(temp_c=temp["sum"] / temp["valid"].where(temp["valid"] > 0))[["point", "local_date", "temp_c"]]
+    g = g.merge(temp, on=["point", "local_date"], how="left")
+
+    valid = g["valid"].fillna(0)
+    mean = g["sum"] / g["valid"].where(valid > 0)
+    has_cold = g["cold_limit"].notna()
+    cold = has_cold & (g["temp_c"] <= g["cold_max_temp_c"])
+    limit = g["limit"].where(~cold, g["cold_limit"])
+    is_ph = g["check"] == "ph_range"
+    low, high = g["limit_low"], g["limit"]
+    below = low - g["min"]
+    above = g["max"] - high
+    use_low = is_ph & (below > above)
+    value = mean.where(~is_ph, g["max"].where(~use_low, g["min"]))
+    limit = limit.where(~use_low, low)
+    # ph: exceed when outside either bound; express as value>limit on a signed scale for verdicts()
+    ph_out = is_ph & ((below > 0) | (above > 0))
+    all_nd = (g["nd"].fillna(0) == valid) & (valid > 0)
+    dl = 2 * mean  # all non-detect: mean of DL/2 values → mean DL
+    nd_invalid = all_nd & (dl > limit)
+    no_data = valid == 0
+    judged = value.where(~is_ph, np.where(ph_out, np.inf, -np.inf))
+    g["verdict"] = verdicts(judged.where(~is_ph, judged), limit.where(~is_ph, 0.0), no_data, nd_invalid & ~is_ph)
+    ratio = (value / limit).where(~is_ph, np.maximum(np.maximum(below, above), 0) / (high - low))
+    reason = pd.Series("", index=g.index, dtype=object)
+    reason = reason.mask(has_cold & cold, "water ≤ " + g["cold_max_temp_c"].astype(str) + " °C (daily mean "
+                         + g["temp_c"].round(1).astype(str) + " °C): bracket value applies")
+    reason = reason.mask(has_cold & g["temp_c"].isna(), "no water temperature this day: the > 12 °C value applies")
+    reason = reason.mask(has_cold & (g["temp_c"] > g["cold_max_temp_c"]),
+                         "water > 12 °C (daily mean " + g["temp_c"].round(1).astype(str) + " °C)")
+    reason = reason.mask(all_nd & ~nd_invalid, "all values below the detection limit (non-detect, DL/2 rule)")
+    reason = reason.mask(nd_invalid, "all non-detect but the detection limit is above the limit")
+    reason = reason.mask(is_ph & ~no_data, "daily pH range " + g["min"].round(2).astype(str) + "–"
+                         + g["max"].round(2).astype(str))
+    reason = reason.mask(no_data, "no valid data")
+    g["reason"] = reason
+    g["value"] = value
+    g["limit"] = limit
+    g["ratio"] = ratio
+    g["averaging"] = "1d"
+    g["valid_count"] = valid
+    hours_per_day = (g["window_end"] - g["window_start"]) / pd.Timedelta(hours=1)
+    g["expected_count"] = np.where(g["online"].fillna(False).astype(bool),
+                                   hours_per_day * 3600.0 / g["interval_s"], np.nan)
+    return to_assessments(g)
