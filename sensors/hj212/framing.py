@@ -1,0 +1,102 @@
+"""Cut a TCP byte stream into HJ 212 frames (HJ 212-2017 §6.3: ``##`` … ``\\r\\n``).
+
+A :class:`FrameBuffer` takes byte chunks as they arrive — a packet may come in pieces, several may come
+in one read, junk may sit between them — and returns :class:`Frame` (one candidate packet, tail
+stripped, not yet validated) and :class:`Garbage` (bytes that cannot be a packet, with the reason).
+Memory is bounded: a "packet" with no tail within :data:`~sensors.hj212.packet.MAX_FRAME` bytes is
+garbage, so the buffer never holds more than that plus one chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sensors.hj212.packet import MAX_FRAME
+
+__all__ = ["Frame", "Garbage", "FrameBuffer"]
+
+_WS = b" \t\r\n\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """Candidate packet bytes from ``##`` up to (excluding) the ``\\r\\n`` or bare ``\\n`` tail."""
+
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Garbage:
+    """Bytes that are not a packet, and why."""
+
+    raw: bytes
+    reason: str
+
+
+class FrameBuffer:
+    """Incremental HJ 212 framer. ``feed(chunk)`` → list of :class:`Frame` / :class:`Garbage` events."""
+
+    def __init__(self, max_frame: int = MAX_FRAME):
+        self.max_frame = max_frame
+        self._buf = bytearray()
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def feed(self, chunk: bytes) -> list[Frame | Garbage]:
+        buf = self._buf
+        buf += chunk
+        out: list[Frame | Garbage] = []
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            start = buf.find(b"##", pos)
+            if start < 0:
+                # keep a trailing '#' (could be half a header); the rest is junk
+                end = n - 1 if buf.endswith(b"#") else n
+                self._junk(out, buf, pos, end, "bytes outside a packet (no '##' header)")
+                pos = end
+                break
+            if start > pos:
+                self._junk(out, buf, pos, start, "bytes outside a packet (before '##' header)")
+            limit = min(n, start + self.max_frame)
+            nl = buf.find(b"\n", start, limit)
+            nxt = buf.find(b"##", start + 2, nl if nl >= 0 else limit)
+            if nxt >= 0:
+                out.append(Garbage(bytes(buf[start:nxt]), "truncated packet: a new '##' header starts "
+                                                          "before its tail"))
+                pos = nxt
+                continue
+            if nl >= 0:
+                end = nl - 1 if nl > start and buf[nl - 1] == 0x0D else nl
+                out.append(Frame(bytes(buf[start:end])))
+                pos = nl + 1
+                continue
+            if n - start >= self.max_frame:
+                # over-long: discard up to the next header (or all but a trailing '#')
+                nxt = buf.find(b"##", start + 2)
+                end = nxt if nxt >= 0 else (n - 1 if buf.endswith(b"#") else n)
+                out.append(Garbage(bytes(buf[start:end]), f"over-long frame: no tail within "
+                                                          f"{self.max_frame} bytes of the '##' header"))
+                pos = end
+                continue
+            pos = start
+            break
+        del buf[:pos]
+        return out
+
+    def flush(self) -> list[Frame | Garbage]:
+        """End of stream: whatever is left is an unterminated packet or junk."""
+        out: list[Frame | Garbage] = []
+        rest = bytes(self._buf)
+        self._buf.clear()
+        if rest.strip(_WS):
+            out.append(Garbage(rest, "stream ended inside a packet (no tail)" if rest.startswith(b"##")
+                               else "bytes outside a packet at end of stream"))
+        return out
+
+    @staticmethod
+    def _junk(out: list, buf: bytearray, a: int, b: int, reason: str) -> None:
+        span = bytes(buf[a:b])
+        if span.strip(_WS):  # line ends / padding between packets are not junk
+            out.append(Garbage(span, reason))

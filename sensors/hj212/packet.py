@@ -1,0 +1,394 @@
+"""HJ 212 packet model, parser, builder and split-packet reassembly (HJ 212-2017 §6.3–6.5).
+
+A packet on the wire is ``##LLLL<data segment>CCCC\\r\\n``: ``LLLL`` the data segment length in bytes
+(4 decimal digits), data segment ≤ 1024 bytes, ``CCCC`` the Appendix-A CRC of the data segment in hex.
+The data segment is ``QN=…;ST=…;CN=…;PW=…;MN=…;Flag=…[;PNUM=…;PNO=…];CP=&&…&&``.
+
+:func:`parse_packet` checks all of that and raises :class:`PacketError` with a precise reason;
+:func:`build_packet` is its inverse (splitting over several packets when the segment would exceed
+1024 bytes); :class:`Reassembler` joins split packets back into one logical :class:`Packet`.
+"""
+
+from __future__ import annotations
+
+import re
+import time as _time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+
+from monitoring.config import LOCAL_TZ
+from sensors.hj212.codes import (
+    CODES_2005_TO_2017,
+    CODES_2017_TO_2005,
+    DATA_COMMANDS,
+    VALUE_FIELDS,
+    VERSION_BITS,
+    flag_for,
+)
+from sensors.hj212.crc import crc16_hj212, crc16_modbus
+
+__all__ = ["Packet", "PacketError", "parse_packet", "build_packet", "Reassembler", "Incomplete",
+           "MAX_SEGMENT", "MAX_FRAME", "frame_segment"]
+
+#: Largest data segment allowed by HJ 212-2017 §6.3.1, bytes.
+MAX_SEGMENT = 1024
+#: ``##`` + ``LLLL`` + segment + ``CCCC`` + ``\r\n``: the largest valid frame, bytes.
+MAX_FRAME = 2 + 4 + MAX_SEGMENT + 4 + 2
+
+_DATATIME_RE = re.compile(r"\d{14}")
+_HEX4_RE = re.compile(rb"[0-9A-Fa-f]{4}")
+_CRC_MODES = {"hj212": crc16_hj212, "modbus": crc16_modbus}
+
+
+class PacketError(ValueError):
+    """A packet violates HJ 212; the message is the precise reason (no packet bytes)."""
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One decoded HJ 212 packet (or the logical packet of a reassembled split set).
+
+    ``cp`` maps the HJ 212-2017 pollutant code to ``{field: raw string}`` (``{"Rtd": "12.3",
+    "Flag": "N"}``); for a 2005 packet the codes are mapped with :data:`CODES_2005_TO_2017` and
+    ``sent_codes`` maps each 2017 code back to the code as sent. ``extra_cp`` keeps the other CP keys
+    (``RtdInterval``, ``QnRtn``, ``ExeRtn`` …) verbatim. ``data_time`` is the ``DataTime`` as an aware
+    datetime in UTC+8 (:data:`monitoring.config.LOCAL_TZ`), ``None`` when the packet has none.
+    """
+
+    qn: str | None
+    st: str
+    cn: str
+    pw: str
+    mn: str
+    flag: int | None
+    version: str
+    data_time: datetime | None
+    cp: dict[str, dict[str, str]]
+    extra_cp: dict[str, str]
+    raw: bytes
+    pnum: int | None = None
+    pno: int | None = None
+    sent_codes: dict[str, str] = field(default_factory=dict)
+    header: dict[str, str] = field(default_factory=dict)
+    parts: tuple[bytes, ...] = ()
+
+    @property
+    def wants_ack(self) -> bool:
+        """Flag bit A: the sender wants a 9014 data answer."""
+        return bool(self.flag is not None and self.flag & 1)
+
+    @property
+    def is_split(self) -> bool:
+        """Flag bit D: one part of a split packet (``PNUM``/``PNO`` present)."""
+        return bool(self.flag is not None and self.flag & 2)
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.mn, self.qn)
+
+
+def _strip_tail(raw: bytes) -> bytes:
+    if raw.endswith(b"\r\n"):
+        return raw[:-2]
+    if raw.endswith(b"\n"):
+        return raw[:-1]
+    return raw
+
+
+def _short(b: bytes, n: int = 16) -> str:
+    text = repr(bytes(b[:n]))
+    return text + ("…" if len(b) > n else "")
+
+
+def frame_segment(segment: bytes, crc_mode: str = "hj212") -> bytes:
+    """Wrap a data segment into ``##LLLL<segment>CCCC\\r\\n``."""
+    if len(segment) > 9999:
+        raise ValueError(f"data segment of {len(segment)} bytes cannot be framed")
+    crc = _CRC_MODES[crc_mode](segment)
+    return b"##%04d%s%04X\r\n" % (len(segment), segment, crc)
+
+
+def parse_packet(raw: bytes) -> Packet:
+    """Decode and validate one framed packet (tail ``\\r\\n``, bare ``\\n`` or none accepted).
+
+    Raises :class:`PacketError` naming the first violated rule: header, length field, length,
+    segment size, CRC, CP syntax, missing or malformed ``DataTime``.
+    """
+    body = _strip_tail(bytes(raw))
+    if not body.startswith(b"##"):
+        raise PacketError(f"bad header: expected '##', got {_short(body, 8)}")
+    lfield = body[2:6]
+    if len(lfield) < 4 or not lfield.isdigit():
+        raise PacketError(f"length field is not 4 digits: {_short(lfield, 4)}")
+    declared = int(lfield)
+    actual = len(body) - 10
+    if actual < 0:
+        raise PacketError(f"packet too short ({len(body)} bytes) for ##LLLL…CCCC")
+    if declared != actual:
+        raise PacketError(f"length mismatch: LLLL={lfield.decode()} but the data segment is {actual} bytes")
+    if actual > MAX_SEGMENT:
+        raise PacketError(f"data segment of {actual} bytes exceeds {MAX_SEGMENT}")
+    segment, crc_field = body[6:-4], body[-4:]
+    if not _HEX4_RE.fullmatch(crc_field):
+        raise PacketError(f"CRC field is not 4 hex digits: {_short(crc_field, 4)}")
+    got, expected = int(crc_field, 16), crc16_hj212(segment)
+    if got != expected:
+        hint = " (the sender used CRC-16/MODBUS, not HJ 212 Appendix A)" if got == crc16_modbus(segment) else ""
+        raise PacketError(f"bad CRC: expected {expected:04X}, got {crc_field.decode().upper()}{hint}")
+    try:
+        text = segment.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PacketError(f"data segment is not UTF-8 text (byte {exc.start})") from None
+    return _parse_segment(text, body)
+
+
+def _parse_segment(text: str, raw: bytes) -> Packet:
+    pos = text.find("CP=&&")
+    if pos < 0 or (pos > 0 and text[pos - 1] != ";"):
+        raise PacketError("missing CP=&&…&&")
+    if not text.endswith("&&") or len(text) < pos + 7:
+        raise PacketError("malformed CP: no closing '&&' at the end of the data segment")
+    head_text, cp_text = text[:pos], text[pos + 5:-2]
+    header: dict[str, str] = {}
+    for item in head_text.split(";"):
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise PacketError(f"malformed KEY=VALUE in header: {item!r}")
+        if key in header:
+            raise PacketError(f"duplicate header field {key}")
+        header[key] = value
+    for required in ("ST", "CN", "PW", "MN"):
+        if required not in header:
+            raise PacketError(f"missing {required}")
+    flag: int | None = None
+    if "Flag" in header:
+        if not header["Flag"].isdigit():
+            raise PacketError(f"Flag is not a decimal integer: {header['Flag']!r}")
+        flag = int(header["Flag"])
+    bits = (flag >> 2) if flag is not None else 0
+    version = VERSION_BITS.get(bits, f"V{bits}")
+    pnum = pno = None
+    if "PNUM" in header or "PNO" in header:
+        try:
+            pnum, pno = int(header["PNUM"]), int(header["PNO"])
+        except (KeyError, ValueError):
+            raise PacketError(f"split packet needs integer PNUM and PNO, got PNUM={header.get('PNUM')!r} "
+                              f"PNO={header.get('PNO')!r}") from None
+        if not 1 <= pno <= pnum:
+            raise PacketError(f"PNO={pno} outside 1..PNUM={pnum}")
+
+    cp: dict[str, dict[str, str]] = {}
+    extra: dict[str, str] = {}
+    sent: dict[str, str] = {}
+    mapping = CODES_2005_TO_2017 if version == "2005" else None
+    if cp_text:
+        for item in cp_text.split(";"):
+            if not item:
+                continue
+            for kv in item.split(","):
+                key, eq, value = kv.partition("=")
+                if not eq or not key:
+                    raise PacketError(f"malformed KEY=VALUE in CP: {kv!r}")
+                code, dash, fld = key.partition("-")
+                if dash and code and fld:
+                    canon = mapping.get(code, code) if mapping else code
+                    if canon != code:
+                        sent[canon] = code
+                    fields = cp.setdefault(canon, {})
+                    if fld in fields:
+                        raise PacketError(f"duplicate CP key {key}")
+                    fields[fld] = value
+                else:
+                    if key in extra:
+                        raise PacketError(f"duplicate CP key {key}")
+                    extra[key] = value
+    data_time: datetime | None = None
+    dt_text = extra.pop("DataTime", None)
+    if dt_text is not None:
+        if not _DATATIME_RE.fullmatch(dt_text):
+            raise PacketError(f"bad DataTime {dt_text!r}: expected YYYYMMDDhhmmss")
+        try:
+            data_time = datetime.strptime(dt_text, "%Y%m%d%H%M%S").replace(tzinfo=LOCAL_TZ)
+        except ValueError:
+            raise PacketError(f"bad DataTime {dt_text!r}: not a valid date/time") from None
+    elif header["CN"] in DATA_COMMANDS or cp:
+        raise PacketError(f"missing DataTime in CP of CN={header['CN']} (values are never stamped "
+                          "with the receiver's clock)")
+    return Packet(qn=header.get("QN"), st=header["ST"], cn=header["CN"], pw=header["PW"], mn=header["MN"],
+                  flag=flag, version=version, data_time=data_time, cp=cp, extra_cp=extra, raw=raw,
+                  pnum=pnum, pno=pno, sent_codes=sent, header=header, parts=(raw,))
+
+
+# -------------------------------------------------------------------------------------------------
+# Building
+# -------------------------------------------------------------------------------------------------
+def _fmt(value: object) -> str:
+    """A CP value as text: floats positional (no exponent), shortest round-trip digits."""
+    if isinstance(value, bool):
+        raise TypeError("a CP value cannot be a bool")
+    if isinstance(value, float | np.floating):
+        return np.format_float_positional(float(value), trim="-")
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _new_qn(now: datetime | None = None) -> str:
+    now = now or datetime.now(LOCAL_TZ)
+    return now.strftime("%Y%m%d%H%M%S") + f"{now.microsecond // 1000:03d}"
+
+
+def build_packet(*, st: str, cn: str, mn: str, pw: str, data_time: datetime | None,
+                 cp: Mapping[str, Mapping[str, object]], extra_cp: Mapping[str, str] | None = None,
+                 qn: str | None = None, version: str = "2017", ack: bool = False,
+                 crc_mode: str = "hj212") -> list[bytes]:
+    """Build framed packet(s) (each ending ``\\r\\n``) for pollutant values ``cp``.
+
+    ``cp`` maps a pollutant code to ``{field: value}`` (``{"a21026": {"Rtd": 35.2, "Flag": "N"}}``);
+    ``data_time`` (aware, converted to UTC+8; naive is taken as UTC+8) becomes ``DataTime``. With
+    ``version="2005"`` the 2017 codes that have an HJ/T 212-2005 equivalent are written as the old
+    code. When the data segment would exceed 1024 bytes the pollutant items are spread over several
+    packets with ``PNUM``/``PNO`` and the D bit set, each repeating QN, DataTime and ``extra_cp``.
+    ``crc_mode="modbus"`` writes a CRC-16/MODBUS checksum (invalid; for tests only).
+    """
+    if crc_mode not in _CRC_MODES:
+        raise ValueError(f"crc_mode must be one of {sorted(_CRC_MODES)}")
+    if version not in ("2005", "2017", "2025"):
+        raise ValueError(f"unknown HJ 212 version {version!r}")
+    qn = qn if qn is not None else _new_qn()
+    common: list[str] = []
+    if data_time is not None:
+        local = (data_time.replace(tzinfo=LOCAL_TZ) if data_time.tzinfo is None
+                 else data_time.astimezone(LOCAL_TZ))
+        common.append("DataTime=" + local.strftime("%Y%m%d%H%M%S"))
+    common += [f"{k}={_fmt(v)}" for k, v in (extra_cp or {}).items()]
+    items: list[str] = []
+    for code, fields in cp.items():
+        sent = CODES_2017_TO_2005.get(code, code) if version == "2005" else code
+        items.append(",".join(f"{sent}-{f}={_fmt(v)}" for f, v in fields.items()))
+
+    def segment(parts: list[str], pnum: int | None = None, pno: int | None = None) -> bytes:
+        flag = flag_for(version, ack=ack, split=pnum is not None)
+        head = f"QN={qn};ST={st};CN={cn};PW={pw};MN={mn}"
+        if version != "2005" or flag:
+            head += f";Flag={flag}"
+        if pnum is not None:
+            head += f";PNUM={pnum};PNO={pno}"
+        return f"{head};CP=&&{';'.join(common + parts)}&&".encode()
+
+    whole = segment(items)
+    if len(whole) <= MAX_SEGMENT:
+        return [frame_segment(whole, crc_mode)]
+    # split: greedy packing, re-done if PNUM needs more digits than assumed
+    width = 1
+    while True:
+        overhead = len(segment([], 10 ** width - 1, 10 ** width - 1))
+        groups: list[list[str]] = [[]]
+        size = overhead
+        for item in items:
+            add = len(item.encode()) + (1 if groups[-1] or common else 0)
+            if overhead + add > MAX_SEGMENT:
+                raise ValueError(f"CP item {item[:40]!r}… alone exceeds {MAX_SEGMENT} bytes")
+            if size + add > MAX_SEGMENT:
+                groups.append([])
+                size = overhead
+                add = len(item.encode()) + (1 if common else 0)
+            groups[-1].append(item)
+            size += add
+        if len(str(len(groups))) <= width:
+            break
+        width += 1
+    n = len(groups)
+    return [frame_segment(segment(g, n, i), crc_mode) for i, g in enumerate(groups, start=1)]
+
+
+# -------------------------------------------------------------------------------------------------
+# Split packets
+# -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Incomplete:
+    """A split set that did not complete in time: to be quarantined with ``reason``."""
+
+    mn: str
+    qn: str | None
+    reason: str
+    parts: tuple[bytes, ...]
+
+
+@dataclass
+class _Pending:
+    pnum: int
+    first_seen: float
+    parts: dict[int, Packet] = field(default_factory=dict)
+
+
+class Reassembler:
+    """Join the parts PNO 1..PNUM of split packets (same MN and QN) into one logical :class:`Packet`.
+
+    ``feed`` returns the packet itself for an unsplit packet, the logical packet when the last part
+    arrives, else ``None``. Sets still incomplete ``timeout_s`` after their first part are returned by
+    :meth:`expire` (and all of them by :meth:`flush`) as :class:`Incomplete`, to be quarantined.
+    """
+
+    def __init__(self, timeout_s: float = 120.0, clock=_time.monotonic):
+        self.timeout_s = timeout_s
+        self._clock = clock
+        self._pending: dict[tuple[str, str | None], _Pending] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def feed(self, packet: Packet) -> Packet | None:
+        if packet.pnum is None:
+            return packet
+        key = packet.key
+        pend = self._pending.get(key)
+        if pend is None:
+            pend = self._pending[key] = _Pending(packet.pnum, self._clock())
+        elif pend.pnum != packet.pnum:
+            raise PacketError(f"split packet MN={packet.mn} QN={packet.qn}: PNUM changed from "
+                              f"{pend.pnum} to {packet.pnum}")
+        pend.parts[packet.pno] = packet  # a re-sent part replaces the earlier copy
+        if len(pend.parts) < pend.pnum:
+            return None
+        del self._pending[key]
+        return _merge([pend.parts[i] for i in range(1, pend.pnum + 1)])
+
+    def expire(self, now: float | None = None) -> list[Incomplete]:
+        now = self._clock() if now is None else now
+        old = [k for k, p in self._pending.items() if now - p.first_seen >= self.timeout_s]
+        return [self._incomplete(k, f"after {self.timeout_s:g} s") for k in old]
+
+    def flush(self) -> list[Incomplete]:
+        return [self._incomplete(k, "at end of input") for k in list(self._pending)]
+
+    def _incomplete(self, key: tuple[str, str | None], when: str) -> Incomplete:
+        pend = self._pending.pop(key)
+        got = sorted(pend.parts)
+        return Incomplete(mn=key[0], qn=key[1], parts=tuple(pend.parts[i].raw for i in got),
+                          reason=f"incomplete split packet MN={key[0]} QN={key[1]}: got PNO "
+                                 f"{','.join(map(str, got))} of PNUM={pend.pnum} {when}")
+
+
+def _merge(parts: Iterable[Packet]) -> Packet:
+    parts = list(parts)
+    cp: dict[str, dict[str, str]] = {}
+    extra: dict[str, str] = {}
+    sent: dict[str, str] = {}
+    for p in parts:
+        for code, fields in p.cp.items():
+            cp.setdefault(code, {}).update(fields)
+        extra.update(p.extra_cp)
+        sent.update(p.sent_codes)
+    first = parts[0]
+    times = {p.data_time for p in parts}
+    if len(times) > 1:
+        raise PacketError(f"split packet MN={first.mn} QN={first.qn}: parts carry different DataTime")
+    return replace(first, cp=cp, extra_cp=extra, sent_codes=sent, pno=None,
+                   parts=tuple(p.raw for p in parts))
