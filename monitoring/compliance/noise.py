@@ -162,7 +162,7 @@ def evaluate_noise(hourly: pd.DataFrame, background: pd.DataFrame, point_limits:
     agg = data.groupby(["point", "parameter", "period", "local_date"], observed=True).agg(
         energy=("energy", "sum"), valid=("valid", "sum"), received=("received", "sum"), max=("max", "max"),
         expected_hours=("window_start", "size")).reset_index()
-    agg["leq"] = 10 * np.log10(agg["energy"] / agg["valid"].where(agg["valid"] > 0))
+    agg["leq"] = 10 * np.log10((agg["energy"] / agg["valid"].where(agg["valid"] > 0)).where(agg["energy"] > 0))
     agg["value"] = np.where(agg["parameter"] == LMAX, agg["max"], agg["leq"])
 
     # windows: local days × periods

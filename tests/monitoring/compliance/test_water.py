@@ -1,0 +1,119 @@
+"""Water: daily local means against the outlet's standard and grade; NH₃-N bracket; pH range; non-detects."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from monitoring.compliance import evaluate_readings
+
+from .helpers import make_registry, minutes, online
+
+DAY = "2024-01-10 00:00"          # local day; 2024-01-09 16:00 UTC
+
+
+def outlet(**kw):
+    return online("W1", "wastewater", ["w01018", "w21003", "w01001"],
+                  **{"standard": "GB 8978-1996", "grade": "3", **kw})
+
+
+def plant(**kw):
+    return online("P1", "plant_effluent", ["w21003", "w01010", "w01001"],
+                  **{"standard": "GB 18918-2002", "grade": "1A", "receiving": "surface_water", **kw})
+
+
+def hourly(point, kind, param, values, unit="mg/L", **kw):
+    return minutes(point, kind, param, DAY, values, unit=unit, period="1h", step="1h", **kw)
+
+
+def run(r, reg, catalogue):
+    return evaluate_readings(r, reg, catalogue, start=DAY, end="2024-01-11 00:00")
+
+
+def row(ev, point, check, parameter):
+    a = ev.assessments
+    a = a[(a["point"] == point) & (a["check"] == check) & (a["parameter"] == parameter)]
+    assert len(a) == 1, a
+    return a.iloc[0]
+
+
+def test_gb8978_grade3_daily_mean_on_local_day(catalogue):
+    # 12 hours at 600 and 12 at 380: daily mean 490 ≤ 500 (grade 3) although half the hours are above
+    r = hourly("W1", "wastewater", "w01018", [600.0] * 12 + [380.0] * 12)
+    c = row(run(r, make_registry(outlet()), catalogue), "W1", "daily_mean", "w01018")
+    assert c["value"] == pytest.approx(490) and c["limit"] == 500 and c["verdict"] == "compliant"
+    assert c["window_start"] == pd.Timestamp("2024-01-09 16:00", tz="UTC")     # local midnight
+    assert c["averaging"] == "1d" and c["clause"] == "表4"
+    # grade 1: same data exceeds 100
+    c1 = row(run(r.assign(point="W1"), make_registry(outlet(grade="1")), catalogue), "W1", "daily_mean", "w01018")
+    assert c1["limit"] == 100 and c1["verdict"] == "exceeds"
+
+
+@pytest.mark.parametrize("temp, nh3, limit, verdict", [
+    (12.0, 7.9, 8, "compliant"),    # ≤ 12 °C: bracket value 8
+    (12.0, 8.1, 8, "exceeds"),
+    (12.1, 5.5, 5, "exceeds"),      # > 12 °C: 5
+    (15.0, 5.0, 5, "compliant"),
+])
+def test_gb18918_nh3n_bracket_at_12_degrees(catalogue, temp, nh3, limit, verdict):
+    r = pd.concat([hourly("P1", "plant_effluent", "w21003", [nh3] * 24),
+                   hourly("P1", "plant_effluent", "w01010", [temp] * 24, unit="degC")])
+    c = row(run(r, make_registry(plant()), catalogue), "P1", "daily_mean", "w21003")
+    assert (c["limit"], c["verdict"]) == (limit, verdict)
+    assert ("bracket" in c["reason"]) == (temp <= 12)
+
+
+def test_nh3n_without_temperature_uses_the_warm_value(catalogue):
+    r = hourly("P1", "plant_effluent", "w21003", [6.0] * 24)
+    c = row(run(r, make_registry(plant()), catalogue), "P1", "daily_mean", "w21003")
+    assert c["limit"] == 5 and c["verdict"] == "exceeds" and "no water temperature" in c["reason"]
+
+
+def test_gb18918_1b(catalogue):
+    r = pd.concat([hourly("P1", "plant_effluent", "w21003", [14.0] * 24),
+                   hourly("P1", "plant_effluent", "w01010", [10.0] * 24, unit="degC")])
+    c = row(run(r, make_registry(plant(grade="1B")), catalogue), "P1", "daily_mean", "w21003")
+    assert (c["limit"], c["verdict"]) == (15, "compliant")
+
+
+@pytest.mark.parametrize("values, verdict, limit", [
+    ([7.0] * 23 + [6.0], "compliant", 6),     # low edge inside
+    ([7.0] * 23 + [9.0], "compliant", 9),     # high edge inside
+    ([7.0] * 23 + [5.9], "exceeds", 6),
+    ([7.0] * 23 + [9.2], "exceeds", 9),
+])
+def test_ph_is_a_range(catalogue, values, verdict, limit):
+    r = hourly("W1", "wastewater", "w01001", values, unit="pH")
+    c = row(run(r, make_registry(outlet()), catalogue), "W1", "ph_range", "w01001")
+    assert (c["verdict"], c["limit"], c["limit_low"]) == (verdict, limit, 6)
+    if verdict == "exceeds":
+        assert c["ratio"] == pytest.approx(abs(values[-1] - limit) / 3)
+
+
+def test_non_detects_half_detection_limit(catalogue):
+    reg = make_registry(outlet(online=False, mn=None, pw=None))
+    # lab: NH3-N grade 3 has no limit ("–"), COD grade 3 500 mg/L; samples "<4" (non-detect) and 10
+    lab = pd.concat([
+        minutes("W1", "wastewater", "w01018", "2024-01-10 09:00", [4.0], qualifier="<", period="sample",
+                statistic="sample", unit="mg/L"),
+        minutes("W1", "wastewater", "w01018", "2024-01-10 15:00", [10.0], period="sample", statistic="sample",
+                unit="mg/L"),
+    ])
+    c = row(run(lab, reg, catalogue), "W1", "daily_mean", "w01018")
+    assert c["value"] == pytest.approx((2.0 + 10.0) / 2) and c["verdict"] == "compliant"
+    assert pd.isna(c["expected_count"])                         # lab point: no expected count
+    allnd = minutes("W1", "wastewater", "w01018", "2024-01-10 09:00", [4.0], qualifier="<", period="sample",
+                    statistic="sample", unit="mg/L")
+    c = row(run(allnd, reg, catalogue), "W1", "daily_mean", "w01018")
+    assert c["value"] == 2.0 and c["verdict"] == "compliant" and "detection limit" in c["reason"]
+    # a detection limit above the limit cannot show compliance
+    high = allnd.assign(value=600.0)
+    c = row(run(high, reg, catalogue), "W1", "daily_mean", "w01018")
+    assert c["verdict"] == "invalid"
+
+
+def test_flagged_water_data_never_exceeds(catalogue):
+    r = hourly("W1", "wastewater", "w01018", [900.0] * 24, flags="D")
+    ev = run(r, make_registry(outlet()), catalogue)
+    c = row(ev, "W1", "daily_mean", "w01018")
+    assert c["verdict"] == "no_data" and ev.exceedances.empty
