@@ -1,4 +1,7 @@
-"""HJ 212 (2005 / 2017 / 2025) codec: CRC, packets, framing, split-packet reassembly, readings."""
+"""HJ 212 (2005 / 2017 / 2025) codec: CRC, packets, framing, split-packet reassembly, readings.
+
+``packets_to_readings`` (pandas) is imported lazily so that the pure protocol tools start fast.
+"""
 
 from sensors.hj212.codes import CODES_2005_TO_2017, DATA_COMMANDS, UNITS, VALUE_FIELDS, unit_for
 from sensors.hj212.crc import crc16_hj212, crc16_modbus
@@ -10,17 +13,26 @@ from sensors.hj212.packet import (
     Packet,
     PacketError,
     Reassembler,
+    Rejected,
     build_packet,
+    decode_lines,
     frame_segment,
+    packet_values,
     parse_packet,
 )
-from sensors.hj212.readings import Rejected, decode_lines, packet_values, packets_to_readings
 
 __all__ = [
     "CODES_2005_TO_2017", "DATA_COMMANDS", "UNITS", "VALUE_FIELDS", "unit_for",
     "crc16_hj212", "crc16_modbus",
     "Frame", "FrameBuffer", "Garbage",
-    "MAX_FRAME", "MAX_SEGMENT", "Incomplete", "Packet", "PacketError", "Reassembler", "build_packet",
-    "frame_segment", "parse_packet",
-    "Rejected", "decode_lines", "packet_values", "packets_to_readings",
+    "MAX_FRAME", "MAX_SEGMENT", "Incomplete", "Packet", "PacketError", "Reassembler", "Rejected",
+    "build_packet", "decode_lines", "frame_segment", "packet_values", "parse_packet",
+    "packets_to_readings",
 ]
+
+
+def __getattr__(name: str):
+    if name == "packets_to_readings":
+        from sensors.hj212.readings import packets_to_readings
+        return packets_to_readings
+    raise AttributeError(f"module 'sensors.hj212' has no attribute {name!r}")

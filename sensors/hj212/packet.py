@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time as _time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +25,7 @@ from sensors.hj212.codes import (
     CODES_2005_TO_2017,
     CODES_2017_TO_2005,
     DATA_COMMANDS,
+    DEFAULT_DATA_FLAG,
     VALUE_FIELDS,
     VERSION_BITS,
     flag_for,
@@ -32,7 +33,7 @@ from sensors.hj212.codes import (
 from sensors.hj212.crc import crc16_hj212, crc16_modbus
 
 __all__ = ["Packet", "PacketError", "parse_packet", "build_packet", "Reassembler", "Incomplete",
-           "MAX_SEGMENT", "MAX_FRAME", "frame_segment"]
+           "MAX_SEGMENT", "MAX_FRAME", "frame_segment", "Rejected", "packet_values", "decode_lines"]
 
 #: Largest data segment allowed by HJ 212-2017 §6.3.1, bytes.
 MAX_SEGMENT = 1024
@@ -233,7 +234,13 @@ def _fmt(value: object) -> str:
     if isinstance(value, bool):
         raise TypeError("a CP value cannot be a bool")
     if isinstance(value, float | np.floating):
-        return np.format_float_positional(float(value), trim="-")
+        v = float(value)
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError(f"CP value {v} is not a finite number")
+        text = np.format_float_positional(v, trim="-")
+        if len(text) > 40:  # HJ 212 numbers are plain decimals; 1e-200 would need 200 digits
+            raise ValueError(f"CP value {v!r} needs {len(text)} characters as a plain decimal; round it")
+        return text
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(value)
@@ -392,3 +399,57 @@ def _merge(parts: Iterable[Packet]) -> Packet:
         raise PacketError(f"split packet MN={first.mn} QN={first.qn}: parts carry different DataTime")
     return replace(first, cp=cp, extra_cp=extra, sent_codes=sent, pno=None,
                    parts=tuple(p.raw for p in parts))
+
+
+# -------------------------------------------------------------------------------------------------
+# Line-oriented decoding (files, the CLI)
+# -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rejected:
+    """Input that did not become readings: ``index`` is the line (files, 1-based) or packet position."""
+
+    index: int
+    reason: str
+    raw: bytes = b""
+
+
+def packet_values(packet: Packet) -> Iterator[tuple[str, str, str, str]]:
+    """``(code, field, raw value, flag)`` for each value field of the packet, in packet order."""
+    for code, fields in packet.cp.items():
+        flag = fields.get("Flag", DEFAULT_DATA_FLAG)
+        for fld, raw in fields.items():
+            if fld in VALUE_FIELDS:
+                yield code, fld, raw, flag
+
+
+def decode_lines(lines: Iterable[bytes], *, reassemble: bool = True
+                 ) -> Iterator[tuple[int, Packet | Rejected]]:
+    """Decode one packet per line (``\\r\\n`` or ``\\n``; blank lines skipped).
+
+    Yields ``(line number, Packet)`` for each valid (logical) packet — split parts are joined by a
+    :class:`~sensors.hj212.packet.Reassembler` and reported at the line of their last part — and
+    ``(line number, Rejected)`` for each invalid line; split sets still incomplete at the end of the
+    input are rejected at the line of their first part.
+    """
+    asm = Reassembler(timeout_s=float("inf"))
+    first_line: dict[tuple[str, str | None], int] = {}
+    for n, line in enumerate(lines, start=1):
+        body = line.rstrip(b"\r\n")
+        if not body.strip():
+            continue
+        try:
+            pkt = parse_packet(body)
+            if not reassemble or pkt.pnum is None:
+                yield n, pkt
+                continue
+            first_line.setdefault(pkt.key, n)
+            whole = asm.feed(pkt)
+        except PacketError as exc:
+            yield n, Rejected(n, str(exc), body)
+            continue
+        if whole is not None:
+            first_line.pop(whole.key, None)
+            yield n, whole
+    for inc in asm.flush():
+        n = first_line.get((inc.mn, inc.qn), 0)
+        yield n, Rejected(n, inc.reason, b"\r\n".join(inc.parts))

@@ -9,35 +9,16 @@ comes back as a :class:`Rejected` with the reason — nothing is dropped silentl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from monitoring.schema import CN_PERIOD, IDENTITY, conform, empty_readings
-from sensors.hj212.codes import DEFAULT_DATA_FLAG, VALUE_FIELDS, unit_for
-from sensors.hj212.packet import Packet, PacketError, Reassembler, parse_packet
+from sensors.hj212.codes import VALUE_FIELDS, unit_for
+from sensors.hj212.packet import Packet, Rejected, decode_lines, packet_values
 
 __all__ = ["Rejected", "packets_to_readings", "decode_lines", "packet_values"]
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """Input that did not become readings: ``index`` is the line (files, 1-based) or packet position."""
-
-    index: int
-    reason: str
-    raw: bytes = b""
-
-
-def packet_values(packet: Packet) -> Iterator[tuple[str, str, str, str]]:
-    """``(code, field, raw value, flag)`` for each value field of the packet, in packet order."""
-    for code, fields in packet.cp.items():
-        flag = fields.get("Flag", DEFAULT_DATA_FLAG)
-        for fld, raw in fields.items():
-            if fld in VALUE_FIELDS:
-                yield code, fld, raw, flag
 
 
 def packets_to_readings(packets: Iterable[Packet], registry, batch: str
@@ -117,36 +98,3 @@ def packets_to_readings(packets: Iterable[Packet], registry, batch: str
     out = conform(frame.drop(columns=["raw", "pkt"]))
     rejected.sort(key=lambda r: r.index)
     return out.reset_index(drop=True), rejected
-
-
-def decode_lines(lines: Iterable[bytes], *, reassemble: bool = True
-                 ) -> Iterator[tuple[int, Packet | Rejected]]:
-    """Decode one packet per line (``\\r\\n`` or ``\\n``; blank lines skipped).
-
-    Yields ``(line number, Packet)`` for each valid (logical) packet — split parts are joined by a
-    :class:`~sensors.hj212.packet.Reassembler` and reported at the line of their last part — and
-    ``(line number, Rejected)`` for each invalid line; split sets still incomplete at the end of the
-    input are rejected at the line of their first part.
-    """
-    asm = Reassembler(timeout_s=float("inf"))
-    first_line: dict[tuple[str, str | None], int] = {}
-    for n, line in enumerate(lines, start=1):
-        body = line.rstrip(b"\r\n")
-        if not body.strip():
-            continue
-        try:
-            pkt = parse_packet(body)
-            if not reassemble or pkt.pnum is None:
-                yield n, pkt
-                continue
-            first_line.setdefault(pkt.key, n)
-            whole = asm.feed(pkt)
-        except PacketError as exc:
-            yield n, Rejected(n, str(exc), body)
-            continue
-        if whole is not None:
-            first_line.pop(whole.key, None)
-            yield n, whole
-    for inc in asm.flush():
-        n = first_line.get((inc.mn, inc.qn), 0)
-        yield n, Rejected(n, inc.reason, b"\r\n".join(inc.parts))

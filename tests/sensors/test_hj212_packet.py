@@ -170,6 +170,12 @@ def test_build_reproduces_standard_example():
     assert out == [EXAMPLE]
 
 
+def test_build_refuses_values_that_are_not_plain_decimals():
+    for bad in (float("nan"), float("inf"), 1e-200):
+        with pytest.raises(ValueError):
+            build_packet(st="32", cn="2011", mn=MN, pw="1", data_time=T0, cp={"w01018": {"Rtd": bad}})
+
+
 def test_build_2025_and_2005_flags_and_codes():
     p25 = parse_packet(build_packet(st="32", cn="2011", mn=MN, pw="1", data_time=T0,
                                     cp={"w01018": {"Rtd": 1}}, version="2025", ack=True)[0])
@@ -217,7 +223,7 @@ def test_incomplete_split_set_times_out_with_reason():
 
 codes = st.sampled_from(sorted(UNITS))
 fields = st.sampled_from(["Rtd", "Avg", "Min", "Max", "Cou", "ZsAvg"])
-values = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
+values = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12).map(lambda v: round(v, 6))
 items = st.dictionaries(codes, st.dictionaries(fields, values, min_size=1, max_size=4), min_size=0, max_size=40)
 times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)).map(
     lambda d: d.replace(microsecond=0, tzinfo=LOCAL_TZ))
