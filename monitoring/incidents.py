@@ -15,8 +15,10 @@ Windows of one series are read in time order; ``invalid`` and ``no_data`` window
 stored but neither open nor clear anything and do not break a run of compliant windows.
 
 * An *episode* starts at the first ``exceeds`` window after the series was idle.
-* It becomes an incident once the summed length of its exceeding windows reaches ``min_duration``
-  (compliant windows in between do not reset the sum, so a value hovering at the limit still opens).
+* It becomes an incident once the summed length of its exceeding windows (their union, as windows
+  such as the hazardous-waste storage check can overlap) reaches ``min_duration``; compliant windows
+  in between do not reset the sum, so a value hovering at the limit still opens. An exceeding window
+  with averaging ``single`` (a lab sample) or ``event`` (a ledger event) opens at once.
 * It clears at the ``clear_after``-th consecutive compliant window; an episode that never reached
   ``min_duration`` is dropped the same way.
 * A person closing an incident while it is still active cuts the episode at the last window seen:
@@ -94,6 +96,10 @@ DEADMAN_CHECK = "data_missing"
 SYSTEM_ACTOR = "system"
 
 Action = Literal["open", "update", "clear", "escalate"]
+
+#: Averagings whose one exceeding window is the whole evidence (a lab sample, a ledger event such as a
+#: missing manifest): the incident opens at once, whatever ``min_duration``.
+INSTANT_AVERAGING = frozenset({"single", "event"})
 
 
 class IncidentError(ValueError):
@@ -512,6 +518,7 @@ def derive_episodes(windows: pd.DataFrame, *, min_duration: timedelta, clear_aft
     pending_cuts = sorted(_utc(c) for c in cuts)  # type: ignore[type-var]
     episodes: list[Episode] = []
     current: Episode | None = None
+    covered_until: datetime | None = None      # union of exceeding spans (windows may overlap)
     compliant_run = 0
     need = min_duration.total_seconds()
     for i in range(len(w)):
@@ -526,7 +533,9 @@ def derive_episodes(windows: pd.DataFrame, *, min_duration: timedelta, clear_aft
         if verdict == "exceeds":
             if current is None:
                 current = Episode(start=starts[i], last_exceed_end=ends[i])
-            current.exceed_seconds += (ends[i] - starts[i]).total_seconds()
+                covered_until = starts[i]
+            current.exceed_seconds += max(0.0, (ends[i] - max(starts[i], covered_until)).total_seconds())
+            covered_until = max(covered_until, ends[i])
             current.window_count += 1
             current.last_exceed_end = ends[i]
             current.last_value = _f(values[i])
@@ -539,7 +548,8 @@ def derive_episodes(windows: pd.DataFrame, *, min_duration: timedelta, clear_aft
                 current.unit, current.averaging, current.limit_status = (
                     _s(meta["unit"][i]), _s(meta["averaging"][i]), _s(meta["limit_status"][i]))
             compliant_run = 0
-            if current.confirmed_end is None and current.exceed_seconds >= need:
+            instant = _s(meta["averaging"][i]) in INSTANT_AVERAGING
+            if current.confirmed_end is None and (instant or current.exceed_seconds >= need):
                 current.confirmed_end = ends[i]
         elif verdict == "compliant" and current is not None:
             compliant_run += 1
@@ -674,9 +684,9 @@ class IncidentManager:
             if t.isna().any():
                 raise ValueError(f"assessments rows {df.index[t.isna()][:5].tolist()}: {c} is missing")
             df[c] = t.dt.tz_convert("UTC")
-        bad_span = df["window_end"] <= df["window_start"]
+        bad_span = df["window_end"] < df["window_start"]
         if bad_span.any():
-            raise ValueError(f"assessments rows {df.index[bad_span][:5].tolist()}: window_end ≤ window_start")
+            raise ValueError(f"assessments rows {df.index[bad_span][:5].tolist()}: window_end before window_start")
         if df["point"].isna().any() or df["parameter"].isna().any():
             raise ValueError(f"assessments rows {df.index[df['point'].isna() | df['parameter'].isna()][:5].tolist()}: "
                              "point and parameter are required")

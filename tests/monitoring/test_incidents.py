@@ -376,3 +376,20 @@ def test_cli_list_ack_close(db_url, monkeypatch, tmp_path):
     res = runner.invoke(app, ["show", str(inc.id), "--json"])
     assert [e["action"] for e in json.loads(res.output)["history"]] == ["open", "acknowledge", "close"]
     assert json.loads(runner.invoke(app, ["list", "--open", "--json"]).output) == []
+
+
+def test_event_and_single_windows_open_at_once_and_overlapping_windows_count_once(manager):
+    # a hazardous-waste store over the one-year storage limit (GB 18597-2023), re-evaluated daily:
+    # same start (the oldest stock), growing end — overlapping windows, an "event" averaging
+    start = T0
+    rows = []
+    for day in (366, 367, 368):
+        f = windows("E", start=start, point="JK-001-HW01", parameter="HW12", check="storage_days",
+                    values=[float(day)], limit=365.0, unit="d", step=timedelta(days=day))
+        rows.append(f.assign(averaging="event"))
+    first = manager.apply_assessments(rows[0], now=T0 + timedelta(days=366))
+    assert len(first.opened) == 1                      # opens at once despite min_duration = 3 h
+    manager.apply_assessments(pd.concat(rows[1:]), now=T0 + timedelta(days=368))
+    (inc,) = manager.list()
+    assert inc.window_count == 3 and inc.peak_value == 368.0
+    assert inc.exceed_seconds == 368 * 86400           # the union of the spans, not 366 + 367 + 368 days
