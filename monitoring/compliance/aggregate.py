@@ -64,29 +64,41 @@ def hourly_aggregates(readings: pd.DataFrame, statistics: tuple[str, ...] = VALU
     """
     if readings.empty:
         return empty_aggregates()
-    stat = readings["statistic"].astype("string")
-    period = readings["period"].astype("string")
-    keep = (stat.isin(statistics) & period.isin(list(PERIOD_RANK))).to_numpy(dtype=bool, na_value=False)
+    # factorize the string columns once: every later step works on integer codes (fast, no objects)
+    stat_codes, stat_uniq = pd.factorize(readings["statistic"], use_na_sentinel=True)
+    per_codes, per_uniq = pd.factorize(readings["period"], use_na_sentinel=True)
+    keep_stat = np.isin(np.asarray(stat_uniq, dtype=object), statistics)
+    keep_per = np.isin(np.asarray(per_uniq, dtype=object), list(PERIOD_RANK))
+    keep = (stat_codes >= 0) & (per_codes >= 0)
+    keep &= keep_stat[np.where(stat_codes >= 0, stat_codes, 0)] & keep_per[np.where(per_codes >= 0, per_codes, 0)]
     if not keep.any():
         return empty_aggregates()
-    r = readings.loc[keep]
-    flag = r["flag"].to_numpy(dtype=object, na_value="")
-    valid = flag == VALID_FLAG
+    r = readings.loc[keep] if not keep.all() else readings
+    per_codes = per_codes[keep]
+    flag_codes, flag_uniq = pd.factorize(r["flag"], use_na_sentinel=True)
+    flag_uniq = np.asarray(flag_uniq, dtype=object)
     value = r["value"].to_numpy(dtype="float64")
-    valid &= np.isfinite(value)
-    nd = (r["qualifier"].to_numpy(dtype=object, na_value="") == "<") & valid
+    valid_u = np.append(flag_uniq == VALID_FLAG, False)          # last slot: NA flag
+    fl = np.where(flag_codes >= 0, flag_codes, len(flag_uniq))
+    valid = valid_u[fl] & np.isfinite(value)
+    q_codes, q_uniq = pd.factorize(r["qualifier"], use_na_sentinel=True)
+    nd_u = np.append(np.asarray(q_uniq, dtype=object) == "<", False)
+    nd = nd_u[np.where(q_codes >= 0, q_codes, len(q_uniq))] & valid
     counted = np.where(nd, value / 2.0, value)
     counted = np.where(valid, counted, np.nan)
-    param_codes, param_uniques = pd.factorize(r["parameter"].to_numpy(dtype=object, na_value=""))
-    level = np.isin(np.asarray(param_uniques, dtype=object), LEVEL_PARAMETERS)[param_codes]
-    energy = np.where(level & valid, np.power(10.0, counted / 10.0), 0.0)
-    hour = r["time"].dt.floor("h")
+    param_codes, param_uniques = pd.factorize(r["parameter"], use_na_sentinel=False)
+    param_uniques = np.asarray(param_uniques, dtype=object)
+    level = np.isin(param_uniques, LEVEL_PARAMETERS)[param_codes]
+    energy = np.where(level & valid, np.power(10.0, np.where(level & valid, counted, 0.0) / 10.0), 0.0)
+    point_codes, point_uniques = pd.factorize(r["point"], use_na_sentinel=False)
+    ns = r["time"].array.asi8
+    hour = ns - ns % 3_600_000_000_000
     frame = pd.DataFrame({
-        "point": r["point"].to_numpy(dtype=object, na_value=""),
+        "point": point_codes,
         "parameter": param_codes,
-        "period": r["period"].to_numpy(dtype=object, na_value=""),
-        "window_start": hour.to_numpy(),
-        "received": 1,
+        "period": per_codes,
+        "window_start": hour,
+        "received": np.ones(len(r), dtype="int64"),
         "valid": valid.astype("int64"),
         "sum": np.where(valid, counted, 0.0),
         "min": counted,
@@ -94,17 +106,21 @@ def hourly_aggregates(readings: pd.DataFrame, statistics: tuple[str, ...] = VALU
         "energy": energy,
         "nd": nd.astype("int64"),
     })
-    known = np.zeros(len(flag), dtype=bool)
+    known = np.zeros(len(flag_uniq) + 1, dtype=bool)
     for f in GAP_FLAGS:
-        m = flag == f
-        known |= m
-        frame[f"gap_{f}"] = m.astype("int64")
-    frame["gap_other"] = (~known & (flag != VALID_FLAG)).astype("int64")
+        is_f = np.append(flag_uniq == f, False)
+        known |= is_f
+        frame[f"gap_{f}"] = is_f[fl].astype("int64")
+    other = ~known & ~valid_u
+    other[-1] = True                                              # a missing flag is a gap of its own
+    frame["gap_other"] = (other[fl] & ~valid_u[fl]).astype("int64")
     sums = {c: "sum" for c in ["received", "valid", "sum", "energy", "nd", *GAP_COLUMNS]}
-    out = frame.groupby(["point", "parameter", "period", "window_start"], sort=False, observed=True).agg(
+    out = frame.groupby(["point", "parameter", "period", "window_start"], sort=False).agg(
         {**sums, "min": "min", "max": "max"}).reset_index()
-    out["parameter"] = np.asarray(param_uniques, dtype=object)[out["parameter"].to_numpy()]
-    out["window_start"] = pd.to_datetime(out["window_start"], utc=True)
+    out["point"] = np.asarray(point_uniques, dtype=object)[out["point"].to_numpy()]
+    out["parameter"] = param_uniques[out["parameter"].to_numpy()]
+    out["period"] = np.asarray(per_uniq, dtype=object)[out["period"].to_numpy()]
+    out["window_start"] = pd.to_datetime(out["window_start"].to_numpy(), unit="ns", utc=True)
     return out[list(AGG_COLUMNS)].astype(AGG_COLUMNS)
 
 
