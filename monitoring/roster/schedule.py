@@ -1,0 +1,55 @@
+"""The calls the Airflow DAG ``inspection_roster`` makes; every decision lives here, not in the DAG."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from monitoring.config import LOCAL_TZ, load_settings
+from monitoring.db import session_scope
+from monitoring.roster import store
+from monitoring.roster.period import Period
+from monitoring.roster.rules import load_rules
+
+log = logging.getLogger(__name__)
+DEFAULT_SCHEDULE = "0 8 1 1,4,7,10 *"
+
+
+def draw_schedule() -> str:
+    """The cron expression of the scheduled draw from the rules file (quarterly by default)."""
+    try:
+        return load_rules(load_settings().roster_rules_path).rules.schedule
+    except Exception as exc:  # noqa: BLE001 - a broken rules file must not break DAG parsing
+        log.warning("roster rules unreadable (%s); using the default schedule %s", exc, DEFAULT_SCHEDULE)
+        return DEFAULT_SCHEDULE
+
+
+def scheduled_draw(when_iso: str, by: str = "airflow") -> dict:
+    """Draw the county roster for the quarter containing ``when_iso`` unless one already exists
+    (idempotent: a re-run returns the existing record). Returns a small summary (no inspector data)."""
+    from monitoring.roster.records import run_draw
+    settings = load_settings()
+    period = Period.containing(datetime.fromisoformat(when_iso))
+    with session_scope(settings.sql_url) as s:
+        existing = [r for r in store.active_draws(s, period) if r.scope == "county"]
+        if existing:
+            r = existing[-1]
+            return {"period": str(period), "record_id": r.record_id, "new": False}
+    rec = run_draw(settings, period, by=by)
+    return {"period": str(period), "record_id": rec["record_id"], "new": True, "tasks": len(rec["result"]["tasks"]),
+            "record_sha256": rec["record_sha256"], "warnings": rec["result"]["warnings"]}
+
+
+def daily_deadline_check(today_iso: str | None = None) -> dict:
+    """Flag results whose publication deadline has passed (logged as warnings and returned)."""
+    from monitoring.roster.publication import deadlines
+    settings = load_settings()
+    today = (datetime.fromisoformat(today_iso).astimezone(LOCAL_TZ).date() if today_iso
+             else datetime.now(timezone.utc).astimezone(LOCAL_TZ).date())
+    df = deadlines(settings, today)
+    overdue = df[df["status"] == "overdue"] if not df.empty else df
+    for r in overdue.itertuples():
+        log.warning("publication overdue: task %s (%s) inspected %s, due %s", r.task_id, r.enterprise,
+                    r.inspected_on, r.publish_due)
+    return {"today": today.isoformat(), "unpublished": int(len(df)), "overdue": sorted(overdue["task_id"].tolist())
+            if not df.empty else []}
