@@ -51,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gzip
+import itertools
 import json
 import logging
 import os
@@ -59,6 +60,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,14 +201,21 @@ def _utc_times(values: pd.Series | pd.Index, what: str) -> pd.DatetimeIndex:
 
 
 def _tag_values(col: pd.Series, name: str) -> tuple[pd.Series, np.ndarray]:
-    """Tag column as object values (None for NA/empty) and the boolean "absent" mask."""
+    """Tag column as object values (None for NA/empty) and the boolean "absent" mask.
+
+    Checked on the distinct values only (tags have few), so this stays cheap for millions of rows.
+    """
     text = col.astype("string")
-    absent = (text.isna() | (text.str.len() == 0)).to_numpy(dtype=bool)
-    bad = text.str.contains(r"[\n\r]|\\$", regex=True).fillna(False).to_numpy(dtype=bool)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    uniques = pd.Series(uniques, dtype="string")
+    bad = uniques.str.contains(r"[\n\r]|\\$", regex=True).fillna(False).to_numpy(dtype=bool)
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"tag {name!r} value {text.iloc[row]!r} (row {row}) contains a line break or "
+        value = uniques[int(np.flatnonzero(bad)[0])]
+        row = int(np.flatnonzero(text.to_numpy(dtype=object) == value)[0])
+        raise ValueError(f"tag {name!r} value {value!r} (row {row}) contains a line break or "
                          "ends with a backslash, which line protocol cannot carry in a tag")
+    empty_codes = np.flatnonzero((uniques.str.len() == 0).to_numpy(dtype=bool))
+    absent = (codes < 0) | np.isin(codes, empty_codes)
     return text.astype(object).where(~absent, None), absent
 
 
@@ -233,21 +242,54 @@ def _field_values(col: pd.Series, name: str) -> pd.Series:
     return text.astype(object).where(text.notna(), None)
 
 
-def to_line_protocol(df: pd.DataFrame, measurement: str, tags: Sequence[str], fields: Sequence[str],
-                     time_column: str) -> LineBatch:
-    """Serialise ``df`` to line protocol with ``influxdb-client``'s :class:`DataframeSerializer`.
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A validated frame ready for the serialiser (see :func:`prepare_frame`); serialise any row slice."""
 
-    One line per row (row order kept within each group of rows that lack the same tags). Tags that are
-    ``<NA>`` or empty are left out of that row's line; ``<NA>`` fields are left out. Raises
-    :class:`ValueError` for a naive or missing time, a row with no field at all, an infinite number or
-    a tag value line protocol cannot carry, and :class:`KeyError` for a missing column.
+    measurement: str
+    tags: list[str]
+    fields: list[str]
+    work: pd.DataFrame       # index: UTC times (ns); tag columns object/None; field columns
+    pattern: np.ndarray      # per row: bit i set = tag i absent
+    precision: str           # "s" when every time is a whole second, else "ns"
 
-    The serialiser is fed what it handles correctly: the time as a UTC ``datetime64[ns]`` index (its
-    ``Timestamp.value`` is ns whatever the input resolution, e.g. pandas 3's ``datetime64[us, UTC]``),
-    tag columns without nulls (its null-tag path escapes tag values with the *string-field* table, so
-    rows are grouped by which tags are present), string columns as ``object`` with ``None`` (``pd.NA``
-    breaks its ``val == ''`` test).
+    def __len__(self) -> int:
+        return len(self.work)
+
+    def serialise(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """Line protocol of rows ``start:stop`` (one line per row)."""
+        part_all = self.work.iloc[start:stop]
+        pattern = self.pattern[start:stop]
+        groups = np.unique(pattern)
+        lines: list[str] = []
+        for code in groups:
+            part = part_all.iloc[np.flatnonzero(pattern == code)] if len(groups) > 1 else part_all
+            present = [t for i, t in enumerate(self.tags) if not (int(code) >> i) & 1]
+            # Fields missing on every row are left out: the serialiser would test each for NA per row.
+            kept = [f for f in self.fields if part[f].notna().any()]
+            lines.extend(DataframeSerializer(
+                part[[*present, *kept]], PointSettings(), self.precision,
+                data_frame_measurement_name=self.measurement, data_frame_tag_columns=present).serialize())
+        if len(lines) != len(part_all):  # the serialiser silently drops rows without fields
+            raise AssertionError(f"serialiser produced {len(lines)} lines for {len(part_all)} rows")
+        return lines
+
+
+def prepare_frame(df: pd.DataFrame, measurement: str, tags: Sequence[str], fields: Sequence[str],
+                  time_column: str) -> PreparedFrame:
+    """Validate ``df`` for line protocol and convert its columns for the serialiser (vectorised, cheap).
+
+    Raises :class:`ValueError` for a naive or missing time, a row with no field at all, an infinite
+    number or a tag value line protocol cannot carry, and :class:`KeyError` for a missing column, so a
+    bad frame is refused before any of it is written.
+
+    The serialiser (``influxdb-client``'s :class:`DataframeSerializer`) is fed what it handles
+    correctly: the time as a UTC ``datetime64[ns]`` index (its ``Timestamp.value`` is ns whatever the
+    input resolution, e.g. pandas 3's ``datetime64[us, UTC]``); tag columns without nulls (its null-tag
+    path escapes tag values with the *string-field* table, so rows are grouped by which tags are
+    present); string columns as ``object`` with ``None`` (``pd.NA`` breaks its ``val == ''`` test).
     """
+    tags, fields = list(tags), list(fields)
     missing = [c for c in [time_column, *tags, *fields] if c not in df.columns]
     if missing:
         raise KeyError(f"frame for measurement {measurement!r} lacks column(s): {', '.join(missing)}")
@@ -257,47 +299,48 @@ def to_line_protocol(df: pd.DataFrame, measurement: str, tags: Sequence[str], fi
     if not fields:
         raise ValueError("at least one field column is needed")
     if df.empty:
-        return LineBatch([], "s")
+        return PreparedFrame(measurement, tags, fields, pd.DataFrame(columns=[*tags, *fields]),
+                             np.zeros(0, dtype=np.int64), "s")
     times = _utc_times(df[time_column], f"{measurement}.{time_column}")
-    ns = times.asi8
-    precision = "s" if bool((ns % 1_000_000_000 == 0).all()) else "ns"
+    precision = "s" if bool((times.asi8 % 1_000_000_000 == 0).all()) else "ns"
 
     data: dict[str, pd.Series] = {}
-    absent: dict[str, np.ndarray] = {}
-    for t in tags:
-        data[t], absent[t] = _tag_values(df[t], t)
+    pattern = np.zeros(len(df), dtype=np.int64)
+    for i, t in enumerate(tags):
+        data[t], absent = _tag_values(df[t], t)
+        pattern |= absent.astype(np.int64) << i
     field_frame = pd.DataFrame({f: _field_values(df[f], f) for f in fields}, index=df.index)
     empty_rows = field_frame.isna().all(axis=1).to_numpy()
     if empty_rows.any():
         row = int(np.flatnonzero(empty_rows)[0])
         raise ValueError(f"{int(empty_rows.sum())} row(s) of {measurement!r} have no field value "
-                         f"(all of {list(fields)} missing), first at row {row}")
-    work = pd.concat([pd.DataFrame({t: data[t] for t in tags}, index=df.index), field_frame], axis=1)
+                         f"(all of {fields} missing), first at row {row}")
+    work = pd.concat([pd.DataFrame(data, index=df.index), field_frame], axis=1)
     work.index = times
+    return PreparedFrame(measurement, tags, fields, work, pattern, precision)
 
-    lines: list[str] = []
-    if tags:
-        pattern = np.column_stack([absent[t] for t in tags])
-        keys, inverse = np.unique(pattern, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-    else:
-        keys, inverse = np.zeros((1, 0), dtype=bool), np.zeros(len(work), dtype=np.intp)
-    for k, key in enumerate(keys):
-        rows = np.flatnonzero(inverse == k) if len(keys) > 1 else slice(None)
-        present = [t for t, is_absent in zip(tags, key) if not is_absent]
-        part = work.iloc[rows][[*present, *fields]]
-        lines.extend(DataframeSerializer(
-            part, PointSettings(), precision, data_frame_measurement_name=measurement,
-            data_frame_tag_columns=present).serialize())
-    if len(lines) != len(df):  # the serialiser silently drops rows without fields; we checked above
-        raise AssertionError(f"serialiser produced {len(lines)} lines for {len(df)} rows")
-    return LineBatch(lines, precision)
+
+def to_line_protocol(df: pd.DataFrame, measurement: str, tags: Sequence[str], fields: Sequence[str],
+                     time_column: str) -> LineBatch:
+    """Serialise ``df`` to line protocol (:func:`prepare_frame`, then the serialiser on all rows).
+
+    One line per row (row order kept within each group of rows that lack the same tags). Tags that are
+    ``<NA>`` or empty are left out of that row's line; ``<NA>`` fields are left out.
+    """
+    prepared = prepare_frame(df, measurement, tags, fields, time_column)
+    return LineBatch(prepared.serialise(), prepared.precision)
+
+
+def prepare_readings(df: pd.DataFrame) -> PreparedFrame:
+    """A canonical readings batch (conformed with :func:`monitoring.schema.conform`) for ``readings``."""
+    return prepare_frame(schema.conform(df), READINGS_MEASUREMENT, schema.TAG_COLUMNS,
+                         schema.FIELD_COLUMNS, "time")
 
 
 def readings_to_line_protocol(df: pd.DataFrame) -> LineBatch:
-    """A canonical readings batch (:func:`monitoring.schema.conform`) → ``readings`` line protocol."""
-    return to_line_protocol(schema.conform(df), READINGS_MEASUREMENT, schema.TAG_COLUMNS,
-                            schema.FIELD_COLUMNS, "time")
+    """A canonical readings batch → ``readings`` line protocol."""
+    prepared = prepare_readings(df)
+    return LineBatch(prepared.serialise(), prepared.precision)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -463,6 +506,18 @@ class InfluxStore:
                              headers={"Content-Encoding": "gzip",
                                       "Content-Type": "text/plain; charset=utf-8"})
 
+    def _write_request(self, batch: Sequence[str], precision: str, before: int) -> int:
+        """One ``POST /write`` of ``batch``; ``before`` = lines of the same call already written."""
+        resp = self._post_lines(batch, precision)
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise InfluxUnavailable(f"InfluxDB at {self.url} answered HTTP {resp.status_code} after "
+                                    f"retries: {_server_error(resp)}")
+        if resp.status_code >= 300:
+            message = _server_error(resp)
+            raise InfluxWriteError(resp.status_code, message, _first_offending_line(message, batch),
+                                   lines_before=before)
+        return len(batch)
+
     def write_lines(self, lines: Sequence[str], precision: str = "ns") -> int:
         """Write pre-serialised line protocol in batches of ``batch_lines``; returns lines written.
 
@@ -471,29 +526,38 @@ class InfluxStore:
         """
         written = 0
         for start in range(0, len(lines), self.batch_lines):
-            batch = lines[start:start + self.batch_lines]
-            resp = self._post_lines(batch, precision)
-            if resp.status_code >= 500 or resp.status_code == 429:
-                raise InfluxUnavailable(f"InfluxDB at {self.url} answered HTTP {resp.status_code} after "
-                                        f"retries: {_server_error(resp)}")
-            if resp.status_code >= 300:
-                message = _server_error(resp)
-                raise InfluxWriteError(resp.status_code, message, _first_offending_line(message, batch),
-                                       lines_before=written)
-            written += len(batch)
+            written += self._write_request(lines[start:start + self.batch_lines], precision, written)
         return written
 
     def write_batch(self, batch: LineBatch) -> int:
         return self.write_lines(batch.lines, batch.precision)
 
+    def write_prepared(self, prepared: PreparedFrame) -> int:
+        """Serialise and write ``batch_lines`` rows at a time, pipelined: while one request is in
+        flight (its thread waits on the socket without the GIL) the next batch is serialised."""
+        written = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write") as pool:
+            in_flight: Future[int] | None = None
+            for start in range(0, len(prepared), self.batch_lines):
+                lines = prepared.serialise(start, start + self.batch_lines)
+                if in_flight is not None:
+                    written += in_flight.result()
+                in_flight = pool.submit(self._write_request, lines, prepared.precision, written)
+            if in_flight is not None:
+                written += in_flight.result()
+        return written
+
     def write_readings(self, df: pd.DataFrame) -> int:
-        """Write a canonical readings batch to ``readings``; returns the number of lines (= rows)."""
-        return self.write_batch(readings_to_line_protocol(df))
+        """Write a canonical readings batch to ``readings``; returns the number of lines (= rows).
+
+        The whole batch is validated before the first line is sent.
+        """
+        return self.write_prepared(prepare_readings(df))
 
     def write_frame(self, df: pd.DataFrame, measurement: str, tags: list[str], fields: list[str],
                     time_column: str) -> int:
         """Write any frame: ``tags`` become the series key, ``fields`` the values; returns lines written."""
-        return self.write_batch(to_line_protocol(df, measurement, tags, fields, time_column))
+        return self.write_prepared(prepare_frame(df, measurement, tags, fields, time_column))
 
     # --- querying ---------------------------------------------------------------------------------
     def _query_raw(self, influxql: str, params: Mapping[str, object] | None, epoch: str | None,
@@ -512,49 +576,53 @@ class InfluxStore:
         if params:
             payload["params"] = json.dumps(params, default=str)
         if read_only:
-            resp = self._request("GET", "/query", params=payload, stream=True)
+            resp = self._request("GET", "/query", params=payload)
         else:
-            resp = self._request("POST", "/query", data=payload, stream=True)
-        with resp:
-            if resp.status_code >= 400:
-                raise InfluxQueryError(f"InfluxDB query failed (HTTP {resp.status_code}): "
-                                       f"{_server_error(resp)} [query: {influxql}]")
-            merged: dict[int, dict[str, Any]] = {}
-            for raw in resp.iter_lines():
-                if not raw.strip():
-                    continue
-                chunk = json.loads(raw)
-                if chunk.get("error"):
-                    raise InfluxQueryError(f"InfluxDB query failed: {chunk['error']} [query: {influxql}]")
-                for result in chunk.get("results", []):
-                    sid = int(result.get("statement_id", 0))
-                    if result.get("error"):
-                        raise InfluxQueryError(f"InfluxDB query failed: {result['error']} "
-                                               f"[query: {influxql}]")
-                    merged.setdefault(sid, {"statement_id": sid, "series": []})["series"].extend(
-                        result.get("series", []))
+            resp = self._request("POST", "/query", data=payload)
+        if resp.status_code >= 400:
+            raise InfluxQueryError(f"InfluxDB query failed (HTTP {resp.status_code}): "
+                                   f"{_server_error(resp)} [query: {influxql}]")
+        merged: dict[int, dict[str, Any]] = {}
+        for raw in resp.content.split(b"\n"):  # chunked answer: one JSON document per line
+            if not raw.strip():
+                continue
+            chunk = json.loads(raw)
+            if chunk.get("error"):
+                raise InfluxQueryError(f"InfluxDB query failed: {chunk['error']} [query: {influxql}]")
+            for result in chunk.get("results", []):
+                sid = int(result.get("statement_id", 0))
+                if result.get("error"):
+                    raise InfluxQueryError(f"InfluxDB query failed: {result['error']} "
+                                           f"[query: {influxql}]")
+                merged.setdefault(sid, {"statement_id": sid, "series": []})["series"].extend(
+                    result.get("series", []))
         return [merged[k] for k in sorted(merged)]
 
     @staticmethod
     def _series_frame(series: list[dict[str, Any]], epoch: str | None) -> pd.DataFrame:
+        """All series of one statement as one frame: one row per value row, tags repeated per series."""
         if not series:
             return pd.DataFrame()
-        frames = []
-        tag_names: list[str] = []
-        names = {s.get("name") for s in series}
+        columns: list[str] = []
         for s in series:
-            frame = pd.DataFrame(s.get("values") or [], columns=s["columns"], dtype=object)
-            for k, v in (s.get("tags") or {}).items():
-                if k not in tag_names:
-                    tag_names.append(k)
-                frame[k] = v if v != "" else None
-            if len(names) > 1:
-                frame["measurement"] = s.get("name")
-            frames.append(frame)
-        out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        out = out.infer_objects()
+            columns.extend(c for c in s["columns"] if c not in columns)
+        tag_names: list[str] = []
+        for s in series:
+            tag_names.extend(k for k in (s.get("tags") or {}) if k not in tag_names)
+        if all(s["columns"] == columns for s in series):
+            rows = list(itertools.chain.from_iterable(s.get("values") or [] for s in series))
+            out = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+        else:  # e.g. SELECT * over measurements with different fields
+            out = pd.concat([pd.DataFrame(s.get("values") or [], columns=s["columns"], dtype=object)
+                             for s in series], ignore_index=True).reindex(columns=columns)
+            out = out.infer_objects()
+        lengths = [len(s.get("values") or []) for s in series]
         for t in tag_names:
-            out[t] = out[t].astype("string")
+            per_series = [(s.get("tags") or {}).get(t) or None for s in series]
+            out[t] = pd.array(np.repeat(np.array(per_series, dtype=object), lengths), dtype="string")
+        if len({s.get("name") for s in series}) > 1:
+            out["measurement"] = pd.array(np.repeat(np.array([s.get("name") for s in series], dtype=object),
+                                                    lengths), dtype="string")
         if "time" in out.columns:
             unit = {"u": "us", "ns": "ns", "ms": "ms", "s": "s", "m": "m", "h": "h"}.get(epoch or "")
             time = (pd.to_datetime(out["time"].astype("int64"), unit=unit, utc=True) if unit

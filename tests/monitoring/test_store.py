@@ -164,7 +164,7 @@ def proxy_factory(influx_url: str) -> Iterator[Callable[..., _Proxy]]:
 
     def start(fail_first: int = 0) -> _Proxy:
         proxy = _Proxy(influx_url, fail_first)
-        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         started.append(proxy)
         return proxy
 
