@@ -39,6 +39,7 @@ class FrameBuffer:
     def __init__(self, max_frame: int = MAX_FRAME):
         self.max_frame = max_frame
         self._buf = bytearray()
+        self._skipping: str | None = None  # reason while discarding the rest of an over-long frame
 
     def __len__(self) -> int:
         return len(self._buf)
@@ -54,11 +55,12 @@ class FrameBuffer:
             if start < 0:
                 # keep a trailing '#' (could be half a header); the rest is junk
                 end = n - 1 if buf.endswith(b"#") else n
-                self._junk(out, buf, pos, end, "bytes outside a packet (no '##' header)")
+                self._junk(out, buf, pos, end, self._skipping or "bytes outside a packet (no '##' header)")
                 pos = end
                 break
             if start > pos:
-                self._junk(out, buf, pos, start, "bytes outside a packet (before '##' header)")
+                self._junk(out, buf, pos, start, self._skipping or "bytes outside a packet (before '##' header)")
+            self._skipping = None
             limit = min(n, start + self.max_frame)
             nl = buf.find(b"\n", start, limit)
             nxt = buf.find(b"##", start + 2, nl if nl >= 0 else limit)
@@ -76,8 +78,10 @@ class FrameBuffer:
                 # over-long: discard up to the next header (or all but a trailing '#')
                 nxt = buf.find(b"##", start + 2)
                 end = nxt if nxt >= 0 else (n - 1 if buf.endswith(b"#") else n)
-                out.append(Garbage(bytes(buf[start:end]), f"over-long frame: no tail within "
-                                                          f"{self.max_frame} bytes of the '##' header"))
+                reason = f"over-long frame: no tail within {self.max_frame} bytes of the '##' header"
+                out.append(Garbage(bytes(buf[start:end]), reason))
+                if nxt < 0:
+                    self._skipping = reason + " (continued)"
                 pos = end
                 continue
             pos = start

@@ -1,0 +1,320 @@
+"""Durable spool of acknowledged HJ 212 packets, between the receiver and the ingest pipeline.
+
+Layout (under ``root`` = ``$ENVMON_DATA_DIR/spool``)::
+
+    spool/
+      <zone>/                                       one directory per cluster (registry zone id)
+        <UTC yyyymmddTHHMMSS>-p<pid>-<seq>.open     being written by receiver process <pid>
+        <…>.ready                                   closed (rotated every rotate_seconds, on shutdown)
+        <…>.claimed-<batch>                         claimed by ingest batch <batch>
+      consumed/<local date YYYY-MM-DD>/<zone>/<segment>.<batch>
+                                                    committed segments, kept for audit
+
+A segment holds one raw packet per line (``##LLLL…CCCC\\r\\n``), exactly the bytes the device sent.
+The receiver appends, ``fsync``s, and only then sends the 9014 data answer, so every acknowledged
+packet is in a segment file even if the receiver is killed with SIGKILL. An ``.open`` segment whose
+writer process is gone is claimable like a ``.ready`` one; its last line may be torn (a write cut by the
+crash — never acknowledged), which :func:`read_segments` quarantines instead of failing.
+
+Consumers: ``Spool(root).claim(zone, batch)`` → paths; read them with :meth:`Spool.read_segments`;
+then ``commit(batch)`` on success or ``release(batch)`` on failure (segments go back to ``.ready``).
+Every rename is atomic (same file system) and followed by a directory fsync.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitoring.config import LOCAL_TZ
+
+__all__ = ["Spool", "SegmentWriter", "Quarantine", "read_segments", "writer_alive"]
+
+_SEG_RE = re.compile(r"^(?P<stem>\d{8}T\d{6}-p(?P<pid>\d+)-\d+)\.(?P<state>open|ready|claimed-(?P<batch>.+))$")
+_BATCH_RE = re.compile(r"^[A-Za-z0-9_.:+-]+$")
+CONSUMED = "consumed"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _process_start(pid: int) -> float | None:
+    """Start time of ``pid`` (Unix seconds) from /proc, ``None`` when not available."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def writer_alive(pid: int, created: float | None = None) -> bool:
+    """Is the process that wrote a segment still running? A live pid that started after the segment was
+    created (``created``, Unix seconds) is a different process reusing the number: not the writer."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if created is not None:
+        started = _process_start(pid)
+        if started is not None and started > created + 1:
+            return False
+    return True
+
+
+class Quarantine:
+    """Append-only JSON-lines quarantine: ``{time, source, peer, reason, size, raw_b64}`` per record.
+
+    Files are ``<dir>/<name>-<local date>.jsonl``; ``raw`` is cut to ``max_raw`` bytes (``size`` keeps
+    the full length) so a flood of junk cannot fill the disk unbounded per record.
+    """
+
+    def __init__(self, directory: Path, name: str = "hj212", max_raw: int = 4096):
+        self.directory = Path(directory)
+        self.name = name
+        self.max_raw = max_raw
+        self.count = 0
+        self._fh = None
+        self._day: str | None = None
+
+    def _file(self):
+        day = datetime.now(LOCAL_TZ).strftime("%Y-%m-%d")
+        if self._fh is None or day != self._day:
+            if self._fh is not None:
+                self._fh.close()
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.directory / f"{self.name}-{day}.jsonl", "a", encoding="utf-8")
+            self._day = day
+        return self._fh
+
+    def put(self, reason: str, raw: bytes, *, peer: str | None = None, source: str | None = None,
+            flush: bool = True) -> None:
+        rec = {"time": datetime.now(UTC).isoformat(), "source": source, "peer": peer, "reason": reason,
+               "size": len(raw), "raw_b64": base64.b64encode(raw[: self.max_raw]).decode("ascii")}
+        fh = self._file()
+        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        self.count += 1
+        if flush:
+            fh.flush()
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+
+    @staticmethod
+    def records(directory: Path) -> list[dict]:
+        """All records of the quarantine files in ``directory`` (for tests and the ingest summary)."""
+        out = []
+        for f in sorted(Path(directory).glob("*.jsonl")):
+            out += [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line]
+        return out
+
+
+class SegmentWriter:
+    """The receiver's side: one ``.open`` segment per zone, appended with ``os.write``.
+
+    ``append`` buffers nothing (the bytes are in the kernel when it returns); ``dirty_fds`` tells the
+    caller which descriptors need an ``fsync`` before the corresponding packets may be acknowledged.
+    ``rotate`` turns every open segment into ``.ready``; call it after the data was fsync'd.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.pid = os.getpid()
+        self._seq = 0
+        self._open: dict[str, tuple[int, Path]] = {}
+        self.dirty: set[int] = set()
+        self.written = 0
+
+    def _segment(self, zone: str) -> int:
+        cur = self._open.get(zone)
+        if cur is not None:
+            return cur[0]
+        d = self.root / zone
+        new_dir = not d.exists()
+        d.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        path = d / f"{stamp}-p{self.pid}-{self._seq:06d}.open"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644)
+        _fsync_dir(d)  # the new name must survive a crash together with its data
+        if new_dir:
+            _fsync_dir(self.root)
+        self._open[zone] = (fd, path)
+        return fd
+
+    def append(self, zone: str, raws: Iterable[bytes]) -> int:
+        """Append packets (without tail) as lines; returns the number of packets written."""
+        lines = [r + b"\r\n" for r in raws]
+        if not lines:
+            return 0
+        if not _zone_ok(zone):
+            raise ValueError(f"zone id {zone!r} is not a safe directory name")
+        fd = self._segment(zone)
+        data = b"".join(lines)
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        self.dirty.add(fd)
+        self.written += len(lines)
+        return len(lines)
+
+    def take_dirty(self) -> list[int]:
+        fds, self.dirty = list(self.dirty), set()
+        return fds
+
+    def rotate(self) -> list[Path]:
+        """Close every open segment and rename it to ``.ready`` (fsync'd). Returns the ready paths."""
+        ready = []
+        for zone, (fd, path) in list(self._open.items()):
+            os.fsync(fd)
+            os.close(fd)
+            self.dirty.discard(fd)
+            target = path.with_suffix(".ready")
+            os.rename(path, target)
+            _fsync_dir(path.parent)
+            ready.append(target)
+            del self._open[zone]
+        return ready
+
+    def close(self) -> list[Path]:
+        return self.rotate()
+
+
+def _zone_ok(zone: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9_-]+", zone)) and zone != CONSUMED
+
+
+def read_segments(paths: Iterable[Path], on_torn: Callable[[Path, int, bytes, str], None] | None = None
+                  ) -> Iterator[tuple[Path, int, bytes]]:
+    """``(file, line number, raw packet)`` for every complete line of the segments (blank lines skipped).
+
+    A last line without its ``\\n`` is a write torn by a crash (never acknowledged): it is passed to
+    ``on_torn(path, line, bytes, reason)`` (e.g. a :class:`Quarantine`) and not yielded.
+    """
+    for path in paths:
+        data = Path(path).read_bytes()
+        lines = data.split(b"\n")
+        tail = lines.pop()  # b"" when the file ends with a newline
+        for n, line in enumerate(lines, start=1):
+            line = line.rstrip(b"\r")
+            if line:
+                yield Path(path), n, line
+        if tail:
+            reason = f"{Path(path).name}: line {len(lines) + 1}: torn last line (writer stopped mid-write; " \
+                     "never acknowledged)"
+            if on_torn is not None:
+                on_torn(Path(path), len(lines) + 1, tail, reason)
+
+
+class Spool:
+    """The ingest pipeline's view of the spool: claim, read, commit or release segments by batch."""
+
+    def __init__(self, root: Path, quarantine_dir: Path | None = None):
+        self.root = Path(root)
+        self.quarantine = Quarantine(Path(quarantine_dir) if quarantine_dir else self.root.parent / "quarantine",
+                                     name="spool")
+
+    def zones(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return sorted(d.name for d in self.root.iterdir() if d.is_dir() and d.name != CONSUMED)
+
+    def _segments(self, zone: str) -> Iterator[tuple[Path, re.Match]]:
+        d = self.root / zone
+        if not d.is_dir():
+            return
+        for p in sorted(d.iterdir()):
+            m = _SEG_RE.match(p.name)
+            if m:
+                yield p, m
+
+    def claim(self, zone: str, batch: str) -> list[Path]:
+        """Atomically rename the zone's ``.ready`` segments, and ``.open`` ones whose writer is dead, to
+        ``.claimed-<batch>``. A segment claimed concurrently by someone else is skipped."""
+        _check_batch(batch)
+        claimed = []
+        for path, m in self._segments(zone):
+            state = m["state"]
+            if state == "open":
+                created = datetime.strptime(m["stem"][:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC).timestamp()
+                if writer_alive(int(m["pid"]), created):
+                    continue
+            elif state != "ready":
+                continue
+            target = path.with_name(f"{m['stem']}.claimed-{batch}")
+            try:
+                os.rename(path, target)
+            except FileNotFoundError:
+                continue
+            claimed.append(target)
+        if claimed:
+            _fsync_dir(self.root / zone)
+        return claimed
+
+    def claimed(self, batch: str) -> list[Path]:
+        _check_batch(batch)
+        return sorted(p for z in self.zones() for p, m in self._segments(z) if m["batch"] == batch)
+
+    def commit(self, batch: str) -> list[Path]:
+        """Move the batch's claimed segments to ``consumed/<local date>/<zone>/`` (kept for audit)."""
+        day = datetime.now(LOCAL_TZ).strftime("%Y-%m-%d")
+        moved = []
+        for p in self.claimed(batch):
+            dest_dir = self.root / CONSUMED / day / p.parent.name
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            dest = dest_dir / f"{p.name.split('.claimed-')[0]}.{batch}"
+            os.rename(p, dest)
+            _fsync_dir(dest_dir)
+            _fsync_dir(p.parent)
+            moved.append(dest)
+        return moved
+
+    def release(self, batch: str) -> list[Path]:
+        """Give the batch's claimed segments back (``.ready``), e.g. after a failed ingest run."""
+        back = []
+        for p in self.claimed(batch):
+            dest = p.with_name(p.name.split(".claimed-")[0] + ".ready")
+            os.rename(p, dest)
+            _fsync_dir(p.parent)
+            back.append(dest)
+        return back
+
+    def read_segments(self, paths: Iterable[Path]) -> Iterator[tuple[Path, int, bytes]]:
+        """:func:`read_segments` with torn lines quarantined in this spool's quarantine directory."""
+        def torn(path: Path, line: int, raw: bytes, reason: str) -> None:
+            self.quarantine.put(reason, raw, source=str(path))
+        try:
+            yield from read_segments(paths, on_torn=torn)
+        finally:
+            self.quarantine.flush()
+
+
+def _check_batch(batch: str) -> None:
+    if not _BATCH_RE.match(batch):
+        raise ValueError(f"batch id {batch!r}: use letters, digits and _ . : + - only")
