@@ -76,9 +76,10 @@ def influx_store(influx_url: str) -> Iterator[InfluxStore]:
 def readings_factory() -> Callable[..., pd.DataFrame]:
     """``make(n=…, start=…, freq=…, **columns)`` → a canonical readings batch (monitoring.schema).
 
-    Defaults: ``n`` hourly ``avg``/``1h`` SO2 (a21026, mg/m3) readings of stack ``JK-E01-DA001`` of
-    enterprise ``JK-E01`` in jiangkou, flag ``N``, from 2026-03-01 00:00 Asia/Shanghai, values 10.0, 10.5, …
-    Any canonical column can be overridden with a scalar or a sequence of length ``n``.
+    Defaults: ``n`` hourly ``avg``/``1h`` particulate-matter (a34013, mg/m3) readings of stack
+    ``JK-002-DA001`` of enterprise ``JK-002`` (江星木业, jiangkou), flag ``N``, source ``sim``, from
+    2026-03-01 00:00 Asia/Shanghai, values 10.0, 10.5, … Any canonical column can be overridden with a
+    scalar or a sequence of length ``n``.
     """
     from monitoring import schema
 
@@ -86,8 +87,8 @@ def readings_factory() -> Callable[..., pd.DataFrame]:
              **columns: object) -> pd.DataFrame:
         base: dict[str, object] = {
             "time": pd.date_range(pd.Timestamp(start), periods=n, freq=freq).tz_convert("UTC"),
-            "zone": "jiangkou", "enterprise": "JK-E01", "point": "JK-E01-DA001", "kind": "stack",
-            "parameter": "a21026", "statistic": "avg", "period": "1h",
+            "zone": "jiangkou", "enterprise": "JK-002", "point": "JK-002-DA001", "kind": "stack",
+            "parameter": "a34013", "statistic": "avg", "period": "1h",
             "value": [10.0 + 0.5 * i for i in range(n)], "unit": "mg/m3", "flag": "N",
             "qualifier": pd.NA, "source": "sim", "batch": "test-batch",
         }

@@ -41,7 +41,7 @@ T0 = pd.Timestamp("2026-03-01T00:00:00+08:00")  # = 2026-02-28T16:00:00Z
 
 
 def _mixed_batch(readings_factory: Factory) -> pd.DataFrame:
-    """Stack SO2 of an enterprise, an ambient-air station (no enterprise), a lab non-detect."""
+    """Stack particulates of an enterprise, an ambient-air station (no enterprise), a lab non-detect."""
     stack = readings_factory(3)
     ambient = readings_factory(3, enterprise=pd.NA, point="JK-AQ01", kind="ambient_air",
                                parameter="a34004", unit="mg/m3", value=[0.035, 0.041, np.nan],
@@ -112,7 +112,7 @@ def test_write_twice_is_idempotent_and_a_corrected_flag_overwrites(
     series = influx_store.query('SHOW SERIES FROM "readings"')
     assert len(series) == 3  # one series per (point, parameter, statistic, period …)
     back = influx_store.read_readings(T0, T0 + pd.Timedelta("1d"))
-    first = back[(back["point"] == "JK-E01-DA001") & (back["time"] == T0)]
+    first = back[(back["point"] == "JK-002-DA001") & (back["time"] == T0)]
     assert first["flag"].tolist() == ["M"] and set(back["batch"]) == {"re-sent"}
 
 
@@ -276,7 +276,7 @@ def test_query_with_tag_filter_and_bind_parameters(influx_store: InfluxStore,
     influx_store.write_readings(_mixed_batch(readings_factory))
     frame = influx_store.query('SELECT "value" FROM "readings" WHERE "kind" = $kind AND time >= $t '
                                'GROUP BY "point"', params={"kind": "stack", "t": "2026-02-28T17:00:00Z"})
-    assert frame["point"].tolist() == ["JK-E01-DA001", "JK-E01-DA001"]
+    assert frame["point"].tolist() == ["JK-002-DA001", "JK-002-DA001"]
     assert frame["value"].tolist() == [10.5, 11.0]
     assert str(frame["time"].dtype) == "datetime64[ns, UTC]"
     assert influx_store.count("readings", T0, T0 + pd.Timedelta("1h")) == 3
@@ -312,6 +312,16 @@ def test_unwritable_input_is_refused_with_reason(readings_factory: Factory,
     df = mutate(readings_factory(2))
     with pytest.raises(ValueError, match=message):
         to_line_protocol(df, "readings", schema.TAG_COLUMNS, schema.FIELD_COLUMNS, "time")
+
+
+def test_bad_row_refuses_the_whole_batch_before_any_write(influx_store: InfluxStore,
+                                                          readings_factory: Factory) -> None:
+    batch = readings_factory(12_000, freq="1min", period="1min")  # three requests' worth
+    batch.loc[11_999, "value"] = np.inf
+    store = InfluxStore(influx_store.url, influx_store.database, batch_lines=5000)
+    with pytest.raises(ValueError, match="infinite at row 11999"):
+        store.write_readings(batch)
+    assert store.count("readings") == 0
 
 
 def test_row_without_any_field_is_refused_not_dropped() -> None:
@@ -432,7 +442,7 @@ def test_cli(influx_store: InfluxStore, readings_factory: Factory, tmp_path: Pat
     assert result.exit_code == 0 and "is up" in result.output
     influx_store.write_readings(readings_factory(2))
     result = runner.invoke(influx_app, ["query", 'SELECT "value" FROM "readings" WHERE "point" = $p',
-                                        "--param", "p=JK-E01-DA001", "--json"])
+                                        "--param", "p=JK-002-DA001", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [{"time": "2026-02-28T16:00:00.000000Z", "value": 10.0},
                                          {"time": "2026-02-28T17:00:00.000000Z", "value": 10.5}]
