@@ -9,6 +9,7 @@ names the file, the entry and the reason, e.g.::
 from __future__ import annotations
 
 import datetime as dt
+from itertools import pairwise
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -186,7 +187,7 @@ def _rate_table(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
         raise LimitsError(f"{where}: rate must map ≥ 2 stack heights (m) to rates (kg/h)")
     pairs = sorted((_number(h, f"{where} height"), _number(q, f"{where} at {h} m")) for h, q in raw.items())
     qs = [q for _, q in pairs]
-    if any(b < a for a, b in zip(qs, qs[1:])):
+    if any(b < a for a, b in pairwise(qs)):
         raise LimitsError(f"{where}: rates must not fall with height")
     return tuple(pairs)
 

@@ -73,7 +73,7 @@ def test_cli_evaluate(influx_store, influx_url, catalogue, tmp_path, monkeypatch
 
     from .helpers import ENT, ZONE
 
-    reg, r = _data()
+    _, r = _data()
     influx_store.write_readings(r)
     reg_file = tmp_path / "registry.yaml"
     reg_file.write_text(yaml.safe_dump({"zones": [ZONE], "enterprises": [ENT], "points": [
