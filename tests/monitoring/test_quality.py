@@ -1,0 +1,154 @@
+"""Batch quality gate (Great Expectations): each expectation quarantines its rows, nothing is lost."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring.quality import quarantine_rows, validate_batch, write_summary
+from monitoring.schema import READINGS_COLUMNS, conform
+
+NOW = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+
+
+def good_batch(n: int = 120) -> pd.DataFrame:
+    """Plausible minute data for two points, all flag N, times in the past hour."""
+    params = ["a21026", "Leq", "w01001"]
+    units = {"a21026": "mg/m3", "Leq": "dB(A)", "w01001": "pH"}
+    values = {"a21026": 35.0, "Leq": 56.0, "w01001": 7.1}
+    p = [params[i % 3] for i in range(n)]
+    return conform(pd.DataFrame({
+        "time": [NOW - timedelta(minutes=60) + timedelta(minutes=i // 3) for i in range(n)],
+        "zone": "jiangkou", "enterprise": "JK-011", "point": "JK-011-DA001", "kind": "stack",
+        "parameter": p, "statistic": "avg", "period": "1min", "value": [values[x] for x in p],
+        "unit": [units[x] for x in p], "flag": "N", "qualifier": pd.NA, "source": "sim", "batch": "q1",
+    }))
+
+
+def test_clean_batch_passes_whole() -> None:
+    df = good_batch()
+    res = validate_batch(df, now=NOW, batch="q1")
+    assert len(res.valid) == len(df) and res.quarantined.empty
+    assert res.summary["consistent"] and res.summary["quarantined"] == 0
+    assert list(res.valid.columns) == list(READINGS_COLUMNS)
+    assert all(str(res.valid[c].dtype) == t for c, t in READINGS_COLUMNS.items())
+
+
+def test_each_expectation_catches_its_rows() -> None:
+    df = good_batch()
+    df.loc[2, "value"] = 15.0                                  # w01001 pH 15: outside 0–14
+    df.loc[3, "value"] = -0.5                                  # a21026 negative concentration
+    df.loc[4, "value"] = 141.0                                 # Leq above 140 dB(A)
+    df.loc[5, "time"] = pd.Timestamp(NOW + timedelta(minutes=6))    # future beyond tolerance
+    df.loc[6, "time"] = pd.Timestamp(NOW + timedelta(minutes=4))    # within the 5-min tolerance: valid
+    df.loc[7, "flag"] = "bad!"                                 # not a 1-2 letter code
+    df.loc[8, "flag"] = "Q"                                    # unknown but well-formed: passes, counted
+    df.loc[9, "value"] = np.nan                                # NaN with flag N
+    df.loc[10, "value"] = np.nan
+    df.loc[10, "flag"] = "F"                                   # NaN with flag F: fine (a gap with a reason)
+    df.loc[11, "point"] = pd.NA                                # identity incomplete
+    df.loc[12, "flag"] = pd.NA                                 # flag missing
+    dup = df.iloc[[20]].copy()
+    dup["value"] = 7.5                                         # later duplicate on IDENTITY (value differs)
+    df = pd.concat([df, dup], ignore_index=True)
+    df.loc[13, "parameter"] = "x00001"                         # unknown parameter: no range, passes
+
+    res = validate_batch(df, now=NOW, batch="q1")
+    q = res.quarantined
+    expected = {2: "value_plausible", 3: "value_plausible", 4: "value_plausible", 5: "time_not_future",
+                7: "flag_code", 9: "value_present_if_n", 11: "identity_present", 12: "flag_code",
+                len(df) - 1: "unique_identity"}
+    assert dict(zip(q.index, q["expectation"])) == expected
+    assert "outside plausible range 0–14 pH for w01001" in q.loc[2, "reason"]
+    assert "duplicate" in q.loc[len(df) - 1, "reason"] and q.loc[len(df) - 1, "value"] == 7.5
+    assert "point missing" in q.loc[11, "reason"]
+    # the first occurrence of the duplicate stays valid, as do rows 0, 6, 8, 10, 13
+    valid_values = res.valid["value"].tolist()
+    assert len(res.valid) == len(df) - len(expected)
+    assert res.valid["flag"].tolist().count("Q") == 1 and res.valid["flag"].isna().sum() == 0
+    assert res.valid["parameter"].eq("x00001").sum() == 1
+    assert 7.5 not in valid_values
+
+    s = res.summary
+    assert s["consistent"], s.get("mismatches")
+    assert s["rows_in"] == len(df) and s["valid"] + s["quarantined"] == len(df)
+    assert s["quarantined_by_expectation"] == {"value_plausible": 3, "time_not_future": 1, "flag_code": 2,
+                                               "value_present_if_n": 1, "identity_present": 1,
+                                               "unique_identity": 1}
+    assert s["unknown_flags"] == {"Q": 1}
+    assert s["ge"]["unique_identity"]["unexpected_count"] == 2      # GE counts both rows of the pair
+    assert s["ge"]["value_plausible.max"]["success"] is False
+
+
+def test_row_failing_two_expectations_lists_both_reasons() -> None:
+    df = good_batch()
+    df.loc[2, "value"] = 20.0
+    df.loc[2, "time"] = pd.Timestamp(NOW + timedelta(hours=1))
+    res = validate_batch(df, now=NOW, batch="q1")
+    row = res.quarantined.loc[2]
+    assert row["expectation"] == "value_plausible"
+    assert "outside plausible range" in row["reason"] and "time after now" in row["reason"]
+    assert res.summary["failed_rows_by_expectation"] == {"value_plausible": 1, "time_not_future": 1}
+
+
+def test_missing_column_quarantines_the_whole_batch() -> None:
+    df = good_batch().drop(columns=["unit"])
+    res = validate_batch(df, now=NOW, batch="q1")
+    assert res.valid.empty and len(res.quarantined) == len(df)
+    assert set(res.quarantined["expectation"]) == {"schema_columns"}
+    assert "missing unit" in res.quarantined["reason"].iloc[0]
+    assert res.summary["ge"]["schema_columns"]["success"] is False
+
+
+def test_wrong_dtype_quarantines_the_whole_batch() -> None:
+    df = good_batch()
+    df["value"] = df["value"].astype(str)      # numbers as text: a producer bug, not bad readings
+    res = validate_batch(df, now=NOW, batch="q1")
+    assert res.valid.empty and len(res.quarantined) == len(df)
+    assert set(res.quarantined["expectation"]) == {"schema_types"}
+    assert "value is" in res.quarantined["reason"].iloc[0]
+
+
+def test_empty_batch() -> None:
+    res = validate_batch(good_batch().iloc[0:0], now=NOW, batch="empty")
+    assert res.valid.empty and res.quarantined.empty and res.summary["rows_in"] == 0
+
+
+def test_files_keep_everything(tmp_path) -> None:
+    df = good_batch()
+    df.loc[2, "value"] = 15.0
+    df.loc[4, "zone"] = "江口"          # non-ASCII survives the round trip
+    df.loc[4, "value"] = 200.0
+    res = validate_batch(df, now=NOW, batch="sim/2025-06-01 08:00")
+    path = quarantine_rows(res.quarantined, tmp_path / "quarantine", "sim/2025-06-01 08:00")
+    assert path is not None and path.parent.name == "readings" and "/" not in path.name
+    back = pd.read_csv(path, encoding="utf-8")
+    assert len(back) == 2 and list(back.columns) == list(READINGS_COLUMNS) + ["expectation", "reason"]
+    assert back["zone"].tolist() == ["jiangkou", "江口"] and back["value"].tolist() == [15.0, 200.0]
+    assert back["time"].iloc[0].endswith("Z")
+    again = quarantine_rows(res.quarantined, tmp_path / "quarantine", "sim/2025-06-01 08:00")
+    assert again == path and len(pd.read_csv(again)) == 2    # re-run replaces, never duplicates
+    assert quarantine_rows(res.quarantined.iloc[0:0], tmp_path / "quarantine", "none") is None
+
+    summary_path = write_summary(res.summary, tmp_path / "records")
+    loaded = json.loads(summary_path.read_text(encoding="utf-8"))
+    assert loaded["quarantined"] == 2 and loaded["valid"] == len(df) - 2
+    assert loaded["batch"] == "sim/2025-06-01 08:00"
+
+
+@pytest.mark.slow
+def test_large_batch_consistent_and_complete() -> None:
+    n = 200_000
+    rng = np.random.default_rng(3)
+    df = pd.concat([good_batch(120)] * (n // 120), ignore_index=True)
+    df["time"] = pd.Timestamp(NOW) - pd.to_timedelta(np.arange(len(df)) // 3, unit="s")
+    bad = rng.choice(len(df), 500, replace=False)
+    df.loc[bad, "value"] = -1.0
+    res = validate_batch(df, now=NOW, batch="big")
+    assert res.summary["consistent"]
+    assert len(res.valid) + len(res.quarantined) == len(df)
+    assert set(res.quarantined.index) == set(bad)
