@@ -39,11 +39,21 @@ InfluxDB rejects empty tag values, so ``<NA>``/empty tags are omitted from a lin
 -less point is a different series from any enterprise's point, as it should be); ``<NA>`` fields are
 omitted too and read back as ``<NA>``.
 
+Overwrite caveats: InfluxDB *merges* the fields of a re-written point (new values win, fields the new
+line lacks keep their old value). So ``qualifier`` is always written, ``""`` standing for "detected"
+(read back as ``<NA>``): a lab result corrected from ``<`` (non-detect) to a detected value clears the
+``<``. A ``value`` cannot be erased that way (line protocol has no NaN); a correction to "no value" must
+carry a flag that says so. Field types are fixed per shard (7-day shard groups on 1.x): a conflicting
+type is a 400 within the week of existing data, but may be accepted in another week — only ever write
+frames through this module so that ``value`` stays float.
+
 Transport: batches of ``batch_lines`` lines, gzip-compressed bodies (``Content-Encoding: gzip``),
 retries with exponential backoff by :class:`urllib3.util.Retry` mounted on a :class:`requests.Session`
 (connection errors, read errors, 429/5xx, ``Retry-After`` respected, ``POST`` included — writes are
 idempotent). A 4xx answer raises :class:`InfluxWriteError` with the server's message and the first
-offending line. :class:`SpoolingWriter` adds a durable on-disk spool for when the server is down.
+offending line. A frame is validated as a whole (:func:`prepare_frame`) before its first line is
+sent; it is then serialised one request at a time while the previous request is in flight.
+:class:`SpoolingWriter` adds a durable on-disk spool for when the server is down.
 """
 
 from __future__ import annotations
@@ -332,9 +342,13 @@ def to_line_protocol(df: pd.DataFrame, measurement: str, tags: Sequence[str], fi
 
 
 def prepare_readings(df: pd.DataFrame) -> PreparedFrame:
-    """A canonical readings batch (conformed with :func:`monitoring.schema.conform`) for ``readings``."""
-    return prepare_frame(schema.conform(df), READINGS_MEASUREMENT, schema.TAG_COLUMNS,
-                         schema.FIELD_COLUMNS, "time")
+    """A canonical readings batch (conformed with :func:`monitoring.schema.conform`) for ``readings``.
+
+    ``qualifier`` ``<NA>`` is written as ``""`` so that a re-sent reading clears an old ``<``.
+    """
+    readings = schema.conform(df)
+    readings["qualifier"] = readings["qualifier"].fillna("")
+    return prepare_frame(readings, READINGS_MEASUREMENT, schema.TAG_COLUMNS, schema.FIELD_COLUMNS, "time")
 
 
 def readings_to_line_protocol(df: pd.DataFrame) -> LineBatch:
@@ -706,6 +720,7 @@ class InfluxStore:
             if col not in frame:
                 frame[col] = pd.NA
         frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+        frame["qualifier"] = frame["qualifier"].astype("string").replace("", pd.NA)
         frame = frame.sort_values(["time", "point", "parameter", "statistic", "period"], kind="stable")
         return schema.conform(frame.reset_index(drop=True))
 

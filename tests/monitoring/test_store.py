@@ -114,6 +114,13 @@ def test_write_twice_is_idempotent_and_a_corrected_flag_overwrites(
     back = influx_store.read_readings(T0, T0 + pd.Timedelta("1d"))
     first = back[(back["point"] == "JK-002-DA001") & (back["time"] == T0)]
     assert first["flag"].tolist() == ["M"] and set(back["batch"]) == {"re-sent"}
+    # A lab non-detect ("<" at the detection limit) corrected to a detected value loses its "<"
+    # (InfluxDB merges fields of a re-written point, so "no qualifier" must be written explicitly).
+    lab = corrected[corrected["source"] == "lab"].assign(qualifier=pd.NA, value=0.034)
+    influx_store.write_readings(lab)
+    back = influx_store.read_readings(T0, T0 + pd.Timedelta("1d"), point="JK-E02-DW001")
+    assert back["qualifier"].isna().all() and back["value"].tolist() == [0.034]
+    assert influx_store.count("readings") == 7
 
 
 # --------------------------------------------------------------------------------------------------
