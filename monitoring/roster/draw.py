@@ -92,14 +92,16 @@ class DrawResult:
 
 
 def risk_weights(target: pd.DataFrame, rules: Rules) -> pd.Series:
-    """Risk weight per enterprise code (vectorised); the formula is :meth:`RiskWeights.formula`."""
+    """Risk weight per enterprise code (vectorised over the directory); formula :meth:`RiskWeights.formula`."""
     rw = rules.risk_weights
-    shortfall = (rw.capture_target_pct - target["capture_pct"].astype("float64")).clip(lower=0).fillna(0.0)
-    w = (rw.base + rw.per_exceedance * target["exceedance_incidents"].astype("float64")
-         + rw.per_data_missing * target["data_missing_incidents"].astype("float64")
-         + rw.per_substantiated_complaint * target["substantiated_complaints"].astype("float64")
-         + rw.per_capture_shortfall_pct * shortfall).clip(upper=rw.max)
-    return pd.Series(np.round(w.to_numpy(dtype="float64"), 9), index=target["code"].to_numpy())
+
+    def col(name: str) -> np.ndarray:
+        return target[name].to_numpy(dtype="float64", na_value=np.nan)
+
+    shortfall = np.nan_to_num(np.clip(rw.capture_target_pct - col("capture_pct"), 0, None), nan=0.0)
+    w = (rw.base + rw.per_exceedance * col("exceedance_incidents") + rw.per_data_missing * col("data_missing_incidents")
+         + rw.per_substantiated_complaint * col("substantiated_complaints") + rw.per_capture_shortfall_pct * shortfall)
+    return pd.Series(np.round(np.minimum(w, rw.max), 9), index=target["code"].to_numpy())
 
 
 def _cap_window_periods(period: Period, per: str) -> set[str]:
@@ -127,27 +129,25 @@ def draw(*, target: pd.DataFrame, inspectors: InspectorDirectory, history: Itera
         raise ValueError("seed must be a non-negative integer")
     rng = np.random.Generator(np.random.PCG64(seed))
     target = target.sort_values("code", kind="stable").reset_index(drop=True)
-    hist = pd.DataFrame(list(history), columns=list(HISTORY_FIELDS))
-    weights = risk_weights(target, rules)
+    weights = risk_weights(target, rules).to_dict()
+    ents = {r["code"]: r for r in target.to_dict(orient="records")}     # a directory: ~100 rows
+    hist = [dict(zip(HISTORY_FIELDS, (h[f] for f in HISTORY_FIELDS))) for h in history]
     active = inspectors.active()
     exclusions: list[Exclusion] = []
     warnings: list[str] = []
-    counts = county_counts or target["category"].value_counts().to_dict()
+    counts = county_counts or {c: sum(e["category"] == c for e in ents.values()) for c in CATEGORIES}
 
     # 2. caps
-    eligible_mask = pd.Series(True, index=target.index)
-    for cat in CATEGORIES:
-        cap = rules.categories[cat].cap
-        in_window = hist[hist["period"].isin(_cap_window_periods(period, cap.per))]
-        done = in_window.groupby("enterprise").size()
-        rows = target["category"] == cat
-        n_done = target.loc[rows, "code"].map(done).fillna(0).astype(int)
-        over = n_done[n_done >= cap.times]
-        eligible_mask.loc[over.index] = False
-        for idx, n in over.items():
-            window = "本季度" if cap.per == "quarter" else f"{period.year}年"
-            exclusions.append(Exclusion("enterprise", target.at[idx, "code"], target.at[idx, "code"],
-                                        f"{window}已抽查{n}次，达到上限{cap.times}次"))
+    eligible: dict[str, list[str]] = {c: [] for c in CATEGORIES}
+    for code, e in ents.items():
+        cap = rules.categories[e["category"]].cap
+        window = _cap_window_periods(period, cap.per)
+        n = sum(1 for h in hist if h["enterprise"] == code and h["period"] in window)
+        if n >= cap.times:
+            label = "本季度" if cap.per == "quarter" else f"{period.year}年"
+            exclusions.append(Exclusion("enterprise", code, code, f"{label}已抽查{n}次，达到上限{cap.times}次"))
+        else:
+            eligible[e["category"]].append(code)
 
     # 3. strata
     quotas: dict[str, dict] = {}
@@ -155,36 +155,35 @@ def draw(*, target: pd.DataFrame, inspectors: InspectorDirectory, history: Itera
     this_year = {f"{period.year}-Q{q}" for q in range(1, period.quarter)}
     for cat in CATEGORIES:
         rule = rules.categories[cat]
-        rows = target[target["category"] == cat]
-        elig = rows[eligible_mask.loc[rows.index]]
-        codes = elig["code"].tolist()
-        done_year = int(((hist["category"] == cat) & hist["period"].isin(this_year)
-                         & hist["enterprise"].isin(set(rows["code"]))).sum())
-        q = stratum_quota(rule, period=period, in_scope=len(rows), in_county=int(counts.get(cat, len(rows))),
+        members = {c for c, e in ents.items() if e["category"] == cat}
+        codes = eligible[cat]
+        done_year = sum(1 for h in hist if h["category"] == cat and h["period"] in this_year
+                        and h["enterprise"] in members)
+        q = stratum_quota(rule, period=period, in_scope=len(members), in_county=int(counts.get(cat, len(members))),
                           active_inspectors=len(active), done_this_year=done_year)
-        quotas[cat] = {"floor": rule.floor.describe(), "enterprises": len(rows), "eligible": len(codes),
+        quotas[cat] = {"floor": rule.floor.describe(), "enterprises": len(members), "eligible": len(codes),
                        "done_earlier_this_year": done_year, "required": q, "drawn": min(q, len(codes))}
         if q > len(codes):
             warnings.append(f"{cat}: 需抽取{q}家，但上限后仅{len(codes)}家可抽")
         u = rng.random(len(codes))
-        w = weights.reindex(codes).to_numpy(dtype="float64")
+        w = np.array([weights[c] for c in codes], dtype="float64")
         order = _es_order(u, 1.0 / w, codes)
         drawn.extend(codes[i] for i in order[:min(q, len(codes))])
 
     # 4. teams
     prev = str(period.previous())
     prev_teams: dict[str, set[str]] = {}
-    for _, r in hist[hist["period"] == prev].iterrows():
-        prev_teams.setdefault(r["enterprise"], set()).update(r["inspectors"])
+    for h in hist:
+        if h["period"] == prev:
+            prev_teams.setdefault(h["enterprise"], set()).update(h["inspectors"])
     for ins in inspectors.inspectors.values():
         if not ins.active:
             exclusions.append(Exclusion("inspector", ins.id, None, "不在岗（名录库标记为非在岗）"))
-    by_code = target.set_index("code", drop=False)
     load: dict[str, int] = {i.id: 0 for i in active}
     tasks: list[Task] = []
     size = rules.teams.size
     for code in sorted(drawn):
-        ent = by_code.loc[code]
+        ent = ents[code]
         conflicts = inspectors.conflicts_of(code)
         candidates = []
         for ins in active:
