@@ -238,8 +238,8 @@ def validate_batch(df: pd.DataFrame, *, now: datetime | None = None, batch: str)
     checks.append(("value_plausible", below | above, _range_reason(frame, value, lo, hi, below | above)))
     checks.append(("time_not_future", future,
                    f"time after now + {int(FUTURE_TOLERANCE.total_seconds() // 60)} min ({limit:%Y-%m-%d %H:%M} UTC)"))
-    checks.append(("unique_identity", dup_later, "duplicate of an earlier row on point, parameter, statistic, "
-                                                 "period, time (first kept)"))
+    checks.append(("unique_identity", dup_later,
+                   "duplicate of an earlier row on point, parameter, statistic, period, time (first kept)"))
     checks.append(("value_present_if_n", n_without_value, "value missing (NaN) for flag N"))
 
     first = np.full(len(frame), None, dtype=object)

@@ -88,7 +88,7 @@ def parameter_table(path: Path = PARAMETERS_FILE) -> dict[str, ParameterInfo]:
     """The parameter table keyed by HJ 212 code; raises :class:`ValueError` naming the entry if malformed."""
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     if not isinstance(raw, dict) or not isinstance(raw.get("parameters"), dict):
-        raise ValueError(f"{Path(path).name}: top level must have a 'parameters' mapping")
+        raise ValueError(f"{Path(path).name}: top level must have a 'parameters' mapping")  # noqa: TRY004
     table: dict[str, ParameterInfo] = {}
     for code, entry in raw["parameters"].items():
         try:

@@ -42,7 +42,7 @@ def test_named_enterprises_are_real_the_rest_simulated(registry: Registry) -> No
     assert real == NAMED
     per_zone = Counter(e.zone for e in registry.enterprises.values())
     assert all(15 <= n <= 25 for n in per_zone.values()), per_zone
-    for zid, n in per_zone.items():
+    for zid in per_zone:
         cats = Counter(e.category for e in registry.enterprises_of(zid))
         assert 1 <= cats["special"] <= 2 and cats["key"] >= 1 and cats["ordinary"] > cats["key"]
 
