@@ -393,3 +393,24 @@ def test_event_and_single_windows_open_at_once_and_overlapping_windows_count_onc
     (inc,) = manager.list()
     assert inc.window_count == 3 and inc.peak_value == 368.0
     assert inc.exceed_seconds == 368 * 86400           # the union of the spans, not 366 + 367 + 368 days
+
+
+def test_contract_with_the_compliance_module(db_url):
+    """Readings → monitoring.compliance.evaluate_readings → incidents: the real assessments frame."""
+    from limits.catalogue import load_catalogue
+    from monitoring.compliance import evaluate_readings
+    from tests.monitoring.compliance.helpers import make_registry, minutes, online
+
+    reg = make_registry(online("S1", "stack", ["a21026"], height_m=25, above_buildings=True))
+    # SO2 700 mg/m3 for 4 h (limit 550, GB 16297-1996 表2 二级 via DB 50/418-2016), then 400 for 3 h
+    readings = minutes("S1", "stack", "a21026", "2024-05-01 10:00", [700.0] * 240 + [400.0] * 180)
+    ev = evaluate_readings(readings, reg, load_catalogue(None), start="2024-05-01 10:00", end="2024-05-01 17:00")
+    m = IncidentManager(db_url, min_duration=2 * H, clear_after=3)
+    changes = m.apply_assessments(ev.assessments, now=datetime(2024, 5, 1, 9, 5, tzinfo=UTC))
+    (inc,) = changes.opened
+    assert (inc.point, inc.parameter, inc.check, inc.standard) == ("S1", "a21026", "concentration", "DB 50/418-2016")
+    assert inc.started_at == datetime(2024, 5, 1, 2, tzinfo=UTC)          # 10:00 local
+    assert inc.confirmed_at == datetime(2024, 5, 1, 4, tzinfo=UTC)        # 2 h summed
+    assert inc.cleared_at == datetime(2024, 5, 1, 9, tzinfo=UTC)          # third compliant hour
+    assert (inc.peak_value, inc.limit, inc.window_count, inc.limit_status) == (700.0, 550.0, 4, "provisional")
+    assert len(m.apply_assessments(ev.assessments, now=datetime(2024, 5, 2, tzinfo=UTC))) == 0
