@@ -464,3 +464,18 @@ def test_cli(influx_store: InfluxStore, readings_factory: Factory, tmp_path: Pat
     result = runner.invoke(influx_app, ["replay"])
     assert result.exit_code == 0 and "replayed 1 file(s), 4 line(s); 0 file(s) still spooled" in result.output
     assert influx_store.count("readings") == 6
+
+
+def test_missing_database_is_spooled_not_rejected(influx_url: str, tmp_path: Path,
+                                                  readings_factory: Factory) -> None:
+    store = InfluxStore(influx_url, f"not_yet_{_free_port()}", retries=0)
+    writer = SpoolingWriter(store, tmp_path)
+    report = writer.write_readings(readings_factory(5))
+    assert report.spooled and report.lines_rejected == 0 and "not found" in report.errors[0]
+    assert writer.replay() == (0, 0, 1)  # 404 is not bad data: kept for later
+    try:
+        assert store.ensure_database()
+        assert writer.replay() == (1, 5, 0)
+        assert store.count("readings") == 5
+    finally:
+        store.drop_database()
