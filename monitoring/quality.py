@@ -24,9 +24,10 @@ summary; they never count as valid data downstream because only ``N`` does.
 
 How GE is used, honestly: Great Expectations evaluates every expectation on the batch with
 ``result_format="BASIC"`` and is the validator of record (success and unexpected counts go into the
-summary). Its row-level output (``COMPLETE`` with ``unexpected_index_list``) costs ~100 s on a 1M-row
-batch with many failures against ~1.5 s for the counts, so the failing rows are selected with
-vectorised pandas masks that mirror each expectation's condition, and every mask's count is checked
+summary). Its row-level output (``COMPLETE`` with ``unexpected_index_list``) grows with the number of
+failing rows: measured on 1M rows, +1.4 s when 0.1 % fail but ~100 s (vs ~1.5 s for the counts) when a
+broken stream makes most rows fail. So the failing rows are selected with vectorised pandas masks that
+mirror each expectation's condition (bounded cost whatever fails), and every mask's count is checked
 against GE's ``unexpected_count`` (``summary["consistent"]``; a mismatch is logged and reported).
 Per-parameter ranges are one pair of ``expect_column_pair_values_a_to_be_greater_than_b``
 expectations against ``_min``/``_max`` helper columns, instead of one row-conditioned expectation per
