@@ -18,8 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from limits.loader import (DATA_DIR, Limit, LimitsError, OverrideFile, Rule, StandardFile, load_override,
-                           load_standards, resolve_inherit)
+from limits.loader import (
+    DATA_DIR,
+    Limit,
+    LimitsError,
+    OverrideFile,
+    Rule,
+    StandardFile,
+    load_override,
+    load_standards,
+    resolve_inherit,
+)
 
 #: Standard applied to air points (Chongqing local standard) and the region column for Yunyang County.
 AIR_STANDARD = "DB 50/418-2016"

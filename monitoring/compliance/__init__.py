@@ -18,8 +18,14 @@ Documented rules (details in each module):
   both at standard state dry gas as reported by CEMS (the GB 16297 basis).
 """
 
-from monitoring.compliance.evaluate import (CAPTURE_COLUMNS, Evaluation, evaluate_aggregates, evaluate_chunks,
-                                            evaluate_period, evaluate_readings)
+from monitoring.compliance.evaluate import (
+                                            CAPTURE_COLUMNS,
+                                            Evaluation,
+                                            evaluate_aggregates,
+                                            evaluate_chunks,
+                                            evaluate_period,
+                                            evaluate_readings,
+)
 from monitoring.compliance.hazardous_waste import DECLARATION_COLUMNS, evaluate_ledger
 from monitoring.compliance.noise import assess_noise, background_correction, energy_mean
 

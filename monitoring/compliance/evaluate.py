@@ -15,11 +15,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitoring.compliance.aggregate import (AGG_COLUMNS, BACKGROUND_STATISTIC, GAP_COLUMNS, GAP_FLAGS,
-                                             VALUE_STATISTICS, best_period, combine_aggregates,
-                                             empty_aggregates, hourly_aggregates)
+from monitoring.compliance.aggregate import (
+    AGG_COLUMNS,
+    BACKGROUND_STATISTIC,
+    GAP_COLUMNS,
+    GAP_FLAGS,
+    VALUE_STATISTICS,
+    best_period,
+    combine_aggregates,
+    empty_aggregates,
+    hourly_aggregates,
+)
 from monitoring.compliance.air import evaluate_air
-from monitoring.compliance.frames import PER_HOUR, hours, points_table, to_assessments
+from monitoring.compliance.frames import PER_HOUR, hours, points_table
 from monitoring.compliance.noise import evaluate_noise
 from monitoring.compliance.water import evaluate_water
 from monitoring.config import LOCAL_TZ
@@ -213,8 +221,12 @@ def evaluate_period(store: Any, registry: Any, catalogue: Any, start: Any, end: 
                     write: bool = True, min_capture: float = 0.75) -> Evaluation:
     """Evaluate [start, end) from InfluxDB; with ``write`` store assessments (measurement ``assessments``,
     every window: incidents clear on compliant windows) and capture (measurement ``capture``)."""
-    from monitoring.store import (ASSESSMENT_FIELDS, ASSESSMENT_TAGS, ASSESSMENTS_MEASUREMENT,
-                                  CAPTURE_MEASUREMENT)
+    from monitoring.store import (
+        ASSESSMENT_FIELDS,
+        ASSESSMENT_TAGS,
+        ASSESSMENTS_MEASUREMENT,
+        CAPTURE_MEASUREMENT,
+    )
 
     start, end = _ts(start), _ts(end)
     agg = _influx_aggregates(store, start, end, zone)

@@ -28,7 +28,6 @@ import chinese_calendar
 import numpy as np
 import pandas as pd
 
-from limits.catalogue import HW_STANDARD
 from monitoring.compliance.frames import to_assessments
 from monitoring.config import LOCAL_TZ
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from limits.catalogue import Catalogue, load_catalogue, rate_from_table
-from limits.loader import LimitsError, load_override, load_standards, parse_standard
+from limits.loader import LimitsError, load_override, load_standards
 from monitoring.registry import parse_registry
 
 ZONE = {"id": "jiangkou", "name_zh": "江口", "pinyin": "Jiangkou", "town": "江口镇", "area_mu": 100,
