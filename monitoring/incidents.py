@@ -71,21 +71,33 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, and_, func, insert, or_, select, text, update)
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from monitoring.config import LOCAL_TZ
 from monitoring.db import Base, session_scope
 from monitoring.schema import ASSESSMENT_COLUMNS, VERDICTS
-
-UTC = timezone.utc
 
 SEVERITY_NAMES: dict[int, tuple[str, str]] = {1: ("一般", "minor"), 2: ("较重", "major"), 3: ("严重", "severe")}
 STATUS_NAMES: dict[str, str] = {"open": "待确认", "acknowledged": "已确认", "closed": "已关闭"}
@@ -134,7 +146,7 @@ class IncidentConfig:
     deadman_factor: float = 3.0
 
     @classmethod
-    def from_env(cls) -> "IncidentConfig":
+    def from_env(cls) -> IncidentConfig:
         return cls(
             min_duration=timedelta(minutes=_env_float("ENVMON_INCIDENT_MIN_MINUTES", 60)),
             clear_after=max(1, int(_env_float("ENVMON_INCIDENT_CLEAR_AFTER", 3))),
@@ -422,7 +434,7 @@ class ChangeSet:
     def __iter__(self):
         return iter(self.changes)
 
-    def __add__(self, other: "ChangeSet") -> "ChangeSet":
+    def __add__(self, other: ChangeSet) -> ChangeSet:
         return ChangeSet(self.changes + other.changes)
 
 
@@ -1109,7 +1121,7 @@ class IncidentManager:
             inc, s = self._load(session, incident_id)
             return _view(inc, s)
 
-    def list(self, open_only: bool = False) -> list[IncidentView]:  # noqa: A003 - the brief's name
+    def list(self, open_only: bool = False) -> list[IncidentView]:
         """Incidents, newest first; ``open_only`` → not closed (open or acknowledged)."""
         with session_scope(self.db_url) as session:
             q = select(Incident, IncidentSeries).join(IncidentSeries, IncidentSeries.id == Incident.series_id)

@@ -53,22 +53,40 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import apprise
 import jinja2
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, and_, exists, func, select
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitoring.db import Base, session_scope
-from monitoring.incidents import (ChangeSet, IncidentChange, IncidentEvent, IncidentManager, IncidentView, _utc,
-                                  fmt_hours, fmt_local)
+from monitoring.incidents import (
+    ChangeSet,
+    IncidentChange,
+    IncidentEvent,
+    IncidentManager,
+    IncidentView,
+    _utc,
+    fmt_hours,
+    fmt_local,
+)
 
 log = logging.getLogger(__name__)
-UTC = timezone.utc
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DEFAULT_PUBLIC_URL = "http://localhost:8080"
 
@@ -168,7 +186,7 @@ def airflow_connection_urls(conn_ids: Sequence[str]) -> list[str]:
     for cid in conn_ids:
         try:
             conn = Connection.get(cid)
-        except Exception as exc:  # outside a task the SDK has no supervisor to ask
+        except Exception as exc:  # noqa: BLE001 - not found, no supervisor, secrets backend down: all fatal here
             raise NotificationConfigError(f"Airflow connection {cid!r} cannot be read: {exc}") from None
         extra = conn.extra_dejson or {}
         url = extra.get("url") or extra.get("apprise_url") or conn.get_uri()
@@ -523,7 +541,7 @@ def _deliver(ch: Channel, title: str, body: str) -> tuple[bool, int, str | None]
     """Send through apprise; (ok, tries, error text). apprise retries inside the call (``retry``)."""
     try:
         result = ch.apprise.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
-    except Exception as exc:  # a plugin bug must not lose the message: record it
+    except Exception as exc:  # noqa: BLE001 - a plugin bug must not lose the message: record it
         return False, 1, f"{type(exc).__name__}: {exc}"
     services = list(result) if hasattr(result, "__iter__") else []
     tries = sum(len(s) for s in services) or 1

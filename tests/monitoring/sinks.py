@@ -54,10 +54,10 @@ class ReceivedMail:
 
 
 class _MailHandler:
-    def __init__(self, sink: "SmtpSink") -> None:
+    def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.original_content or envelope.content,
                                        policy=email.policy.default)
         self.sink.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), msg))
@@ -72,7 +72,7 @@ class SmtpSink:
         self.messages: list[ReceivedMail] = []
         self._controller: Controller | None = None
 
-    def start(self) -> "SmtpSink":
+    def start(self) -> SmtpSink:
         self._controller = Controller(_MailHandler(self), hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self
@@ -88,7 +88,7 @@ class SmtpSink:
         return (f"mailto://127.0.0.1:{self.port}?mode=insecure"
                 f"&from=envmon@example.org&to=duty@example.org&name=envmon")
 
-    def __enter__(self) -> "SmtpSink":
+    def __enter__(self) -> SmtpSink:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -120,7 +120,7 @@ class HttpSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 try:
@@ -139,7 +139,7 @@ class HttpSink:
 
         return Handler
 
-    def start(self) -> "HttpSink":
+    def start(self) -> HttpSink:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -157,7 +157,7 @@ class HttpSink:
         """The apprise generic JSON webhook URL delivering to this sink."""
         return f"json://127.0.0.1:{self.port}/hook"
 
-    def __enter__(self) -> "HttpSink":
+    def __enter__(self) -> HttpSink:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from monitoring.incidents import (IncidentError, IncidentManager, derive_episodes, fmt_local,
-                                  severity_level)
+from monitoring.incidents import IncidentError, IncidentManager, derive_episodes, fmt_local, severity_level
 from monitoring.registry import parse_registry
 from monitoring.schema import ASSESSMENT_COLUMNS, empty_assessments
 
-UTC = timezone.utc
 T0 = datetime(2025, 6, 1, 0, 0, tzinfo=UTC)          # 08:00 in Yunyang
 H = timedelta(hours=1)
 SO2_LIMIT = 550.0                                      # GB 16297-1996 表2 二级, mg/m3

@@ -4,18 +4,21 @@ Chinese content, local time, retry after the sink was down, no duplicate on back
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from monitoring.incidents import ChangeSet, IncidentManager
-from monitoring.notifications import (NotificationConfigError, Notifier, channel_urls_from_env,
-                                      make_channel, split_urls)
+from monitoring.notifications import (
+    NotificationConfigError,
+    Notifier,
+    channel_urls_from_env,
+    make_channel,
+    split_urls,
+)
 from tests.monitoring.sinks import HttpSink, SmtpSink
-from tests.monitoring.test_incidents import H, T0, small_registry, windows
-
-UTC = timezone.utc
+from tests.monitoring.test_incidents import T0, H, small_registry, windows
 
 
 @pytest.fixture
