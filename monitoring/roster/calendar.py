@@ -30,6 +30,8 @@ from pathlib import Path
 import chinese_calendar
 import yaml
 
+FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when available
+
 from monitoring.config import PACKAGE_DATA
 
 PACKAGED_HOLIDAYS = PACKAGE_DATA / "holidays.yaml"
@@ -71,7 +73,7 @@ def _expand(items: list, year: int, path: Path, key: str) -> set[date]:
 @lru_cache(maxsize=16)
 def _load_holiday_file(path: Path, mtime: float) -> dict[int, YearCalendar]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER) or {}
     except yaml.YAMLError as exc:
         raise HolidayFileError(f"{path}: not valid YAML: {exc}") from None
     years = raw.get("years") or {}

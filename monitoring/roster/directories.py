@@ -25,6 +25,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
+
+FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when available
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitoring.config import PACKAGE_DATA
@@ -191,7 +193,7 @@ def parse_inspectors(raw: object, source: str = "<inspectors>",
 def load_inspectors(path: str | Path, enterprises: set[str] | None = None) -> InspectorDirectory:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER)
     except FileNotFoundError:
         raise DirectoryError(f"{path}: no such inspector directory file") from None
     except yaml.YAMLError as exc:
@@ -241,7 +243,7 @@ def load_enforcement_history(path: str | Path | None = None) -> EnforcementHisto
     import os
     path = Path(path or os.environ.get("ENVMON_ENFORCEMENT_HISTORY") or ENFORCEMENT_HISTORY_PATH)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER)
     except FileNotFoundError:
         raise DirectoryError(f"{path}: no such enforcement history file") from None
     except yaml.YAMLError as exc:

@@ -57,6 +57,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+
+FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when available
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitoring.roster.period import Period
@@ -254,7 +256,7 @@ class RulesFile:
     @classmethod
     def from_text(cls, text: str, path: str = "<rules>") -> "RulesFile":
         try:
-            raw = yaml.safe_load(text)
+            raw = yaml.load(text, Loader=FAST_LOADER)
         except yaml.YAMLError as exc:
             raise RulesError(f"{path}: not valid YAML: {exc}") from None
         return cls(parse_rules(raw, source=Path(path).name), text, path)

@@ -20,7 +20,7 @@ from typing import Any
 
 from monitoring.config import Settings
 from monitoring.db import session_scope
-from monitoring.registry import load_registry
+from monitoring.registry import Registry, load_registry
 from monitoring.roster import store
 from monitoring.roster.directories import load_inspectors, sha256_of
 from monitoring.roster.period import Period
@@ -90,7 +90,7 @@ def _section(v: Verification, title: str, lines: list[str]) -> None:
             v.differences.append(f"  … and {len(lines) - MAX_LINES_PER_SECTION} more")
 
 
-def verify_record(settings: Settings, ref: str) -> Verification:
+def verify_record(settings: Settings, ref: str, registry: Registry | None = None) -> Verification:
     """Run every check on the record named by ``ref`` (a record id or a path to its JSON file)."""
     file_rec, sql_rec, rid = load_record(settings, ref)
     rec = file_rec if file_rec is not None else sql_rec
@@ -148,11 +148,11 @@ def verify_record(settings: Settings, ref: str) -> Verification:
                  lines)
 
     # 5. sources as they stand now
-    _check_sources(settings, rec, v, period)
+    _check_sources(settings, rec, v, period, registry or load_registry(settings.registry_path))
     return v
 
 
-def _check_sources(settings: Settings, rec: dict, v: Verification, period: Period) -> None:
+def _check_sources(settings: Settings, rec: dict, v: Verification, period: Period, registry: Registry) -> None:
     v.checked.append("rules file")
     try:
         current_rules = load_rules(settings.roster_rules_path)
@@ -169,7 +169,6 @@ def _check_sources(settings: Settings, rec: dict, v: Verification, period: Perio
                     f"{rec['hashes']['rules'][:12]}… → {current_rules.sha256[:12]}…):", udiff)
 
     v.checked.append("inspector directory")
-    registry = load_registry(settings.registry_path)
     try:
         directory = load_inspectors(settings.inspectors_path, enterprises=set(registry.enterprises))
     except ValueError as exc:
