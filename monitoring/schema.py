@@ -89,7 +89,8 @@ DATA_FLAGS = {
 VALID_FLAG = "N"
 
 STATISTICS = ("rtd", "avg", "min", "max", "cou", "zsrtd", "zsavg", "zsmin", "zsmax",
-              "data", "daydata", "nightdata", "sample")
+              "data", "daydata", "nightdata", "sample",
+              "bg")  # bg: background noise Leq measured with the source stopped (GB 12348-2008 §5.8)
 PERIODS = ("rtd", "1min", "1h", "1d", "sample")
 SOURCES = ("hj212", "lab", "sim")
 

@@ -1,0 +1,173 @@
+"""Evaluate → incidents → notifications: what the ``evaluate_and_alert`` DAGs run (issue #3 §5).
+
+* :func:`evaluate_and_alert` — evaluate the completed hours a batch of new readings touched (from the
+  start of the local day of the earliest new reading, so daily water means and noise day/night periods
+  are recomputed whole), apply the assessments to the incidents (idempotent: a backfill updates
+  incidents without re-sending what was sent), escalate unacknowledged ones, notify, and retry
+  undelivered notifications.
+* :func:`check_data_capture` — the deadman: each point's last valid (flag N) reading against its
+  expected interval × N.
+* :func:`check_hazardous_waste` — the daily ledger checks (storage age, temporary-point stock,
+  manifests, receiver licences) over the stored ``hw_ledger``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from monitoring.config import LOCAL_TZ, Settings, load_settings
+from monitoring.registry import Registry, load_registry
+
+#: The evaluation never reaches further back than this, whatever the asset events say.
+MAX_LOOKBACK = timedelta(days=35)
+#: How far back the deadman looks for a point's last valid reading.
+DEADMAN_LOOKBACK = timedelta(days=40)
+
+
+@dataclass
+class AlertReport:
+    start: str
+    end: str
+    windows: int = 0
+    exceedances: int = 0
+    opened: int = 0
+    updated: int = 0
+    cleared: int = 0
+    escalated: int = 0
+    sent: int = 0
+    failed: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def completed_hour(now: datetime) -> pd.Timestamp:
+    """The end of the last completed clock hour (UTC)."""
+    return pd.Timestamp(now).tz_convert("UTC").floor("h")
+
+
+def evaluation_window(first_times: list[str | None], now: datetime,
+                      default: timedelta = timedelta(hours=3)) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end): from local midnight of the earliest new reading to the last completed hour."""
+    end = completed_hour(now)
+    known = [pd.Timestamp(t) for t in first_times if t]
+    earliest = min(known) if known else end - default
+    start = earliest.tz_convert(LOCAL_TZ).normalize().tz_convert("UTC")
+    return max(start, end - MAX_LOOKBACK), end
+
+
+def _context(settings: Settings | None, registry: Registry | None):
+    from limits.catalogue import load_catalogue
+    from monitoring.ingest import store_from_settings
+
+    settings = settings or load_settings()
+    registry = registry or load_registry(settings.registry_path)
+    return settings, registry, load_catalogue(), store_from_settings(settings)
+
+
+def _apply(changes, settings: Settings, registry: Registry, report: AlertReport, now: datetime) -> None:
+    from monitoring.incidents import IncidentManager
+    from monitoring.notifications import Notifier
+
+    manager = IncidentManager(settings.sql_url)
+    escalations = manager.escalate_due(now)
+    notifier = Notifier(db_url=settings.sql_url)
+    for change_set in (changes, escalations):
+        sent = notifier.notify(change_set, registry, now=now)
+        report.sent += sent.sent
+        report.failed += sent.failed
+    retried = notifier.retry_pending(now=now)
+    report.sent += retried.sent
+    report.opened += len(changes.opened)
+    report.updated += len(changes.updated)
+    report.cleared += len(changes.cleared)
+    report.escalated += len(escalations.escalated)
+
+
+def evaluate_and_alert(*, first_times: list[str | None] | None = None, start: datetime | None = None,
+                       end: datetime | None = None, zone: str | None = None, now: datetime | None = None,
+                       settings: Settings | None = None, registry: Registry | None = None) -> AlertReport:
+    """Evaluate [start, end) (default: what ``first_times`` of new readings touched), update incidents, notify."""
+    from monitoring.compliance.evaluate import evaluate_period
+    from monitoring.incidents import IncidentManager
+
+    now = now or datetime.now(UTC)
+    settings, registry, catalogue, store = _context(settings, registry)
+    if start is None or end is None:
+        start, end = evaluation_window(first_times or [], now)
+    report = AlertReport(start=pd.Timestamp(start).isoformat(), end=pd.Timestamp(end).isoformat())
+    evaluation = evaluate_period(store, registry, catalogue, start, end, zone=zone, write=True)
+    assessments = evaluation.assessments
+    report.windows = len(assessments)
+    report.exceedances = int((assessments["verdict"] == "exceeds").sum()) if len(assessments) else 0
+    changes = IncidentManager(settings.sql_url).apply_assessments(assessments, now=now)
+    _apply(changes, settings, registry, report, now)
+    return report
+
+
+def last_valid_times(store, now: datetime, lookback: timedelta = DEADMAN_LOOKBACK) -> pd.DataFrame:
+    """Each point's last flag-N reading time in the look-back window (InfluxQL ``last()``)."""
+    since = (pd.Timestamp(now) - lookback).tz_convert("UTC").isoformat()
+    frame = store.query("SELECT last(value) AS v FROM readings WHERE flag = 'N' AND time >= $since GROUP BY point",
+                        params={"since": since})
+    if frame.empty:
+        return pd.DataFrame({"point": pd.Series(dtype="string"),
+                             "last_valid_time": pd.Series(dtype="datetime64[ns, UTC]")})
+    return frame.rename(columns={"time": "last_valid_time"})[["point", "last_valid_time"]]
+
+
+def check_data_capture(*, now: datetime | None = None, settings: Settings | None = None,
+                       registry: Registry | None = None, online_only: bool = True) -> AlertReport:
+    """Deadman: open "data missing" incidents for silent points, clear them when data returns."""
+    from monitoring.incidents import IncidentManager
+
+    now = now or datetime.now(UTC)
+    settings, registry, _, store = _context(settings, registry)
+    points = [p.id for p in registry.points_of(online=True)] if online_only else None
+    changes = IncidentManager(settings.sql_url).check_deadman(last_valid_times(store, now), registry, now=now,
+                                                              points=points)
+    report = AlertReport(start=(pd.Timestamp(now) - DEADMAN_LOOKBACK).isoformat(), end=pd.Timestamp(now).isoformat())
+    _apply(changes, settings, registry, report, now)
+    return report
+
+
+def stored_ledger(store, since: datetime, until: datetime) -> pd.DataFrame:
+    """The ``hw_ledger`` measurement as a ledger frame (``monitoring.schema.LEDGER_COLUMNS``)."""
+    from monitoring.schema import LEDGER_COLUMNS, empty_ledger
+
+    frame = store.query("SELECT * FROM hw_ledger WHERE time >= $since AND time < $until",
+                        params={"since": pd.Timestamp(since).tz_convert("UTC").isoformat(),
+                                "until": pd.Timestamp(until).tz_convert("UTC").isoformat()})
+    if frame.empty:
+        return empty_ledger()
+    frame = frame.rename(columns={"time": "date"})
+    for col in LEDGER_COLUMNS:
+        if col not in frame:
+            frame[col] = pd.NA
+    frame["confirmed"] = pd.to_datetime(frame["confirmed"].replace("", pd.NA), utc=True)
+    return frame[list(LEDGER_COLUMNS)].astype({c: t for c, t in LEDGER_COLUMNS.items()
+                                              if c not in ("date", "confirmed")})
+
+
+def check_hazardous_waste(*, as_of: datetime | None = None, settings: Settings | None = None,
+                          registry: Registry | None = None, history: timedelta = timedelta(days=800)
+                          ) -> AlertReport:
+    """Daily hazardous-waste checks on the stored ledger; findings become incidents like exceedances."""
+    from monitoring.compliance.hazardous_waste import evaluate_ledger
+    from monitoring.incidents import IncidentManager
+
+    as_of = as_of or datetime.now(UTC)
+    settings, registry, catalogue, store = _context(settings, registry)
+    ledger = stored_ledger(store, as_of - history, as_of + timedelta(days=1))
+    assessments = evaluate_ledger(ledger, registry, catalogue, as_of=as_of)
+    report = AlertReport(start=(pd.Timestamp(as_of) - history).isoformat(), end=pd.Timestamp(as_of).isoformat())
+    report.windows = len(assessments)
+    report.exceedances = int((assessments["verdict"] == "exceeds").sum()) if len(assessments) else 0
+    changes = IncidentManager(settings.sql_url).apply_assessments(assessments, now=as_of)
+    _apply(changes, settings, registry, report, as_of)
+    return report

@@ -1,0 +1,280 @@
+"""The ingest pipeline of one cluster (zone): what ``dags/ingest_readings.py`` runs every 5 minutes.
+
+Steps, in order (issue #2 §6), each rejecting into the quarantine with its reason, never dropping:
+
+1. **collect** — claim the zone's ready HJ 212 spool segments (:class:`sensors.spool.Spool`) and its
+   landing files (``$ENVMON_DATA_DIR/landing/<zone>/lab/*.csv|xlsx`` and ``…/ledger/*.csv``);
+2. **decode** — parse packets (CRC, length, DataTime …), reassemble split packets, map MN → point and
+   fields → canonical readings (:mod:`sensors.hj212`); read lab files and ledgers;
+3. **normalise** — units to each parameter's canonical unit with pint (:mod:`monitoring.units`); done
+   before validation so that plausible-range checks compare like with like;
+4. **validate** — Great Expectations batch checks (:mod:`monitoring.quality`);
+5. **write** — InfluxDB over the v1 API; what cannot be written now goes to the write spool and is
+   replayed first on the next run (:class:`monitoring.store.SpoolingWriter`);
+6. **mark consumed** — only after 5 and after the quarantine is on disk are the segments and landing
+   files committed (moved to ``consumed/``). Any exception releases them for the next run.
+
+Re-running a batch is harmless: readings are idempotent in InfluxDB (same series key and timestamp).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from monitoring.config import Settings, load_settings
+from monitoring.quarantine import Quarantine
+from monitoring.registry import Registry, load_registry
+from monitoring.schema import conform, empty_readings
+
+#: Airflow asset alias that every zone's ingest task emits through; the evaluation DAG listens on it.
+READINGS_ALIAS = "envmon-readings"
+LAB_SUFFIXES = {".csv", ".xlsx"}
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run of one zone did. Counts are readings (one value each) unless named otherwise."""
+
+    zone: str
+    batch: str
+    segments: int = 0
+    packets: int = 0
+    lab_files: int = 0
+    ledger_files: int = 0
+    ledger_rows: int = 0
+    readings_decoded: int = 0
+    readings_stored: int = 0
+    lines_spooled: int = 0
+    lines_replayed: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    first_time: str | None = None
+    last_time: str | None = None
+    quarantine_file: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def asset_extra(self) -> dict[str, Any]:
+        """The asset event's payload: which period got new data (for the evaluation DAG)."""
+        return {"zone": self.zone, "batch": self.batch, "readings": self.readings_stored,
+                "first_time": self.first_time, "last_time": self.last_time}
+
+
+def zone_ids(registry: Registry | None = None) -> list[str]:
+    return list((registry or load_registry(load_settings().registry_path)).zones)
+
+
+def zone_asset(zone: str):
+    """The Airflow asset of a zone's readings (imported lazily: the pipeline itself needs no Airflow)."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"envmon_readings_{zone}", uri=f"envmon://readings/{zone}")
+
+
+def new_batch_id(zone: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{zone}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def store_from_settings(settings: Settings):
+    """The InfluxDB store: ``ENVMON_INFLUX_URL``, or the Airflow Connection ``envmon_influx`` when run there."""
+    from monitoring.store import InfluxStore
+
+    if settings.influx_url:
+        store = InfluxStore.from_settings(settings)
+    else:
+        conn = _airflow_connection("envmon_influx")
+        if conn is None:
+            raise RuntimeError("no InfluxDB configured: set ENVMON_INFLUX_URL (or an Airflow Connection "
+                               "'envmon_influx'); `envmon demo` and the tests start their own influxd")
+        scheme = "https" if (conn.extra_dejson or {}).get("ssl") else "http"
+        store = InfluxStore(f"{scheme}://{conn.host}:{conn.port or 8086}", conn.schema or settings.influx_db,
+                            user=conn.login or None, password=conn.password or None,
+                            token=(conn.extra_dejson or {}).get("token"))
+    store.ensure_database()
+    return store
+
+
+def _airflow_connection(conn_id: str):
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:
+        return None
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception:  # noqa: BLE001 - any lookup failure means "not configured"
+        return None
+
+
+# --- landing files ------------------------------------------------------------------------------------
+def _claim_landing(settings: Settings, zone: str, sub: str, batch: str, suffixes: set[str]) -> list[Path]:
+    """Move the zone's landing files into a claim folder of this batch (atomic renames)."""
+    src = settings.landing_dir / zone / sub
+    if not src.is_dir():
+        return []
+    claim = src / f".claimed-{batch}"
+    files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    if files:
+        claim.mkdir(exist_ok=True)
+    return [p.rename(claim / p.name) for p in files]
+
+
+def _finish_landing(settings: Settings, zone: str, batch: str, files: list[Path], *, commit: bool) -> None:
+    for path in files:
+        if commit:
+            dest = settings.landing_dir / zone / "consumed" / batch
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, dest / path.name)
+        else:
+            shutil.move(path, path.parent.parent / path.name)
+    for path in {p.parent for p in files}:
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+# --- the pipeline ----------------------------------------------------------------------------------
+def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quarantine: Quarantine,
+                 report: IngestReport) -> pd.DataFrame:
+    """Spool segments → canonical readings; every bad packet or value goes to the quarantine.
+
+    Torn last lines (a receiver killed mid-write; never acknowledged) are quarantined by the spool itself.
+    """
+    from sensors.hj212 import PacketError, Reassembler, packets_to_readings, parse_packet
+
+    packets, origins = [], []
+    reassembler = Reassembler()
+    for path, lineno, raw in spool.read_segments(paths):
+        origin = f"{path.name}:{lineno}"
+        report.packets += 1
+        try:
+            whole = reassembler.feed(parse_packet(raw))
+        except PacketError as exc:
+            quarantine.add(stage="decode", origin=origin, reason=str(exc), raw=raw)
+            continue
+        if whole is not None:
+            packets.append(whole)
+            origins.append(origin)
+    for incomplete in reassembler.flush():
+        quarantine.add(stage="decode", origin=f"MN={incomplete.mn} QN={incomplete.qn}",
+                       reason=incomplete.reason, raw=b"\n".join(incomplete.parts))
+    readings, rejected = packets_to_readings(packets, registry, batch)
+    for rej in rejected:
+        origin = origins[rej.index] if 0 <= rej.index < len(origins) else f"packet {rej.index}"
+        quarantine.add(stage="readings", origin=origin, reason=rej.reason, raw=rej.raw)
+    return readings
+
+
+def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Registry | None = None,
+                store=None, now: datetime | None = None) -> IngestReport:
+    """Run the whole pipeline for one zone once. Safe to run again: claimed input is released on error."""
+    from monitoring.quality import validate_batch, write_summary
+    from monitoring.store import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS, SpoolingWriter
+    from monitoring.units import normalise
+    from sensors.lab import read_lab_file
+    from sensors.ledger import read_ledger_csv
+    from sensors.spool import Spool
+
+    settings = (settings or load_settings()).ensure_dirs()
+    registry = registry or load_registry(settings.registry_path)
+    registry.zone(zone)  # unknown zone → KeyError naming the known ones
+    now = now or datetime.now(UTC)
+    batch = new_batch_id(zone, now)
+    report = IngestReport(zone=zone, batch=batch)
+    quarantine = Quarantine(settings.quarantine_dir, zone, batch)
+    store = store or store_from_settings(settings)
+    writer = SpoolingWriter(store, settings.write_spool_dir)
+
+    spool = Spool(settings.spool_dir, settings.quarantine_dir)
+    segments = spool.claim(zone, batch)
+    lab_files = _claim_landing(settings, zone, "lab", batch, LAB_SUFFIXES)
+    ledger_files = _claim_landing(settings, zone, "ledger", batch, {".csv"})
+    report.segments, report.lab_files, report.ledger_files = len(segments), len(lab_files), len(ledger_files)
+    try:
+        _, report.lines_replayed, _ = writer.replay()  # earlier failed writes first, in order
+
+        frames = [decode_spool(spool, segments, registry, batch, quarantine, report)] if segments else []
+        for path in lab_files:
+            df, rejected = read_lab_file(path, registry, batch)
+            frames.append(df)
+            for rej in rejected:
+                quarantine.add(stage="lab", origin=f"{rej.source}:{rej.line}", reason=rej.reason, raw=rej.raw)
+        ledgers = []
+        for path in ledger_files:
+            df, rejected = read_ledger_csv(path, registry, batch)
+            ledgers.append(df)
+            for rej in rejected:
+                quarantine.add(stage="ledger", origin=f"{rej.source}:{rej.line}", reason=rej.reason,
+                               raw=rej.raw)
+
+        readings = conform(pd.concat(frames, ignore_index=True)) if frames else empty_readings()
+        readings = readings[readings["zone"] == zone] if len(readings) else readings
+        report.readings_decoded = len(readings)
+
+        converted, bad_units = normalise(readings)
+        quarantine.add_rows(bad_units, stage="units")
+        checked = validate_batch(converted, now=now, batch=batch)
+        quarantine.add_rows(checked.quarantined.drop(columns=["expectation"], errors="ignore"),
+                            stage="quality")
+        write_summary(checked.summary, settings.records_dir / "quality")
+
+        result = writer.write_readings(checked.valid)
+        report.readings_stored = result.lines_written
+        report.lines_spooled = result.lines_spooled
+        if ledgers:
+            ledger = pd.concat(ledgers, ignore_index=True)
+            report.ledger_rows = len(ledger)
+            writer.write_frame(ledger, HW_LEDGER_MEASUREMENT, LEDGER_TAGS, LEDGER_FIELDS, "date")
+        if len(checked.valid):
+            report.first_time = checked.valid["time"].min().isoformat()
+            report.last_time = checked.valid["time"].max().isoformat()
+
+        path = quarantine.flush()                      # on disk before the input is marked consumed
+        report.quarantine_file = str(path) if path else None
+        report.quarantined = sum(quarantine.reasons.values())
+        report.reasons = dict(quarantine.reasons)
+    except BaseException:
+        spool.release(batch)
+        _finish_landing(settings, zone, batch, lab_files + ledger_files, commit=False)
+        quarantine.flush()
+        raise
+    spool.commit(batch)
+    _finish_landing(settings, zone, batch, lab_files + ledger_files, commit=True)
+    write_report(report, settings)
+    return report
+
+
+def write_report(report: IngestReport, settings: Settings) -> Path:
+    """Keep each run's report as JSON under ``records/ingest/<zone>/`` (operators, the demo)."""
+    import json
+
+    path = settings.records_dir / "ingest" / report.zone / f"{report.batch}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def read_reports(settings: Settings, zone: str | None = None) -> list[dict[str, Any]]:
+    import json
+
+    root = settings.records_dir / "ingest"
+    pattern = f"{zone}/*.json" if zone else "*/*.json"
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(root.glob(pattern))]
+
+
+def summarise(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over the zones of one run (for the Airflow log and the demo)."""
+    total: Counter = Counter()
+    for r in reports:
+        for key in ("segments", "packets", "readings_decoded", "readings_stored", "quarantined",
+                    "lines_spooled", "ledger_rows"):
+            total[key] += r.get(key, 0)
+    return {"zones": len(reports), **total}
