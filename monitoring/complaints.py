@@ -8,7 +8,7 @@ window make an enterprise special supervision (threshold in the rules file).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pandas as pd
 from sqlalchemy import Boolean, Date, DateTime, Integer, String, Text, select
@@ -60,7 +60,7 @@ def add_complaint(sql_url: str, *, enterprise: str, received_on: date, channel: 
     if channel not in CHANNELS:
         raise ComplaintError(f"unknown channel {channel!r}; one of: {', '.join(CHANNELS)}")
     from monitoring.config import LOCAL_TZ
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     today = today or now.astimezone(LOCAL_TZ).date()
     if received_on > today:
         raise ComplaintError(f"received date {received_on} is in the future (today is {today})")

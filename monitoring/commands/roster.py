@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date
 from typing import Annotated
 
 import typer
@@ -204,11 +204,11 @@ def deadlines(
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when any publication is overdue")] = False,
 ) -> None:
     """Unpublished results with their deadline; overdue ones are flagged."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from monitoring.roster.publication import deadlines as compute
     try:
-        day = date.fromisoformat(today) if today else datetime.now(timezone.utc).astimezone(LOCAL_TZ).date()
+        day = date.fromisoformat(today) if today else datetime.now(UTC).astimezone(LOCAL_TZ).date()
     except ValueError:
         _fail(f"--today {today!r}: expected YYYY-MM-DD")
     try:

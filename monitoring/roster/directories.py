@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,7 +116,7 @@ class _InspectorFile(_Model):
     conflicts: list[Conflict] = []
 
     @model_validator(mode="after")
-    def _refs(self) -> "_InspectorFile":
+    def _refs(self) -> _InspectorFile:
         ids = [i.id for i in self.inspectors]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -156,7 +156,7 @@ class InspectorDirectory:
                 "conflicts": [c.model_dump() for c in self.conflicts]}
 
     @classmethod
-    def from_snapshot(cls, snap: dict, source: str = "record") -> "InspectorDirectory":
+    def from_snapshot(cls, snap: dict, source: str = "record") -> InspectorDirectory:
         return cls([Inspector.model_validate(i) for i in snap["inspectors"]],
                    [Conflict.model_validate(c) for c in snap["conflicts"]], source=source)
 
@@ -230,7 +230,7 @@ class EnforcementHistory:
         self.cases, self.credit, self.source = cases, credit, source
 
     @classmethod
-    def empty(cls) -> "EnforcementHistory":
+    def empty(cls) -> EnforcementHistory:
         return cls(pd.DataFrame({"enterprise": pd.Series(dtype="string"),
                                  "decided_on": pd.Series(dtype="object")}),
                    pd.DataFrame({"enterprise": pd.Series(dtype="string"), "rating": pd.Series(dtype="string"),
@@ -329,7 +329,7 @@ def build_target_directory(registry: Registry, rules: Rules, *, period: Period, 
         fields = pd.Series(dtype="string")
     base["fields"] = fields.reindex(codes).fillna("").astype(str)
 
-    as_of_utc = as_of.astimezone(timezone.utc)
+    as_of_utc = as_of.astimezone(UTC)
     since = as_of_utc - timedelta(days=ss.lookback_days)
 
     inc = incidents if incidents is not None and not incidents.empty else empty_incidents()
@@ -381,7 +381,7 @@ def build_target_directory(registry: Registry, rules: Rules, *, period: Period, 
                                      "")
     low = base["capture_pct"].notna() & (base["capture_pct"] < ss.low_capture_pct)
     reasons["capture"] = np.where(low, base["capture_pct"].map(
-        lambda p: f"数据采集率{p:.1f}%(<{ss.low_capture_pct:g}%)" if p == p else ""), "")
+        lambda p: "" if math.isnan(p) else f"数据采集率{p:.1f}%(<{ss.low_capture_pct:g}%)"), "")
     reasons["credit"] = np.where(base["credit_rating"].isin(ss.credit_ratings),
                                  base["credit_rating"].map(lambda r: f"环境信用评价为{r}"), "")
     joined = reasons.apply(lambda r: "; ".join(x for x in r if x), axis=1) if len(reasons) else \
@@ -415,15 +415,15 @@ def load_evidence(settings, since: datetime) -> tuple[pd.DataFrame, pd.DataFrame
     """
     incidents, capture = empty_incidents(), empty_capture()
     try:
-        import monitoring.incidents as mi  # noqa: F401
         from sqlalchemy import func, select
 
+        import monitoring.incidents as mi
         from monitoring.db import session_scope
         Inc, Ser, Win = mi.Incident, mi.IncidentSeries, mi.IncidentWindow
     except (ImportError, AttributeError):
         return incidents, capture
     from sqlalchemy.exc import SQLAlchemyError
-    since_utc = since.astimezone(timezone.utc)
+    since_utc = since.astimezone(UTC)
     try:
         with session_scope(settings.sql_url) as s:
             opened = func.coalesce(Inc.started_at, Inc.created_at)

@@ -23,14 +23,14 @@ class Period:
     quarter: int
 
     @classmethod
-    def parse(cls, text: str) -> "Period":
+    def parse(cls, text: str) -> Period:
         m = _PERIOD_RE.match(str(text).strip())
         if not m:
             raise PeriodError(f"period {text!r}: expected YYYY-Qn, e.g. 2026-Q4")
         return cls(int(m.group(1)), int(m.group(2)))
 
     @classmethod
-    def containing(cls, when: date | datetime) -> "Period":
+    def containing(cls, when: date | datetime) -> Period:
         """The quarter that contains ``when`` (an aware datetime is converted to Asia/Shanghai first)."""
         if isinstance(when, datetime):
             if when.tzinfo is None:
@@ -51,10 +51,10 @@ class Period:
         nxt = self.next()
         return date.fromordinal(nxt.start.toordinal() - 1)
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         return Period(self.year - 1, 4) if self.quarter == 1 else Period(self.year, self.quarter - 1)
 
-    def next(self) -> "Period":
+    def next(self) -> Period:
         return Period(self.year + 1, 1) if self.quarter == 4 else Period(self.year, self.quarter + 1)
 
     @property

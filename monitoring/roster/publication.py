@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -31,7 +31,6 @@ from monitoring.roster.period import Period
 from monitoring.roster.records import RosterError
 from monitoring.roster.rules import load_rules
 
-UTC = timezone.utc
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 OUTCOMES = {"compliant": "未发现环境违法问题", "violation": "发现环境违法问题，依法处理"}
 MODES = {"onsite": "现场检查", "offsite": "非现场检查"}

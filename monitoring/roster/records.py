@@ -16,7 +16,7 @@ import getpass
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,18 @@ from monitoring.config import LOCAL_TZ, Settings
 from monitoring.db import session_scope
 from monitoring.registry import Registry, load_registry
 from monitoring.roster import store
-from monitoring.roster.directories import (InspectorDirectory, build_target_directory, load_enforcement_history,
-                                           load_evidence, load_inspectors, sha256_of, target_snapshot)
+from monitoring.roster.directories import (
+    InspectorDirectory,
+    build_target_directory,
+    load_enforcement_history,
+    load_evidence,
+    load_inspectors,
+    sha256_of,
+    target_snapshot,
+)
 from monitoring.roster.draw import ALGORITHM, DrawResult, draw
 from monitoring.roster.period import Period
 from monitoring.roster.rules import CATEGORIES, RulesFile, load_rules
-
-UTC = timezone.utc
 
 
 class RosterError(ValueError):

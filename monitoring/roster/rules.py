@@ -85,7 +85,7 @@ class Floor(_Model):
     per: Per
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Floor":
+    def _exactly_one(self) -> Floor:
         given = [k for k in ("ratio", "count", "per_inspector") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of ratio, count, per_inspector (got {given or 'none'})")
@@ -114,7 +114,7 @@ class OnsiteApproval(_Model):
     reason: str
 
     @model_validator(mode="after")
-    def _period(self) -> "OnsiteApproval":
+    def _period(self) -> OnsiteApproval:
         Period.parse(self.period)
         return self
 
@@ -132,7 +132,7 @@ class Teams(_Model):
     field_match: bool = True
 
     @model_validator(mode="after")
-    def _recusal_is_law(self) -> "Teams":
+    def _recusal_is_law(self) -> Teams:
         if not self.recusal:
             raise ValueError("recusal (回避) cannot be switched off")
         return self
@@ -180,7 +180,7 @@ class Rules(_Model):
     publication: Publication = Publication()
 
     @model_validator(mode="after")
-    def _schedule(self) -> "Rules":
+    def _schedule(self) -> Rules:
         try:
             from croniter import croniter
         except ImportError:  # pragma: no cover - croniter comes with Airflow
@@ -190,7 +190,7 @@ class Rules(_Model):
         return self
 
     @model_validator(mode="after")
-    def _all_categories(self) -> "Rules":
+    def _all_categories(self) -> Rules:
         missing = [c for c in CATEGORIES if c not in self.categories]
         if missing:
             raise ValueError(f"categories: missing {', '.join(missing)}")
@@ -254,7 +254,7 @@ class RulesFile:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     @classmethod
-    def from_text(cls, text: str, path: str = "<rules>") -> "RulesFile":
+    def from_text(cls, text: str, path: str = "<rules>") -> RulesFile:
         try:
             raw = yaml.load(text, Loader=FAST_LOADER)
         except yaml.YAMLError as exc:

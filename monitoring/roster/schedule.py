@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.db import session_scope
@@ -45,11 +45,11 @@ def daily_deadline_check(today_iso: str | None = None) -> dict:
     from monitoring.roster.publication import deadlines
     settings = load_settings()
     today = (datetime.fromisoformat(today_iso).astimezone(LOCAL_TZ).date() if today_iso
-             else datetime.now(timezone.utc).astimezone(LOCAL_TZ).date())
+             else datetime.now(UTC).astimezone(LOCAL_TZ).date())
     df = deadlines(settings, today)
     overdue = df[df["status"] == "overdue"] if not df.empty else df
     for r in overdue.itertuples():
         log.warning("publication overdue: task %s (%s) inspected %s, due %s", r.task_id, r.enterprise,
                     r.inspected_on, r.publish_due)
-    return {"today": today.isoformat(), "unpublished": int(len(df)), "overdue": sorted(overdue["task_id"].tolist())
+    return {"today": today.isoformat(), "unpublished": len(df), "overdue": sorted(overdue["task_id"].tolist())
             if not df.empty else []}

@@ -9,18 +9,27 @@ Times are stored in UTC (SQLite drops tzinfo: every read goes through :func:`utc
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Integer, String,
-                        Text, delete, select)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    delete,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from monitoring.db import Base
 from monitoring.roster.directories import InspectorDirectory
 from monitoring.roster.period import Period
-
-UTC = timezone.utc
 
 
 def utc(value: datetime | None) -> datetime | None:

@@ -24,8 +24,14 @@ from monitoring.registry import Registry, load_registry
 from monitoring.roster import store
 from monitoring.roster.directories import load_inspectors, sha256_of
 from monitoring.roster.period import Period
-from monitoring.roster.records import (DrawInputs, RosterError, collect_inputs, load_record, record_body_sha,
-                                       run_pure_draw)
+from monitoring.roster.records import (
+    DrawInputs,
+    RosterError,
+    collect_inputs,
+    load_record,
+    record_body_sha,
+    run_pure_draw,
+)
 from monitoring.roster.rules import RulesError, RulesFile, load_rules
 
 MAX_LINES_PER_SECTION = 40

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -20,7 +20,7 @@ def test_dags_parse_with_the_configured_schedule():
 
 def test_draw_dag_runs_and_is_idempotent(airflow_db, roster_settings):
     import dags.inspection_roster as mod
-    when = datetime(2026, 10, 1, 0, 0, tzinfo=timezone.utc)          # 08:00 Asia/Shanghai, Oct 1
+    when = datetime(2026, 10, 1, 0, 0, tzinfo=UTC)          # 08:00 Asia/Shanghai, Oct 1
     run = mod.draw_dag.test(logical_date=when)
     assert run.state == "success"
     files = sorted(roster_settings.rosters_dir.glob("*.json"))
@@ -30,7 +30,7 @@ def test_draw_dag_runs_and_is_idempotent(airflow_db, roster_settings):
     from monitoring.roster.verify import verify_record
     assert verify_record(roster_settings, "2026-Q4-county-1").ok
     # a second run for the same quarter keeps the existing record
-    again = mod.draw_dag.test(logical_date=datetime(2026, 10, 1, 0, 5, tzinfo=timezone.utc))
+    again = mod.draw_dag.test(logical_date=datetime(2026, 10, 1, 0, 5, tzinfo=UTC))
     assert again.state == "success"
     assert len(list(roster_settings.rosters_dir.glob("*.json"))) == 1
     check = mod.deadlines_dag.test(logical_date=when)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
@@ -8,14 +8,21 @@ import yaml
 
 from monitoring.config import PACKAGE_DATA
 from monitoring.registry import parse_registry
-from monitoring.roster.directories import (DirectoryError, EnforcementHistory, build_target_directory,
-                                           load_enforcement_history, load_inspectors, parse_inspectors, sha256_of,
-                                           target_snapshot)
+from monitoring.roster.directories import (
+    DirectoryError,
+    EnforcementHistory,
+    build_target_directory,
+    load_enforcement_history,
+    load_inspectors,
+    parse_inspectors,
+    sha256_of,
+    target_snapshot,
+)
 from monitoring.roster.period import Period
 from monitoring.roster.rules import load_rules
 
 RULES = load_rules(PACKAGE_DATA / "roster_rules.yaml").rules
-AS_OF = datetime(2026, 9, 28, 2, 0, tzinfo=timezone.utc)
+AS_OF = datetime(2026, 9, 28, 2, 0, tzinfo=UTC)
 
 
 def small_registry():

@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from monitoring.config import PACKAGE_DATA
 from monitoring.roster.directories import Conflict, Inspector, InspectorDirectory

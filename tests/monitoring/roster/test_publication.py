@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
@@ -12,7 +12,7 @@ import yaml
 from monitoring.roster.publication import deadlines, publish_period, record_result
 from monitoring.roster.records import RosterError, run_draw
 
-DRAWN = datetime(2026, 9, 28, 1, 0, tzinfo=timezone.utc)
+DRAWN = datetime(2026, 9, 28, 1, 0, tzinfo=UTC)
 EVIL = "<script>alert('x')</script>&恶意公司"
 
 
@@ -42,7 +42,7 @@ def test_result_deadline_overdue_and_publication(small):
     tasks = rec["task_ids"]
     assert set(tasks) == {"T-001", "T-002", "T-003"}
     r = record_result(s, tasks["T-001"], outcome="violation", note="喷漆房废气收集设施未运行；检查人员 赵一",
-                      by="钱二", inspected_on=date(2026, 9, 30), now=datetime(2026, 10, 1, tzinfo=timezone.utc))
+                      by="钱二", inspected_on=date(2026, 9, 30), now=datetime(2026, 10, 1, tzinfo=UTC))
     # Sep 30 + 20 working days: Oct 8, 9, 10 (调休) · 12-16 · 19-23 · 26-30 (18) · Nov 2, 3 (20)
     assert r.publish_due == date(2026, 11, 3) and r.calendar_notes == ()
     with pytest.raises(RosterError, match="already has a result"):
@@ -61,7 +61,7 @@ def test_result_deadline_overdue_and_publication(small):
     late = deadlines(s, date(2026, 11, 5))
     assert late["status"].tolist() == ["overdue"] and late["working_days_left"].tolist() == [-2]
 
-    pub = publish_period(s, "2026-Q4", by="信息公开员", now=datetime(2026, 11, 5, tzinfo=timezone.utc))
+    pub = publish_period(s, "2026-Q4", by="信息公开员", now=datetime(2026, 11, 5, tzinfo=UTC))
     assert pub.rows == 1 and pub.newly_published == [tasks["T-001"]]
     csv = pd.read_csv(pub.csv, encoding="utf-8-sig", dtype=str)
     assert csv["企业编码"].tolist() == ["T-001"] and csv["企业名称"].tolist() == [EVIL]

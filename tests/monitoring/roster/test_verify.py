@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
 from monitoring.cli import app
-from monitoring.complaints import Complaint, add_complaint
+from monitoring.complaints import add_complaint
 from monitoring.db import session_scope
 from monitoring.roster import store
 from monitoring.roster.records import record_path, run_draw
 from monitoring.roster.verify import verify_record
 
-DRAWN = datetime(2026, 10, 1, 1, 0, tzinfo=timezone.utc)
+DRAWN = datetime(2026, 10, 1, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_fresh_record_matches(drawn, registry):
     assert verify_record(s, str(record_path(s, rec["record_id"])), registry).ok
     # a complaint recorded after the draw does not change the directory the draw was made from
     add_complaint(s.sql_url, enterprise="JK-003", received_on=date(2026, 9, 1), channel="12369",
-                  substantiated=True, recorded_by="x", now=datetime(2026, 10, 2, tzinfo=timezone.utc))
+                  substantiated=True, recorded_by="x", now=datetime(2026, 10, 2, tzinfo=UTC))
     assert verify_record(s, rec["record_id"], registry).ok
 
 
@@ -109,7 +109,7 @@ def test_backdated_evidence_changes_the_target_directory(drawn, registry):
     s, rec = drawn
     for d in (3, 4, 5):
         add_complaint(s.sql_url, enterprise="JK-003", received_on=date(2026, 9, d), channel="web",
-                      substantiated=True, recorded_by="x", now=datetime(2026, 9, 30, tzinfo=timezone.utc))
+                      substantiated=True, recorded_by="x", now=datetime(2026, 9, 30, tzinfo=UTC))
     out = text(verify_record(s, rec["record_id"], registry))
     assert "target directory rebuilt as of the draw differs" in out
     assert "JK-003: category ordinary → special" in out and "JK-003: substantiated_complaints 0 → 3" in out

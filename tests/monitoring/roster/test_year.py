@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,7 +19,7 @@ def test_a_year_of_draws_meets_floors_and_caps(roster_settings, registry):
     records = []
     for q, month in zip(range(1, 5), (1, 4, 7, 10)):
         records.append(run_draw(roster_settings, f"2026-Q{q}", seed=1000 + q, by="测试",
-                                now=datetime(2026, month, 1, 1, 0, tzinfo=timezone.utc), registry=registry))
+                                now=datetime(2026, month, 1, 1, 0, tzinfo=UTC), registry=registry))
     ordinary_year: Counter[str] = Counter()
     prev_teams: dict[str, set[str]] = {}
     for rec in records:
@@ -50,7 +50,7 @@ def test_a_year_of_draws_meets_floors_and_caps(roster_settings, registry):
 
 
 def test_period_drawn_once_unless_replaced(roster_settings, registry):
-    now = datetime(2026, 10, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 10, 1, 1, tzinfo=UTC)
     a = run_draw(roster_settings, "2026-Q4", zone="江口", seed=1, by="x", now=now, registry=registry)
     assert a["scope"] == "jiangkou" and {t["zone"] for t in a["result"]["tasks"]} == {"jiangkou"}
     with pytest.raises(RosterError, match="already drawn: 2026-Q4-jiangkou-1"):
