@@ -61,40 +61,55 @@ def _fsync_all(fds: list[int]) -> None:
 
 
 class _GroupCommit:
-    """Shared fsync rounds: ``await sync()`` returns once everything appended before the call is on disk."""
+    """Shared fsync rounds: ``await sync()`` returns once everything appended before the call is on disk.
+
+    A failed fsync is fatal for acknowledgements: after it every ``sync()`` raises (the kernel may have
+    dropped the dirty pages, so a later successful fsync proves nothing), and no more answers are sent.
+    """
 
     def __init__(self, segments: SegmentWriter):
         self.segments = segments
         self._running: asyncio.Future | None = None
+        self.failed: BaseException | None = None
 
-    def _clear(self, fut: asyncio.Future) -> None:
+    def _done(self, fut: asyncio.Future) -> None:
         if self._running is fut:
             self._running = None
+        if not fut.cancelled() and fut.exception() is not None and self.failed is None:
+            self.failed = fut.exception()
+            log.critical("fsync of the spool failed, no more packets will be acknowledged: %s", self.failed)
 
     async def sync(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if self.failed is not None:
+                raise OSError(f"spool fsync failed earlier: {self.failed}")
             running = self._running
             if running is not None:
                 # a running round covers our writes unless their fd was re-dirtied after it started
                 await asyncio.shield(running)
                 if not self.segments.dirty:
                     return
+                if self._running is running:  # finished, but its done-callback has not run yet
+                    self._running = None
                 continue
             fds = self.segments.take_dirty()
             if not fds:
                 return
             fut = loop.run_in_executor(None, _fsync_all, fds)
             self._running = fut
-            fut.add_done_callback(self._clear)
+            fut.add_done_callback(self._done)
             await asyncio.shield(fut)
             return
 
     async def idle(self) -> None:
         """Wait until no fsync round is in flight (before closing descriptors)."""
         while self._running is not None:
+            running = self._running
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._running)
+                await asyncio.shield(running)
+            if self._running is running:
+                self._running = None
 
 
 class Receiver:

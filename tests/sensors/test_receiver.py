@@ -287,3 +287,40 @@ def test_sigterm_closes_cleanly_and_rotates(tmp_path):
     assert "stopped: 2 packets spooled, 2 answered, 0 quarantined" in proc.stderr.read().decode()
     assert not list((tmp_path / "spool").rglob("*.open"))
     assert len(list((tmp_path / "spool").rglob("*.ready"))) == 2
+
+
+@pytest.mark.timeout(20)
+def test_group_commit_does_not_spin_on_a_finished_round_awaiting_its_callback(tmp_path):
+    """Regression: a round that has finished but whose done-callback is still queued must not make
+    ``sync()`` loop without yielding (this froze the receiver under load)."""
+    from sensors.receiver import _GroupCommit
+    from sensors.spool import SegmentWriter
+
+    async def main():
+        seg = SegmentWriter(tmp_path / "spool")
+        commit = _GroupCommit(seg)
+        finished = asyncio.get_running_loop().create_future()
+        finished.set_result(None)
+        commit._running = finished
+        seg.append("jiangkou", [b"x"])
+        await asyncio.wait_for(commit.sync(), 5)
+        assert not seg.dirty
+
+    asyncio.run(main())
+
+
+def test_failed_fsync_stops_acknowledgements(tmp_path):
+    from sensors.receiver import _GroupCommit
+    from sensors.spool import SegmentWriter
+
+    async def main():
+        seg = SegmentWriter(tmp_path / "spool")
+        commit = _GroupCommit(seg)
+        seg.dirty.add(987654)  # a descriptor that does not exist: fsync raises EBADF
+        with pytest.raises(OSError):
+            await commit.sync()
+        seg.append("jiangkou", [b"x"])
+        with pytest.raises(OSError, match="spool fsync failed earlier"):
+            await commit.sync()
+
+    asyncio.run(main())
