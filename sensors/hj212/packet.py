@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 import numpy as np
 
@@ -40,7 +41,8 @@ MAX_SEGMENT = 1024
 #: ``##`` + ``LLLL`` + segment + ``CCCC`` + ``\r\n``: the largest valid frame, bytes.
 MAX_FRAME = 2 + 4 + MAX_SEGMENT + 4 + 2
 
-_DATATIME_RE = re.compile(r"\d{14}")
+_DATATIME_RE = re.compile(r"[0-9]{14}")
+_UINT_RE = re.compile(r"[0-9]{1,6}")
 _HEX4_RE = re.compile(rb"[0-9A-Fa-f]{4}")
 _CRC_MODES = {"hj212": crc16_hj212, "modbus": crc16_modbus}
 
@@ -147,6 +149,19 @@ def parse_packet(raw: bytes) -> Packet:
     return _parse_segment(text, body)
 
 
+@lru_cache(maxsize=4096)
+def _data_time(text: str) -> datetime:
+    """``YYYYMMDDhhmmss`` (UTC+8 local time, HJ 212-2017 §6.6) → aware datetime. Cached: the devices of
+    one site report the same DataTime over and over."""
+    if not _DATATIME_RE.fullmatch(text):
+        raise PacketError(f"bad DataTime {text!r}: expected YYYYMMDDhhmmss")
+    try:
+        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                        int(text[12:14]), tzinfo=LOCAL_TZ)
+    except ValueError:
+        raise PacketError(f"bad DataTime {text!r}: not a valid date/time") from None
+
+
 def _parse_segment(text: str, raw: bytes) -> Packet:
     pos = text.find("CP=&&")
     if pos < 0 or (pos > 0 and text[pos - 1] != ";"):
@@ -169,7 +184,7 @@ def _parse_segment(text: str, raw: bytes) -> Packet:
             raise PacketError(f"missing {required}")
     flag: int | None = None
     if "Flag" in header:
-        if not header["Flag"].isdigit():
+        if not _UINT_RE.fullmatch(header["Flag"]):
             raise PacketError(f"Flag is not a decimal integer: {header['Flag']!r}")
         flag = int(header["Flag"])
     bits = (flag >> 2) if flag is not None else 0
@@ -177,6 +192,8 @@ def _parse_segment(text: str, raw: bytes) -> Packet:
     pnum = pno = None
     if "PNUM" in header or "PNO" in header:
         try:
+            if not (_UINT_RE.fullmatch(header["PNUM"]) and _UINT_RE.fullmatch(header["PNO"])):
+                raise ValueError
             pnum, pno = int(header["PNUM"]), int(header["PNO"])
         except (KeyError, ValueError):
             raise PacketError(f"split packet needs integer PNUM and PNO, got PNUM={header.get('PNUM')!r} "
@@ -212,12 +229,7 @@ def _parse_segment(text: str, raw: bytes) -> Packet:
     data_time: datetime | None = None
     dt_text = extra.pop("DataTime", None)
     if dt_text is not None:
-        if not _DATATIME_RE.fullmatch(dt_text):
-            raise PacketError(f"bad DataTime {dt_text!r}: expected YYYYMMDDhhmmss")
-        try:
-            data_time = datetime.strptime(dt_text, "%Y%m%d%H%M%S").replace(tzinfo=LOCAL_TZ)
-        except ValueError:
-            raise PacketError(f"bad DataTime {dt_text!r}: not a valid date/time") from None
+        data_time = _data_time(dt_text)
     elif header["CN"] in DATA_COMMANDS or cp:
         raise PacketError(f"missing DataTime in CP of CN={header['CN']} (values are never stamped "
                           "with the receiver's clock)")

@@ -247,3 +247,30 @@ def test_build_parse_round_trip(cp, t, version, ack, cn):
         assert set(got) == set(flds)
         for f, v in flds.items():
             assert float(got[f]) == v  # shortest positional repr round-trips exactly
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=200))
+def test_arbitrary_bytes_only_ever_raise_packet_error(raw: bytes):
+    try:
+        parse_packet(raw)
+    except PacketError:
+        pass
+
+
+header_keys = st.sampled_from(["QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO", "CP", "", "X"])
+cp_text = st.lists(st.sampled_from(list("a0-=,;&Rtd²٣ ") + ["DataTime=", "Flag=", "2016080108585"]),
+                   max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(header_keys, st.text(max_size=8)), max_size=8), cp=cp_text)
+def test_framed_nonsense_with_valid_crc_only_raises_packet_error(pairs, cp):
+    text = ";".join(f"{k}={v}" for k, v in pairs) + f";CP=&&{cp}&&"
+    raw = text.encode()
+    if len(raw) > 9999:
+        return
+    try:
+        parse_packet(frame_segment(raw))
+    except PacketError:
+        pass
