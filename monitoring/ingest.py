@@ -19,6 +19,7 @@ Re-running a batch is harmless: readings are idempotent in InfluxDB (same series
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from collections import Counter
@@ -33,6 +34,8 @@ from monitoring.config import Settings, load_settings
 from monitoring.quarantine import Quarantine
 from monitoring.registry import Registry, load_registry
 from monitoring.schema import conform, empty_readings
+
+log = logging.getLogger(__name__)
 
 #: Airflow asset alias that every zone's ingest task emits through; the evaluation DAG listens on it.
 READINGS_ALIAS = "envmon-readings"
@@ -100,7 +103,12 @@ def store_from_settings(settings: Settings):
         store = InfluxStore(f"{scheme}://{conn.host}:{conn.port or 8086}", conn.schema or settings.influx_db,
                             user=conn.login or None, password=conn.password or None,
                             token=(conn.extra_dejson or {}).get("token"))
-    store.ensure_database()
+    from monitoring.store import InfluxUnavailable
+
+    try:
+        store.ensure_database()
+    except InfluxUnavailable as exc:  # writes will go to the write spool and be replayed later
+        log.warning("InfluxDB unreachable (%s); readings will be spooled for a later run", exc)
     return store
 
 
@@ -263,11 +271,13 @@ def write_report(report: IngestReport, settings: Settings) -> Path:
 
 
 def read_reports(settings: Settings, zone: str | None = None) -> list[dict[str, Any]]:
+    """The kept ingest reports (all zones, or one), oldest first."""
     import json
 
     root = settings.records_dir / "ingest"
     pattern = f"{zone}/*.json" if zone else "*/*.json"
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(root.glob(pattern))]
+    paths = sorted(root.glob(pattern), key=lambda p: (p.stat().st_mtime_ns, p.name))  # oldest first
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
 def summarise(reports: list[dict[str, Any]]) -> dict[str, Any]:

@@ -21,6 +21,9 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+#: libyaml's safe loader when available (≈10× faster on the county registry), else PyYAML's.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 Category = Literal["key", "ordinary", "special"]
 HwClass = Literal["key", "simplified", "registration"]
 
@@ -271,7 +274,7 @@ def load_registry(path: str | Path | None = None) -> Registry:
         path = load_settings().registry_path
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
     except FileNotFoundError:
         raise RegistryError(f"{path}: no such registry file") from None
     except yaml.YAMLError as exc:
