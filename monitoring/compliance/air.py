@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.compliance.aggregate import GAP_COLUMNS
-from monitoring.compliance.frames import PER_HOUR, gap_text, hours, measured, to_assessments, verdicts
+from monitoring.compliance.frames import expected_per_hour, gap_text, hours, measured, to_assessments, verdicts
 
 AIR_KINDS = ("stack", "fugitive", "insite_vocs")
 AIR_CHECKS = ("concentration", "rate", "boundary", "single_reading")
@@ -71,9 +71,8 @@ def evaluate_air(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.Da
     g = g.merge(flow, on=["point", "window_start"], how="left")
 
     valid = g["valid"].fillna(0)
-    per_hour = g["period"].map(PER_HOUR).astype("float64")
     rtd = 3600.0 / g["interval_s"]
-    expected = per_hour.where(g["period"] != "rtd", rtd)
+    expected = expected_per_hour(g["period"], g["interval_s"])
     expected = expected.where(g["period"].notna(), rtd.where(g["online"].fillna(False).astype(bool)))
     mean = g["sum"] / g["valid"].where(valid > 0)
     flow_mean = g["flow_sum"] / g["flow_valid"].where(g["flow_valid"].fillna(0) > 0)
@@ -83,7 +82,7 @@ def evaluate_air(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.Da
     value = value.where(~is_rate, mean * flow_mean * RATE_FACTOR)
 
     need = np.ceil(min_capture * expected)
-    flow_expected = g["flow_period"].map(PER_HOUR).astype("float64").where(g["flow_period"] != "rtd", rtd)
+    flow_expected = expected_per_hour(g["flow_period"], g["interval_s"])
     conc_short = (expected.notna() & (valid < need)) & ~is_single
     flow_short = is_rate & flow_expected.notna() & (g["flow_valid"].fillna(0) < np.ceil(min_capture * flow_expected))
     no_data = (valid == 0) | (is_rate & (g["flow_valid"].fillna(0) == 0))

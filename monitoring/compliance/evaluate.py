@@ -27,7 +27,7 @@ from monitoring.compliance.aggregate import (
     hourly_aggregates,
 )
 from monitoring.compliance.air import evaluate_air
-from monitoring.compliance.frames import PER_HOUR, hours, points_table
+from monitoring.compliance.frames import expected_per_hour, hours, points_table
 from monitoring.compliance.noise import evaluate_noise
 from monitoring.compliance.water import evaluate_water
 from monitoring.config import LOCAL_TZ
@@ -90,9 +90,7 @@ def capture(hourly: pd.DataFrame, points: pd.DataFrame, start: pd.Timestamp, end
     h = hourly[(hourly["window_start"] >= start) & (hourly["window_start"] < end)]
     g = grid.merge(h.drop(columns=["sum", "min", "max", "energy", "nd"]), on=["point", "parameter", "window_start"],
                    how="left")
-    rtd = 3600.0 / g["interval_s"]
-    exp = g["period"].map(PER_HOUR).astype("float64")
-    g["expected"] = exp.where(g["period"].notna() & (g["period"] != "rtd"), rtd)
+    g["expected"] = expected_per_hour(g["period"], g["interval_s"])
     for c in ["received", "valid", *GAP_COLUMNS]:
         g[c] = g[c].fillna(0).astype("int64")
     g["window"] = "1h"

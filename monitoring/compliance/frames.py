@@ -11,7 +11,18 @@ from monitoring.compliance.aggregate import GAP_COLUMNS, GAP_FLAGS
 from monitoring.schema import ASSESSMENT_COLUMNS, empty_assessments
 
 #: Expected values per hour by the period that formed the hourly value (rtd: from the point's interval).
-PER_HOUR = {"1min": 60.0, "1h": 1.0}
+PER_HOUR = {"1h": 1.0}
+
+
+def expected_per_hour(period: pd.Series, interval_s: pd.Series) -> pd.Series:
+    """Values expected per hour: 1 for hourly data (CN 2061); otherwise one per reporting interval.
+
+    HJ 212 "minute data" (CN 2051) is sent every ``interval_s`` seconds (1, 5 or 10 minutes are common),
+    each value averaging that interval, so an hour holds ``3600 / interval_s`` of them — not always 60.
+    Real-time data (``rtd``) and points that sent nothing at all are expected at the same rate.
+    """
+    per_interval = 3600.0 / interval_s.astype("float64")
+    return period.map(PER_HOUR).astype("float64").fillna(per_interval)
 
 
 def points_table(registry: Any) -> pd.DataFrame:

@@ -117,3 +117,15 @@ def test_flagged_water_data_never_exceeds(catalogue):
     ev = run(r, make_registry(outlet()), catalogue)
     c = row(ev, "W1", "daily_mean", "w01018")
     assert c["verdict"] == "no_data" and ev.exceedances.empty
+
+
+def test_minute_data_every_5_minutes_is_full_capture(catalogue):
+    """An outlet reporting CN 2051 minute data every 300 s delivers 12 values an hour, not 60: its day is
+    judged (100 % capture), not written off as invalid."""
+    r = minutes("W1", "wastewater", "w01018", DAY, [620.0] * 288, step="5min")
+    ev = run(r, make_registry(outlet(interval_s=300)), catalogue)
+    c = row(ev, "W1", "daily_mean", "w01018")
+    assert c["verdict"] == "exceeds" and c["value"] == pytest.approx(620) and c["limit"] == 500
+    cap = ev.capture[(ev.capture["point"] == "W1") & (ev.capture["parameter"] == "w01018")
+                     & (ev.capture["window"] == "1d")]
+    assert cap["expected"].iat[0] == 288 and cap["capture_pct"].iat[0] == pytest.approx(100.0)
