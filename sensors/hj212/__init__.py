@@ -27,12 +27,12 @@ __all__ = [
     "Frame", "FrameBuffer", "Garbage",
     "MAX_FRAME", "MAX_SEGMENT", "Incomplete", "Packet", "PacketError", "Reassembler", "Rejected",
     "build_packet", "decode_lines", "frame_segment", "packet_values", "parse_packet",
-    "packets_to_readings",
+    "packets_to_readings", "spool_lines_to_readings",
 ]
 
 
 def __getattr__(name: str):
-    if name == "packets_to_readings":
-        from sensors.hj212.readings import packets_to_readings
-        return packets_to_readings
+    if name in ("packets_to_readings", "spool_lines_to_readings"):
+        from sensors.hj212 import readings
+        return getattr(readings, name)
     raise AttributeError(f"module 'sensors.hj212' has no attribute {name!r}")

@@ -18,7 +18,7 @@ from monitoring.schema import CN_PERIOD, IDENTITY, conform, empty_readings
 from sensors.hj212.codes import VALUE_FIELDS, unit_for
 from sensors.hj212.packet import Packet, Rejected, decode_lines, packet_values
 
-__all__ = ["Rejected", "packets_to_readings", "decode_lines", "packet_values"]
+__all__ = ["Rejected", "packets_to_readings", "spool_lines_to_readings", "decode_lines", "packet_values"]
 
 
 def packets_to_readings(packets: Iterable[Packet], registry, batch: str
@@ -98,3 +98,41 @@ def packets_to_readings(packets: Iterable[Packet], registry, batch: str
     out = conform(frame.drop(columns=["raw", "pkt"]))
     rejected.sort(key=lambda r: r.index)
     return out.reset_index(drop=True), rejected
+
+
+def spool_lines_to_readings(lines: Iterable[tuple[object, int, bytes]], registry, batch: str,
+                            reassembly_timeout_s: float = float("inf")) -> tuple[pd.DataFrame, list[Rejected]]:
+    """Readings from spooled packets, e.g. ``Spool.read_segments(spool.claim(zone, batch))``.
+
+    ``lines`` yields ``(file, line number, raw packet)``. Split packets are joined across lines (and
+    segments); sets still incomplete at the end are rejected. Every rejection's reason starts with
+    ``<file name>: line N:`` so it can be traced back to the segment kept under ``consumed/``.
+    """
+    from pathlib import Path
+
+    from sensors.hj212.packet import PacketError, Reassembler, parse_packet
+
+    asm = Reassembler(timeout_s=reassembly_timeout_s)
+    where: dict[tuple[str, str | None], str] = {}
+    packets: list[Packet] = []
+    origin: list[str] = []
+    rejected: list[Rejected] = []
+    for path, n, raw in lines:
+        loc = f"{Path(str(path)).name}: line {n}"
+        try:
+            pkt = parse_packet(raw)
+            if pkt.pnum is not None:
+                where.setdefault(pkt.key, loc)
+            whole = asm.feed(pkt)
+        except PacketError as exc:
+            rejected.append(Rejected(n, f"{loc}: {exc}", raw))
+            continue
+        if whole is not None:
+            packets.append(whole)
+            origin.append(where.pop(whole.key, loc))
+    for inc in asm.flush():
+        loc = where.pop((inc.mn, inc.qn), "?")
+        rejected.append(Rejected(0, f"{loc}: {inc.reason}", b"\r\n".join(inc.parts)))
+    frame, bad = packets_to_readings(packets, registry, batch)
+    rejected += [Rejected(r.index, f"{origin[r.index]}: {r.reason}", r.raw) for r in bad]
+    return frame, rejected

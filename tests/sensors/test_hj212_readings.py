@@ -112,3 +112,33 @@ def test_decode_lines_reports_line_numbers():
     assert [(n, type(x).__name__) for n, x in out] == [(1, "Packet"), (3, "Rejected"), (4, "Rejected")]
     assert out[1][1].reason == "bad header: expected '##', got b'garbage'"
     assert out[2][1].reason.startswith("bad CRC")
+
+
+def test_spool_lines_to_readings_joins_split_parts_and_locates_rejects(small_registry, tmp_path):
+    from sensors.hj212 import spool_lines_to_readings
+    from sensors.spool import SegmentWriter, Spool
+
+    many = {f"x{i:05d}": {"Rtd": i} for i in range(70)} | {"w01018": {"Rtd": 50.5, "Flag": "N"}}
+    parts = build_packet(st="32", cn="2011", mn="88888880000001", pw="123456", data_time=T0, cp=many, qn="S1")
+    orphan = build_packet(st="32", cn="2011", mn="88888880000001", pw="123456", data_time=T0, cp=many, qn="S2")
+    assert len(parts) > 1
+    w = SegmentWriter(tmp_path / "spool")
+    w.append("jiangkou", [parts[0][:-2], b"##0004abcdFFFF"])
+    w.rotate()
+    w.append("jiangkou", [p[:-2] for p in parts[1:]] + [orphan[0][:-2]])
+    w.rotate()
+    spool = Spool(tmp_path / "spool", quarantine_dir=tmp_path / "q")
+    claimed = spool.claim("jiangkou", "b9")
+    df, rejected = spool_lines_to_readings(spool.read_segments(claimed), small_registry, "b9")
+    assert list(zip(df["parameter"], df["value"], df["point"])) == [("w01018", 50.5, "JK-001-DW001")]
+    reasons = [r.reason for r in rejected]
+    seg1, seg2 = claimed[0].name, claimed[1].name
+    crc = [r for r in reasons if "bad CRC" in r]
+    assert len(crc) == 1 and crc[0].startswith(f"{seg1}: line 2: bad CRC: expected ")
+    inc = [r for r in reasons if "incomplete" in r]
+    assert inc == [f"{seg2}: line {len(parts)}: incomplete split packet MN=88888880000001 QN=S2: got PNO 1 "
+                   f"of PNUM={len(orphan)} at end of input"]
+    # the 70 made-up codes x00000..x00069 have no canonical unit: each rejected, located at the first part
+    unknown = [r for r in reasons if "no canonical unit" in r]
+    assert len(unknown) == 70 and all(r.startswith(f"{seg1}: line 1: MN 88888880000001: x000") for r in unknown)
+    assert len(reasons) == 72
