@@ -33,7 +33,7 @@ from pathlib import Path
 
 from monitoring.config import LOCAL_TZ
 
-__all__ = ["Spool", "SegmentWriter", "Quarantine", "read_segments", "writer_alive"]
+__all__ = ["Quarantine", "SegmentWriter", "Spool", "read_segments", "writer_alive"]
 
 _SEG_RE = re.compile(r"^(?P<stem>\d{8}T\d{6}-p(?P<pid>\d+)-\d+)\.(?P<state>open|ready|claimed-(?P<batch>.+))$")
 _BATCH_RE = re.compile(r"^[A-Za-z0-9_.:+-]+$")
@@ -99,7 +99,7 @@ class Quarantine:
             if self._fh is not None:
                 self._fh.close()
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.directory / f"{self.name}-{day}.jsonl", "a", encoding="utf-8")
+            self._fh = open(self.directory / f"{self.name}-{day}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
             self._day = day
         return self._fh
 

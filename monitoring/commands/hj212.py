@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,11 +21,12 @@ def _group() -> None:
 
 
 def _value(raw: str) -> float | str:
+    """The value as a JSON number, or the raw text when it is not a finite number."""
     try:
         v = float(raw)
     except ValueError:
         return raw
-    return v if v == v and v not in (float("inf"), float("-inf")) else raw
+    return v if math.isfinite(v) else raw
 
 
 def reading_objects(pkt: Packet) -> list[dict]:
@@ -55,7 +57,7 @@ def decode(
         stream = sys.stdin.buffer
     else:
         try:
-            stream = Path(file).open("rb")
+            stream = Path(file).open("rb")  # noqa: SIM115 (closed by the with below)
         except OSError as exc:
             typer.echo(f"{file}: {exc.strerror}", err=True)
             raise typer.Exit(2) from None

@@ -22,12 +22,30 @@ from sensors.hj212.packet import (
 )
 
 __all__ = [
-    "CODES_2005_TO_2017", "DATA_COMMANDS", "UNITS", "VALUE_FIELDS", "unit_for",
-    "crc16_hj212", "crc16_modbus",
-    "Frame", "FrameBuffer", "Garbage",
-    "MAX_FRAME", "MAX_SEGMENT", "Incomplete", "Packet", "PacketError", "Reassembler", "Rejected",
-    "build_packet", "decode_lines", "frame_segment", "packet_values", "parse_packet",
-    "packets_to_readings", "spool_lines_to_readings",
+    "CODES_2005_TO_2017",
+    "DATA_COMMANDS",
+    "MAX_FRAME",
+    "MAX_SEGMENT",
+    "UNITS",
+    "VALUE_FIELDS",
+    "Frame",
+    "FrameBuffer",
+    "Garbage",
+    "Incomplete",
+    "Packet",
+    "PacketError",
+    "Reassembler",
+    "Rejected",
+    "build_packet",
+    "crc16_hj212",
+    "crc16_modbus",
+    "decode_lines",
+    "frame_segment",
+    "packet_values",
+    "packets_to_readings",
+    "parse_packet",
+    "spool_lines_to_readings",
+    "unit_for",
 ]
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 from array import array
 
-__all__ = ["crc16_hj212", "crc16_modbus", "CRC_TABLE"]
+__all__ = ["CRC_TABLE", "crc16_hj212", "crc16_modbus"]
 
 
 def _reflected_table(poly: int = 0xA001) -> list[int]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sensors.hj212.packet import MAX_FRAME
 
-__all__ = ["Frame", "Garbage", "FrameBuffer"]
+__all__ = ["Frame", "FrameBuffer", "Garbage"]
 
 _WS = b" \t\r\n\x00"
 

@@ -11,6 +11,7 @@ The data segment is ``QN=…;ST=…;CN=…;PW=…;MN=…;Flag=…[;PNUM=…;PNO=
 
 from __future__ import annotations
 
+import math
 import re
 import time as _time
 from collections.abc import Iterable, Iterator, Mapping
@@ -33,8 +34,20 @@ from sensors.hj212.codes import (
 )
 from sensors.hj212.crc import crc16_hj212, crc16_modbus
 
-__all__ = ["Packet", "PacketError", "parse_packet", "build_packet", "Reassembler", "Incomplete",
-           "MAX_SEGMENT", "MAX_FRAME", "frame_segment", "Rejected", "packet_values", "decode_lines"]
+__all__ = [
+    "MAX_FRAME",
+    "MAX_SEGMENT",
+    "Incomplete",
+    "Packet",
+    "PacketError",
+    "Reassembler",
+    "Rejected",
+    "build_packet",
+    "decode_lines",
+    "frame_segment",
+    "packet_values",
+    "parse_packet",
+]
 
 #: Largest data segment allowed by HJ 212-2017 §6.3.1, bytes.
 MAX_SEGMENT = 1024
@@ -247,7 +260,7 @@ def _fmt(value: object) -> str:
         raise TypeError("a CP value cannot be a bool")
     if isinstance(value, float | np.floating):
         v = float(value)
-        if v != v or v in (float("inf"), float("-inf")):
+        if not math.isfinite(v):
             raise ValueError(f"CP value {v} is not a finite number")
         text = np.format_float_positional(v, trim="-")
         if len(text) > 40:  # HJ 212 numbers are plain decimals; 1e-200 would need 200 digits

@@ -18,7 +18,7 @@ from monitoring.schema import CN_PERIOD, IDENTITY, conform, empty_readings
 from sensors.hj212.codes import VALUE_FIELDS, unit_for
 from sensors.hj212.packet import Packet, Rejected, decode_lines, packet_values
 
-__all__ = ["Rejected", "packets_to_readings", "spool_lines_to_readings", "decode_lines", "packet_values"]
+__all__ = ["Rejected", "decode_lines", "packet_values", "packets_to_readings", "spool_lines_to_readings"]
 
 
 def packets_to_readings(packets: Iterable[Packet], registry, batch: str

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from monitoring.config import LOCAL_TZ
 from monitoring.registry import Registry, parse_registry
 from monitoring.schema import READINGS_COLUMNS
-from sensors.hj212 import build_packet, decode_lines, frame_segment, parse_packet, packets_to_readings
-from monitoring.config import LOCAL_TZ
-from datetime import datetime
+from sensors.hj212 import build_packet, decode_lines, frame_segment, packets_to_readings, parse_packet
 
 DATA = Path(__file__).parent / "data"
 STACK_MN, STACK_PW = "010000A8900016F000169DC0", "100000"
@@ -136,8 +136,8 @@ def test_spool_lines_to_readings_joins_split_parts_and_locates_rejects(small_reg
     crc = [r for r in reasons if "bad CRC" in r]
     assert len(crc) == 1 and crc[0].startswith(f"{seg1}: line 2: bad CRC: expected ")
     inc = [r for r in reasons if "incomplete" in r]
-    assert inc == [f"{seg2}: line {len(parts)}: incomplete split packet MN=88888880000001 QN=S2: got PNO 1 "
-                   f"of PNUM={len(orphan)} at end of input"]
+    assert inc == [(f"{seg2}: line {len(parts)}: incomplete split packet MN=88888880000001 QN=S2: got PNO 1 "
+                    f"of PNUM={len(orphan)} at end of input")]
     # the 70 made-up codes x00000..x00069 have no canonical unit: each rejected, located at the first part
     unknown = [r for r in reasons if "no canonical unit" in r]
     assert len(unknown) == 70 and all(r.startswith(f"{seg1}: line 1: MN 88888880000001: x000") for r in unknown)

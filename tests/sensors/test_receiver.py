@@ -110,7 +110,7 @@ def test_split_reads_many_per_read_garbage_and_no_ack_without_A(small_registry, 
         w.close()
         return answers
 
-    answers, rx = asyncio.run(with_receiver(small_registry, tmp_path, client))
+    answers, _ = asyncio.run(with_receiver(small_registry, tmp_path, client))
     assert answers == [f"20160801{i:09d}" for i in [*range(1, 103), 104, 106]]
     raws = spooled(tmp_path / "spool")
     assert len(raws) == 105  # 1..102, 104, 105 (no A bit: spooled, not answered), 106
@@ -162,7 +162,7 @@ def test_over_long_frame_quarantined_connection_survives(small_registry, tmp_pat
         w.close()
         return answers
 
-    answers, rx = asyncio.run(with_receiver(small_registry, tmp_path, client))
+    answers, _ = asyncio.run(with_receiver(small_registry, tmp_path, client))
     assert answers == ["20160801000000001"]
     recs = Quarantine.records(tmp_path / "q")
     assert recs and all(r["reason"].startswith("over-long frame: no tail within 1036 bytes") for r in recs)
