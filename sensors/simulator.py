@@ -647,6 +647,67 @@ FIELD_BY_STATISTIC = {"avg": "Avg", "min": "Min", "max": "Max", "rtd": "Rtd", "c
 CN_BY_PERIOD = {"1min": "2051", "1h": "2061", "1d": "2031", "rtd": "2011"}
 
 
+#: Noise levels are averaged by energy (GB 12348-2008), maxima by max; everything else arithmetically.
+ENERGY_MEAN_PARAMETERS = frozenset({"Leq", "LA", "L5", "L10", "L50", "L90", "L95", "Ld", "Ln", "Ldn"})
+MAX_PARAMETERS = frozenset({"LMx"})
+
+
+def hourly_from_minutes(readings: pd.DataFrame, registry: Registry, *, min_valid: float = 0.75) -> pd.DataFrame:
+    """What a data logger reports as HJ 212 hourly data (CN 2061) from its minute values.
+
+    Per point, parameter and clock hour: the mean of the flag-N values (energy mean for noise levels,
+    maximum for ``LMx``), flagged ``N`` when at least ``min_valid`` of the values expected from the
+    point's reporting interval were valid (HJ 75-2017's 45 of 60 minutes), otherwise the hour's most
+    frequent other flag (its value then the mean of everything received). Hours without any value are
+    not reported: silence stays silence. Returns canonical readings with period ``1h``.
+    """
+    if readings.empty:
+        return readings.copy()
+    df = readings[readings["statistic"] == "avg"]
+    interval = {p.id: p.interval_s for p in registry.points_of(online=True)}
+    hour = df["time"].dt.floor("h")
+    valid = df["flag"].eq("N").to_numpy()
+    value = df["value"].to_numpy(dtype="float64")
+    energy = df["parameter"].isin(ENERGY_MEAN_PARAMETERS).to_numpy()
+    work = pd.DataFrame({
+        "point": df["point"].to_numpy(), "parameter": df["parameter"].to_numpy(), "hour": hour.to_numpy(),
+        "n": 1, "nv": valid.astype("int64"),
+        "lin_v": np.where(valid, np.where(energy, 10 ** (value / 10), value), 0.0),
+        "lin_all": np.where(energy, 10 ** (value / 10), value),
+        "max_v": np.where(valid, value, -np.inf), "max_all": value,
+    })
+    keys = ["point", "parameter", "hour"]
+    agg = work.groupby(keys, sort=False).agg(n=("n", "sum"), nv=("nv", "sum"), lin_v=("lin_v", "sum"),
+                                             lin_all=("lin_all", "sum"), max_v=("max_v", "max"),
+                                             max_all=("max_all", "max")).reset_index()
+    other = df.loc[~valid, ["point", "parameter"]].assign(hour=hour[~valid].to_numpy(),
+                                                          flag=df.loc[~valid, "flag"].to_numpy())
+    mode = (other.groupby([*keys, "flag"], sort=False).size().rename("k").reset_index()
+            .sort_values("k", ascending=False).drop_duplicates(keys)[[*keys, "flag"]])
+    agg = agg.merge(mode, on=keys, how="left")
+    expected = 3600.0 / agg["point"].map(interval).astype("float64")
+    ok = agg["nv"].to_numpy() >= np.ceil(min_valid * expected.to_numpy())
+    is_energy = agg["parameter"].isin(ENERGY_MEAN_PARAMETERS).to_numpy()
+    is_max = agg["parameter"].isin(MAX_PARAMETERS).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_v, mean_all = agg["lin_v"] / agg["nv"], agg["lin_all"] / agg["n"]
+        lin = np.where(ok, mean_v, mean_all)
+        val = np.where(is_energy, 10 * np.log10(lin), lin)
+    val = np.where(is_max, np.where(ok, agg["max_v"], agg["max_all"]), val)
+    first = df.drop_duplicates(["point"]).set_index("point")
+    out = pd.DataFrame({
+        "time": pd.to_datetime(agg["hour"], utc=True), "zone": agg["point"].map(first["zone"]),
+        "enterprise": agg["point"].map(first["enterprise"]), "point": agg["point"],
+        "kind": agg["point"].map(first["kind"]), "parameter": agg["parameter"], "statistic": "avg",
+        "period": "1h", "value": np.round(val, 4),
+        "unit": df.drop_duplicates(["point", "parameter"]).set_index(["point", "parameter"])["unit"]
+                  .reindex(pd.MultiIndex.from_frame(agg[["point", "parameter"]])).to_numpy(),
+        "flag": np.where(ok, "N", agg["flag"].fillna("N")), "qualifier": pd.NA,
+        "source": df["source"].iat[0], "batch": df["batch"].iat[0],
+    })
+    return conform(out.sort_values(["time", "point", "parameter"], ignore_index=True))
+
+
 def device_version(mn: str, *, old_share: float = 0.05, new_share: float = 0.10) -> str:
     """HJ 212 version a device speaks, fixed per MN: a few old (2005) and new (2025) loggers."""
     u = (_key("version:" + mn) % 10_000) / 10_000

@@ -11,11 +11,12 @@ import typer
 def command(
     days: Annotated[int, typer.Option(min=1, max=31, help="how many recent days to simulate")] = 7,
     seed: Annotated[int, typer.Option(help="simulation seed (same seed → same data)")] = 20261122,
-    interval: Annotated[int, typer.Option(min=60, help="device reporting interval, s (bench uses 60)")] = 300,
+    minute_hours: Annotated[int, typer.Option(min=0, max=168, help="hours (at the end) sent as minute data; "
+                                                               "the whole period goes as hourly data")] = 24,
     data_dir: Annotated[Path | None, typer.Option(help="where spool, quarantine, records go "
                                                        "(default: a new temp dir)")] = None,
 ) -> None:
     """Simulate the five clusters' devices for a week, ingest through Airflow into InfluxDB, summarise."""
     from monitoring.demo import run_demo
 
-    run_demo(days=days, seed=seed, interval_s=interval, data_dir=data_dir)
+    run_demo(days=days, seed=seed, minute_hours=minute_hours, data_dir=data_dir)

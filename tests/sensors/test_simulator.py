@@ -361,3 +361,44 @@ def test_simulate_cli_writes_packets_and_truth(tmp_path: Path) -> None:
     assert lines and all(x.startswith(b"##") for x in lines)
     assert (tmp_path / "truth" / "truth_episodes.csv").exists()
     assert f"{len(lines)} packets" in r.stdout
+
+
+def test_hourly_from_minutes_is_what_a_data_logger_reports():
+    """Hourly data (CN 2061): mean of the flag-N minutes, energy mean for Leq, N only with ≥ 45 valid
+    minutes, silence stays silence."""
+    import numpy as np
+
+    from monitoring.registry import parse_registry
+    from monitoring.schema import conform
+    from sensors.simulator import hourly_from_minutes
+
+    reg = parse_registry({
+        "zones": [{"id": "z", "name_zh": "测", "pinyin": "Ce", "town": "测镇", "area_mu": 1,
+                   "elevation_m": [1, 2], "industries": []}],
+        "enterprises": [{"code": "E-1", "name": "企业", "zone": "z", "industry": "x", "category": "ordinary"}],
+        "points": [{"id": "S1", "zone": "z", "enterprise": "E-1", "kind": "stack", "name": "s", "mn": "M1",
+                    "pw": "1", "parameters": ["a34013"], "height_m": 15, "above_buildings": True},
+                   {"id": "N1", "zone": "z", "enterprise": "E-1", "kind": "noise", "name": "n", "mn": "M2",
+                    "pw": "1", "parameters": ["Leq"]}]})
+    t = pd.date_range("2026-03-02T00:00Z", periods=180, freq="min")          # three hours
+    dust = np.r_[np.full(60, 10.0), np.full(60, 20.0), np.full(60, 30.0)]
+    flag = np.array(["N"] * 180, dtype=object)
+    flag[60:80] = "C"                 # hour 2: 40 valid minutes < 45 → flagged C
+    flag[120:130] = "M"               # hour 3: 10 M + 5 silent minutes → exactly 45 valid → N
+    dust[120:130] = 999.0             # maintenance nonsense must not enter the N mean
+    leq = np.r_[np.full(30, 50.0), np.full(30, 60.0)]                         # one hour of noise
+    frame = conform(pd.DataFrame({
+        "time": list(t) + list(t[:60]), "zone": "z", "enterprise": "E-1",
+        "point": ["S1"] * 180 + ["N1"] * 60, "kind": ["stack"] * 180 + ["noise"] * 60,
+        "parameter": ["a34013"] * 180 + ["Leq"] * 60, "statistic": "avg", "period": "1min",
+        "value": np.r_[dust, leq], "unit": ["mg/m3"] * 180 + ["dB(A)"] * 60,
+        "flag": list(flag) + ["N"] * 60, "source": "sim", "batch": "b"}))
+    silent = frame["time"].between(t[175], t[179]) & (frame["point"] == "S1")
+    hourly = hourly_from_minutes(frame[~silent], reg)
+    assert len(hourly_from_minutes(frame[(frame["point"] == "S1") & (frame["time"] < t[60])], reg)) == 1
+    dust_h = hourly[hourly["point"] == "S1"].reset_index(drop=True)
+    assert list(dust_h["flag"]) == ["N", "C", "N"]
+    assert dust_h["value"].iloc[0] == pytest.approx(10.0) and dust_h["value"].iloc[2] == pytest.approx(30.0)
+    assert (dust_h["period"] == "1h").all()
+    noise_h = hourly[hourly["point"] == "N1"]
+    assert noise_h["value"].iat[0] == pytest.approx(57.4, abs=0.05)           # energy mean, not 55
