@@ -24,7 +24,12 @@ system-deps:             ## Debian packages: influxdb (influxd), chromium, CJK f
 	@scripts/ensure-system-deps.sh
 
 bench: install           ## benchmarks: figures and ratios, not pass/fail
-	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/bench_pipeline.py ratio
+	$(BIN)/python bench/bench_pipeline.py month
+	$(BIN)/python bench/bench_write.py
+	$(BIN)/python bench/bench_receiver.py
+	$(BIN)/python bench/bench_evaluate.py
+	$(BIN)/python bench/bench_alert_latency.py
 
 lint: install
 	$(BIN)/ruff check sensors monitoring limits dags tests bench

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.registry import RegistryError
-from monitoring.roster.calendar import HolidayFileError
+from monitoring.calendar import HolidayFileError
 from monitoring.roster.directories import DirectoryError
 from monitoring.roster.draw import InfeasibleDraw
 from monitoring.roster.period import Period, PeriodError

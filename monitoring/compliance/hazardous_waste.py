@@ -13,18 +13,19 @@ Rules and limits are data (``limits/data/hazardous-waste.yaml``):
   deadline, or missing once the deadline has passed, exceeds.
 * ``manifest`` (transfer rules 2021): a transfer (``quantity_out_t`` > 0) needs a manifest, and the
   receiver must confirm within 5 working days after the transfer day — Chinese working days including
-  adjusted workdays, from the ``chinese_calendar`` package. Unconfirmed manifests still inside the period
+  adjusted workdays (:mod:`monitoring.calendar`: chinese_calendar, then the local holiday file). Unconfirmed manifests still inside the period
   are not judged yet.
 * ``licence``: a transfer to a receiver without a hazardous-waste operating licence number exceeds.
 """
 
 from __future__ import annotations
 
+import logging
+
 import datetime as dt
 from functools import lru_cache
 from typing import Any
 
-import chinese_calendar
 import numpy as np
 import pandas as pd
 
@@ -40,6 +41,8 @@ DECLARATION_COLUMNS: dict[str, str] = {
 _FREQ = {"key": "monthly", "simplified": "quarterly", "registration": "yearly"}
 
 
+log = logging.getLogger(__name__)
+
 def _local_date(ts: pd.Series) -> pd.Series:
     return pd.to_datetime(ts, utc=True).dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
 
@@ -47,12 +50,16 @@ def _local_date(ts: pd.Series) -> pd.Series:
 @lru_cache(maxsize=4096)
 def manifest_deadline(transfer_day: dt.date, working_days: int) -> dt.date:
     """Last day for the receiver's confirmation: the ``working_days``-th Chinese working day after the
-    transfer day (adjusted workdays count, holidays don't) — ``chinese_calendar.find_workday``."""
-    try:
-        return chinese_calendar.find_workday(working_days, transfer_day)
-    except NotImplementedError as exc:
-        raise ValueError(f"working days for {transfer_day}: the chinese_calendar package does not know this "
-                         f"year ({exc}); update chinesecalendar") from None
+    transfer day (adjusted workdays count, holidays don't). Years the chinese_calendar package does not
+    know yet use the local holiday file (``$ENVMON_HOLIDAYS``), then weekends only — logged as a warning
+    (:func:`monitoring.calendar.add_working_days`)."""
+    from monitoring.calendar import add_working_days
+    from monitoring.config import load_settings
+
+    deadline = add_working_days(transfer_day, working_days, load_settings().holidays_path)
+    for note in deadline.notes:
+        log.warning("manifest deadline for a transfer on %s: %s", transfer_day, note)
+    return deadline.due
 
 
 def _rule(catalogue: Any, name: str) -> Any:

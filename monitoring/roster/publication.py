@@ -4,7 +4,7 @@
   tasks with a recorded result, and only the fields in :data:`PUBLIC_COLUMNS` — enterprise, zone, mode,
   date, result. Never inspectors' personal data, never the internal note.
 * A result must be public within ``publication.working_days`` (rules file; 20) working days of the
-  inspection, counted by :func:`monitoring.roster.calendar.add_working_days` (chinese_calendar, then
+  inspection, counted by :func:`monitoring.calendar.add_working_days` (chinese_calendar, then
   the local holiday file, then weekends only — the fallback is said in the output).
 * :func:`publish_period` writes ``$ENVMON_DATA_DIR/public/roster-<period>.csv`` (UTF-8 with BOM, for
   Excel) and ``roster-<period>.html`` (static Chinese page, Jinja2 with autoescape) and records which
@@ -26,7 +26,7 @@ from monitoring.config import LOCAL_TZ, Settings
 from monitoring.db import session_scope
 from monitoring.registry import load_registry
 from monitoring.roster import store
-from monitoring.roster.calendar import add_working_days, working_days_between
+from monitoring.calendar import add_working_days, working_days_between
 from monitoring.roster.period import Period
 from monitoring.roster.records import RosterError
 from monitoring.roster.rules import load_rules

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from monitoring.roster.calendar import HolidayFileError, add_working_days, working_days_between
+from monitoring.calendar import HolidayFileError, add_working_days, working_days_between
 
 
 def test_twenty_working_days_across_national_day_2026():

@@ -1,4 +1,5 @@
-"""Chinese working days for publication deadlines (results public within 20 working days).
+"""Chinese working days: publication deadlines (双随机 results within 20 working days), hazardous-waste
+manifest confirmations (5 working days), anything else counted in 工作日.
 
 Source of truth, in order, for each date:
 
