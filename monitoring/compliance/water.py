@@ -64,6 +64,7 @@ def evaluate_water(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.
     info = points[["point", "online", "interval_s"]].astype({"point": "string"})
     lims = lims.merge(info, on="point")
     grid = lims.merge(local_days(start, end), how="cross")
+    days = days.astype({"local_date": grid["local_date"].dtype})   # an empty period has no dtype to offer
     g = grid.merge(days, on=["point", "parameter", "local_date"], how="left")
     g = g[g["online"].fillna(False).astype(bool) | g["valid"].notna()].copy()
     temp = days[days["parameter"] == TEMPERATURE]

@@ -129,3 +129,11 @@ def test_minute_data_every_5_minutes_is_full_capture(catalogue):
     cap = ev.capture[(ev.capture["point"] == "W1") & (ev.capture["parameter"] == "w01018")
                      & (ev.capture["window"] == "1d")]
     assert cap["expected"].iat[0] == 288 and cap["capture_pct"].iat[0] == pytest.approx(100.0)
+
+
+def test_period_without_any_water_data_is_no_data_not_a_crash(catalogue):
+    """A period in which an online outlet sent nothing: its day is judged no_data (a capture gap)."""
+    r = minutes("W1", "wastewater", "w01018", DAY, [])
+    ev = run(r, make_registry(outlet()), catalogue)
+    c = row(ev, "W1", "daily_mean", "w01018")
+    assert c["verdict"] == "no_data"
