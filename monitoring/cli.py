@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import typer
 
@@ -29,15 +28,11 @@ COMMANDS: list[tuple[str, str]] = [
     ("incidents", "incidents"),
     ("roster", "roster"),
     ("complaints", "complaints"),
-    ("report", "report"),
     ("demo", "demo"),
 ]
 
 for _name, _module in COMMANDS:
-    _qual = f"monitoring.commands.{_module}"
-    if importlib.util.find_spec(_qual) is None:  # not built yet
-        continue
-    _mod = importlib.import_module(_qual)
+    _mod = importlib.import_module(f"monitoring.commands.{_module}")
     if hasattr(_mod, "app"):
         app.add_typer(_mod.app, name=_name)
     else:

@@ -113,10 +113,13 @@ def store_from_settings(settings: Settings):
 
 
 def _airflow_connection(conn_id: str):
-    try:
-        from airflow.sdk import BaseHook
-    except ImportError:
+    """An Airflow Connection, only when running inside Airflow (importing it elsewhere creates ~/airflow)."""
+    import sys
+
+    if "airflow.sdk" not in sys.modules:
         return None
+    from airflow.sdk import BaseHook
+
     try:
         return BaseHook.get_connection(conn_id)
     except Exception:  # noqa: BLE001 - any lookup failure means "not configured"

@@ -3,10 +3,7 @@
 Add a line here when a module declares new tables.
 """
 
-import importlib
-import importlib.util
-
-for _name in ("monitoring.incidents", "monitoring.notifications", "monitoring.roster.store",
-              "monitoring.complaints"):
-    if importlib.util.find_spec(_name.rsplit(".", 1)[0]) and importlib.util.find_spec(_name):
-        importlib.import_module(_name)
+import monitoring.complaints  # noqa: F401
+import monitoring.incidents  # noqa: F401
+import monitoring.notifications  # noqa: F401
+import monitoring.roster.store  # noqa: F401

@@ -132,7 +132,8 @@ def test_minute_data_every_5_minutes_is_full_capture(catalogue):
 
 
 def test_period_without_any_water_data_is_no_data_not_a_crash(catalogue):
-    """A period in which an online outlet sent nothing: its day is judged no_data (a capture gap)."""
+    """A period in which an online outlet sent nothing: its day is judged no_data (a capture gap).
+    (The store path once crashed here; tests/dags/test_evaluate_and_alert.py covers that path.)"""
     r = minutes("W1", "wastewater", "w01018", DAY, [])
     ev = run(r, make_registry(outlet()), catalogue)
     c = row(ev, "W1", "daily_mean", "w01018")
