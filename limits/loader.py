@@ -9,13 +9,13 @@ names the file, the entry and the reason, e.g.::
 from __future__ import annotations
 
 import datetime as dt
-from itertools import pairwise
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import yaml
+from monitoring.datafile import read_yaml
 
 #: How sure a value is. ``provisional`` = taken from another standard until the official table is read;
 #: ``override`` = from a local EIA approval / discharge permit.
@@ -132,12 +132,7 @@ class OverrideFile:
 
 # ---------------------------------------------------------------------------------------------------
 def _read_yaml(path: Path) -> dict:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LimitsError(f"{path}: no such limits file") from None
-    except yaml.YAMLError as exc:
-        raise LimitsError(f"{path.name}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, LimitsError, "limits file", name=path.name)
     if not isinstance(raw, dict):
         raise LimitsError(f"{path.name}: top level must be a mapping")
     return raw

@@ -29,11 +29,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import chinese_calendar
-import yaml
-
-FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when available
 
 from monitoring.config import PACKAGE_DATA
+from monitoring.datafile import parse_yaml
 
 PACKAGED_HOLIDAYS = PACKAGE_DATA / "holidays.yaml"
 
@@ -73,10 +71,7 @@ def _expand(items: list, year: int, path: Path, key: str) -> set[date]:
 
 @lru_cache(maxsize=16)
 def _load_holiday_file(path: Path, mtime: float) -> dict[int, YearCalendar]:
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER) or {}
-    except yaml.YAMLError as exc:
-        raise HolidayFileError(f"{path}: not valid YAML: {exc}") from None
+    raw = parse_yaml(path.read_text(encoding="utf-8"), HolidayFileError, str(path)) or {}
     years = raw.get("years") or {}
     if not isinstance(years, dict):
         raise HolidayFileError(f"{path}: 'years' must map a year to its holidays and workdays")

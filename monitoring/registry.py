@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-#: libyaml's safe loader when available (≈10× faster on the county registry), else PyYAML's.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from monitoring.datafile import read_yaml
 
 Category = Literal["key", "ordinary", "special"]
 HwClass = Literal["key", "simplified", "registration"]
@@ -273,10 +271,5 @@ def load_registry(path: str | Path | None = None) -> Registry:
         from monitoring.config import load_settings
         path = load_settings().registry_path
     path = Path(path)
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
-    except FileNotFoundError:
-        raise RegistryError(f"{path}: no such registry file") from None
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, RegistryError, "registry file")
     return parse_registry(raw, source=path.name)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -218,7 +218,6 @@ def _plan_day(m: _PointModel, seed: int, ordinal: int, prof: dict) -> list[_Even
     out: list[_Event] = []
     level = day_level(date.fromordinal(ordinal), prof["calendar"]["saturday_level"],
                       prof["calendar"]["holiday_level"])
-    kind = m.point.kind
     # -- calibration, daily ----------------------------------------------------------------------------
     dur = int(rng.integers(ev["calibration"]["minutes"][0], ev["calibration"]["minutes"][1] + 1))
     start = day0 + m.calib_minute * NS_MIN

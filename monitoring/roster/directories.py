@@ -24,12 +24,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
-
-FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when available
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitoring.config import PACKAGE_DATA
+from monitoring.datafile import read_yaml
 from monitoring.registry import Registry
 from monitoring.roster.period import Period
 from monitoring.roster.rules import Rules
@@ -192,12 +190,7 @@ def parse_inspectors(raw: object, source: str = "<inspectors>",
 
 def load_inspectors(path: str | Path, enterprises: set[str] | None = None) -> InspectorDirectory:
     path = Path(path)
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER)
-    except FileNotFoundError:
-        raise DirectoryError(f"{path}: no such inspector directory file") from None
-    except yaml.YAMLError as exc:
-        raise DirectoryError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, DirectoryError, "inspector directory file")
     return parse_inspectors(raw, source=path.name, enterprises=enterprises)
 
 
@@ -242,12 +235,7 @@ def load_enforcement_history(path: str | Path | None = None) -> EnforcementHisto
     clearly simulated example)."""
     import os
     path = Path(path or os.environ.get("ENVMON_ENFORCEMENT_HISTORY") or ENFORCEMENT_HISTORY_PATH)
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER)
-    except FileNotFoundError:
-        raise DirectoryError(f"{path}: no such enforcement history file") from None
-    except yaml.YAMLError as exc:
-        raise DirectoryError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, DirectoryError, "enforcement history file")
     try:
         parsed = _EnforcementFile.model_validate(raw)
     except ValidationError as exc:

@@ -56,11 +56,9 @@ import math
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
-FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when available
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from monitoring.datafile import parse_yaml
 from monitoring.roster.period import Period
 
 CATEGORIES: tuple[str, ...] = ("special", "key", "ordinary")   # draw order of the strata
@@ -255,10 +253,7 @@ class RulesFile:
 
     @classmethod
     def from_text(cls, text: str, path: str = "<rules>") -> RulesFile:
-        try:
-            raw = yaml.load(text, Loader=FAST_LOADER)
-        except yaml.YAMLError as exc:
-            raise RulesError(f"{path}: not valid YAML: {exc}") from None
+        raw = parse_yaml(text, RulesError, str(path))
         return cls(parse_rules(raw, source=Path(path).name), text, path)
 
 
