@@ -184,7 +184,7 @@ def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
 
         alerting.check_hazardous_waste(as_of=end)
         print_incidents(console, registry, settings, simulator.simulation_truth(registry, start, end, seed=seed),
-                        start, end)
+                        simulator.simulate_ledger_truth(registry, start, end, seed=seed), start, end)
     finally:
         if influxd is not None:
             influxd.stop()
@@ -257,7 +257,8 @@ def print_summary(console: Console, registry: Registry, result: DemoResult) -> N
                           "; ".join(f"{reason} × {n}" for reason, n in row.reasons.most_common(6)))
 
 
-def print_incidents(console: Console, registry: Registry, settings, truth, start: datetime, end: datetime) -> None:
+def print_incidents(console: Console, registry: Registry, settings, truth, ledger_truth: pd.DataFrame,
+                    start: datetime, end: datetime) -> None:
     """Exceedances and incidents of the period, and how they compare with what the simulator injected."""
     from monitoring.incidents import IncidentManager, fmt_local
     from monitoring.ingest import store_from_settings
@@ -288,10 +289,11 @@ def print_incidents(console: Console, registry: Registry, settings, truth, start
     ledger = [i for i in exceed if i.point in hw_stores]
     matched = episodes & {(i.point, i.parameter) for i in series}
     unexplained = [i for i in series if (i.point, i.parameter) not in episodes]
-    console.print(f"Simulator truth: {len(episodes)} injected exceedance episodes → {len(matched)} with an "
-                  f"incident; {len(truth.windows)} calibration/maintenance/fault windows → 0 incidents expected; "
-                  f"{len(ledger)} hazardous-waste ledger findings (the ledger injects over-age waste, an "
-                  "unconfirmed manifest, an unlicensed receiver and an over-full temporary point)")
+    console.print(f"Simulator truth: {len(episodes)} injected exceedance episodes → {len(matched)} with an incident; "
+                  f"{len(ledger_truth)} injected hazardous-waste ledger problems → {len(ledger)} incidents; "
+                  f"{len(truth.windows)} calibration/maintenance/fault windows (flagged values far over the "
+                  f"limits) and {len(truth.outages)} outages; incidents not explained by an injected episode: "
+                  f"{len(unexplained)}")
     for inc in unexplained:
         console.print(f"  not injected as an episode: {inc.point} {inc.parameter} {inc.check} "
                       f"(peak {inc.peak_value:.4g} vs {inc.limit:g} {inc.unit or ''}) — the simulator bounds "
