@@ -34,7 +34,7 @@ def prepare_airflow_home(home: Path) -> Path:
     return home
 
 
-def test_dag(module: str, *, run_conf: dict | None = None):
+def run_dag_test(module: str, *, run_conf: dict | None = None):
     """Import ``dags.<module>`` and run its DAG once with ``dag.test()``; return the finished DagRun."""
     mod = importlib.import_module(f"dags.{module}")
     dag = getattr(mod, "DAG")

@@ -70,11 +70,10 @@ def _context(settings: Settings | None, registry: Registry | None):
     return settings, registry, load_catalogue(), store_from_settings(settings)
 
 
-def _apply(changes, settings: Settings, registry: Registry, report: AlertReport, now: datetime) -> None:
-    from monitoring.incidents import IncidentManager
+def _apply(manager, changes, settings: Settings, registry: Registry, report: AlertReport, now: datetime) -> None:
+    """Escalate what is overdue, notify ``changes`` and the escalations, retry undelivered messages."""
     from monitoring.notifications import Notifier
 
-    manager = IncidentManager(settings.sql_url)
     escalations = manager.escalate_due(now)
     notifier = Notifier(db_url=settings.sql_url)
     for change_set in (changes, escalations):
@@ -105,8 +104,8 @@ def evaluate_and_alert(*, first_times: list[str | None] | None = None, start: da
     assessments = evaluation.assessments
     report.windows = len(assessments)
     report.exceedances = int((assessments["verdict"] == "exceeds").sum()) if len(assessments) else 0
-    changes = IncidentManager(settings.sql_url).apply_assessments(assessments, now=now)
-    _apply(changes, settings, registry, report, now)
+    manager = IncidentManager(settings.sql_url)
+    _apply(manager, manager.apply_assessments(assessments, now=now), settings, registry, report, now)
     return report
 
 
@@ -129,10 +128,10 @@ def check_data_capture(*, now: datetime | None = None, settings: Settings | None
     now = now or datetime.now(UTC)
     settings, registry, _, store = _context(settings, registry)
     points = [p.id for p in registry.points_of(online=True)] if online_only else None
-    changes = IncidentManager(settings.sql_url).check_deadman(last_valid_times(store, now), registry, now=now,
-                                                              points=points)
+    manager = IncidentManager(settings.sql_url)
+    changes = manager.check_deadman(last_valid_times(store, now), registry, now=now, points=points)
     report = AlertReport(start=(pd.Timestamp(now) - DEADMAN_LOOKBACK).isoformat(), end=pd.Timestamp(now).isoformat())
-    _apply(changes, settings, registry, report, now)
+    _apply(manager, changes, settings, registry, report, now)
     return report
 
 
@@ -168,6 +167,6 @@ def check_hazardous_waste(*, as_of: datetime | None = None, settings: Settings |
     report = AlertReport(start=(pd.Timestamp(as_of) - history).isoformat(), end=pd.Timestamp(as_of).isoformat())
     report.windows = len(assessments)
     report.exceedances = int((assessments["verdict"] == "exceeds").sum()) if len(assessments) else 0
-    changes = IncidentManager(settings.sql_url).apply_assessments(assessments, now=as_of)
-    _apply(changes, settings, registry, report, as_of)
+    manager = IncidentManager(settings.sql_url)
+    _apply(manager, manager.apply_assessments(assessments, now=as_of), settings, registry, report, as_of)
     return report

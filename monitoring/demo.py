@@ -169,15 +169,15 @@ def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
 
     try:
         console.print("[bold]Airflow[/] dag.test() of ingest_readings …")
-        from monitoring.airflow_run import prepare_airflow_home, test_dag
+        from monitoring.airflow_run import prepare_airflow_home, run_dag_test
 
         prepare_airflow_home(data_dir / "airflow")
-        run = test_dag("ingest_readings")
+        run = run_dag_test("ingest_readings")
         console.print(f"[bold]Airflow[/] ingest_readings run {run.state}")
         result.zones = zone_summary(registry, settings, start, end)
         print_summary(console, registry, result)
         console.print("[bold]Airflow[/] dag.test() of evaluate_and_alert over the period …")
-        run = test_dag("evaluate_and_alert", run_conf={"start": pd.Timestamp(start).isoformat(),
+        run = run_dag_test("evaluate_and_alert", run_conf={"start": pd.Timestamp(start).isoformat(),
                                                        "end": pd.Timestamp(end).isoformat()})
         console.print(f"[bold]Airflow[/] evaluate_and_alert run {run.state}")
         from monitoring import alerting

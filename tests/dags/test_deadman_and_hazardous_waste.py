@@ -1,0 +1,51 @@
+"""data_capture_deadman and hazardous_waste_daily with dag.test() against the throwaway influxd."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from monitoring.incidents import IncidentManager
+from monitoring.schema import LEDGER_COLUMNS, conform
+from monitoring.store import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS
+
+pytestmark = [pytest.mark.influx, pytest.mark.airflow]
+
+
+def test_deadman_opens_for_a_silent_point_only(pipeline_env, influx_store, registry):
+    from dags.data_capture_deadman import DAG
+
+    alive, silent = "JK-002-DA001", "JK-003-DA001"          # both online, 60 s interval
+    now = pd.Timestamp(datetime.now(UTC)).floor("min")
+    influx_store.write_readings(conform(pd.DataFrame({
+        "time": [now - pd.Timedelta(minutes=1)], "zone": "jiangkou", "enterprise": "JK-002", "point": alive,
+        "kind": "stack", "parameter": "a34013", "statistic": "avg", "period": "1min", "value": [10.0],
+        "unit": "mg/m3", "flag": "N", "source": "sim", "batch": "t"})))
+
+    assert DAG.test().state == "success"
+
+    missing = {i.point for i in IncidentManager(pipeline_env.sql_url).list() if i.kind == "data_missing"}
+    assert silent in missing and alive not in missing
+    assert len(missing) == len(registry.points_of(online=True)) - 1
+
+
+def test_daily_ledger_check_finds_waste_stored_over_a_year(pipeline_env, influx_store, registry):
+    from dags.hazardous_waste_daily import DAG
+
+    store = registry.points_of(kind="hw_store")[0]
+    day = (pd.Timestamp(datetime.now(UTC)) - timedelta(days=400)).normalize()
+    ledger = pd.DataFrame({
+        "date": [day], "zone": store.zone, "enterprise": store.enterprise, "store": store.id,
+        "waste_code": f"{store.parameters[0]} 900-252-{store.parameters[0][2:]}", "quantity_in_t": [0.4],
+        "quantity_out_t": [0.0], "manifest": pd.NA, "receiver": pd.NA, "receiver_licence": pd.NA,
+        "confirmed": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"), "source": "ledger", "batch": "t"}).astype(
+        {c: t for c, t in LEDGER_COLUMNS.items() if c not in ("date", "confirmed")})
+    influx_store.write_frame(ledger, HW_LEDGER_MEASUREMENT, LEDGER_TAGS, LEDGER_FIELDS, "date")
+
+    assert DAG.test().state == "success"
+
+    found = [i for i in IncidentManager(pipeline_env.sql_url).list() if i.point == store.id]
+    assert [i.check for i in found] == ["storage_days"]
+    assert found[0].peak_value >= 400 and found[0].limit == 365
