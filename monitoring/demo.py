@@ -89,7 +89,7 @@ def device_stream(registry: Registry, start: datetime, end: datetime, *, seed: i
 def faulty_packets(registry: Registry, end: datetime) -> list[tuple[str, bytes]]:
     """A few devices misbehaving the way field devices do, so the demo shows the quarantine at work:
     MODBUS instead of Appendix-A CRC, a wrong access password, no DataTime, a non-numeric value."""
-    from sensors.hj212 import build_packet
+    from sensors.hj212 import build_packet, frame_segment
 
     points = registry.points_of(kind="stack", online=True)
     when = pd.Timestamp(end - timedelta(hours=1)).to_pydatetime()
@@ -101,16 +101,15 @@ def faulty_packets(registry: Registry, end: datetime) -> list[tuple[str, bytes]]
             raw = build_packet(**kw, crc_mode="modbus")[0]
         elif i == 1:
             raw = build_packet(**{**kw, "pw": "000000"})[0]
-        elif i == 2:
-            raw = build_packet(**{**kw, "cn": "1062", "data_time": None, "cp": {},
-                                  "extra_cp": {"RtdInterval": "30"}})[0]
-            raw = raw.replace(b"CN=1062", b"CN=2051").replace(b"RtdInterval=30", f"{p.parameters[0]}-Avg=1.0".encode())
-            from sensors.hj212 import frame_segment
-            raw = frame_segment(raw[6:-6])
-        else:
-            raw = build_packet(**kw)[0].replace(b"-Avg=12.5", b"-Avg=n/a")
-            from sensors.hj212 import frame_segment
-            raw = frame_segment(raw[6:-6])
+        else:   # edit the data segment, then frame it again with a correct length and CRC
+            if i == 2:
+                raw = build_packet(**{**kw, "cn": "1062", "data_time": None, "cp": {},
+                                      "extra_cp": {"RtdInterval": "30"}})[0]
+                raw = raw.replace(b"CN=1062", b"CN=2051").replace(b"RtdInterval=30",
+                                                                  f"{p.parameters[0]}-Avg=1.0".encode())
+            else:
+                raw = build_packet(**kw)[0].replace(b"-Avg=12.5", b"-Avg=n/a")
+            raw = frame_segment(raw[6:-6])          # "##LLLL" … "CCCC\r\n"
         out.append((p.mn, raw))
     return out
 

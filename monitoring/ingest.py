@@ -227,7 +227,11 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
                                raw=rej.raw)
 
         readings = conform(pd.concat(frames, ignore_index=True)) if frames else empty_readings()
-        readings = readings[readings["zone"] == zone] if len(readings) else readings
+        elsewhere = readings["zone"] != zone         # e.g. a lab file dropped in the wrong zone's folder
+        quarantine.add_rows(readings[elsewhere].assign(
+            reason="point " + readings.loc[elsewhere, "point"] + " belongs to zone " + readings.loc[elsewhere, "zone"]
+                   + f", not {zone} whose landing folder the file came from"), stage="collect")
+        readings = readings[~elsewhere]
         report.readings_decoded = len(readings)
 
         converted, bad_units = normalise(readings)

@@ -91,3 +91,22 @@ def test_influx_down_spools_and_next_run_replays(settings, influx_store, registr
     assert second.lines_replayed == first.lines_spooled
     assert not list(settings.write_spool_dir.glob("*.lp.gz"))
     assert len(influx_store.read_readings(week_start, end, zone=ZONE)) == first.lines_spooled
+
+
+def test_lab_rows_of_another_zone_are_quarantined_not_dropped(settings, influx_store, registry, week_start):
+    """A lab file dropped in 江口's folder that names a 南溪 well: its row is quarantined with the reason."""
+    other = registry.points_of(zone="nanxi", kind="groundwater")[0]
+    mine = registry.points_of(zone=ZONE, kind="groundwater")[0]
+    folder = settings.landing_dir / ZONE / "lab"
+    folder.mkdir(parents=True)
+    (folder / "lab.csv").write_text(
+        "监测点位,监测项目,采样时间,检测结果,单位\n"
+        f"{mine.id},氨氮,2026-11-16 09:00,0.12,mg/L\n"
+        f"{other.id},氨氮,2026-11-16 09:00,0.30,mg/L\n", encoding="utf-8")
+
+    report = ingest.ingest_zone(ZONE, settings=settings, registry=registry, store=influx_store)
+
+    assert report.readings_stored == 1 and report.quarantined == 1
+    (record,) = [json.loads(line) for line in open(report.quarantine_file, encoding="utf-8")]
+    assert record["stage"] == "collect" and other.id in record["reason"] and "nanxi" in record["reason"]
+    assert record["row"]["value"] == 0.30
