@@ -1,0 +1,227 @@
+"""Charts as SVG strings (matplotlib, Agg backend): one module for the monthly reports and the web console.
+
+Every function takes plain arrays/frames and returns an ``<svg …>`` string ready to embed inline in HTML
+(the console) or in the report HTML that WeasyPrint turns into PDF. Text stays text in the SVG
+(``svg.fonttype = none``) so Chinese labels are extractable from the PDF and rendered with the page's
+font (Noto Sans CJK); output is deterministic (fixed hash salt, no date metadata), so the same data gives
+byte-identical SVG — reports hash their inputs, not their charts, but identical output keeps diffs quiet.
+
+Colours follow one status scheme everywhere (:data:`STATUS_COLOURS`): compliant green, exceeded red,
+no data grey, invalid/flagged amber — the ECHO "three-year compliance history" idiom.
+
+Functions
+---------
+:func:`daily_band`        daily means (and daily max) of one point × parameter against the limit band
+:func:`capture_heatmap`   day × hour matrix coloured by data flag (valid, flagged, silent)
+:func:`cumulative_mass`   cumulative emitted mass per pollutant over the month, kg
+:func:`status_strip`      one row per enterprise, one cell per month: compliant / exceeded / no data
+:func:`time_series`       a simple line chart of one or more series against an optional limit
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.patches import Patch
+
+#: Fonts tried in order: Noto Sans CJK (Debian fonts-noto-cjk) carries the Chinese glyphs.
+FONT_FAMILY = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]
+
+STATUS_COLOURS: dict[str, str] = {
+    "compliant": "#2e7d32",   # 达标
+    "exceeds": "#c62828",     # 超标
+    "invalid": "#f9a825",     # 无效 / 标记数据
+    "no_data": "#bdbdbd",     # 无数据
+}
+STATUS_ZH: dict[str, str] = {"compliant": "达标", "exceeds": "超标", "invalid": "数据无效", "no_data": "无数据"}
+
+#: Capture heatmap classes: index → (label, colour). 0 silent, 1 valid (N), 2 flagged (any non-N flag).
+CAPTURE_CLASSES: list[tuple[str, str]] = [("缺失", "#eeeeee"), ("有效(N)", "#2e7d32"), ("标记(非N)", "#f9a825"),
+                                          ("部分缺失", "#a5d6a7")]
+
+_RC = {
+    "font.family": "sans-serif",
+    "font.sans-serif": FONT_FAMILY,
+    "font.size": 8,
+    "axes.unicode_minus": False,
+    "svg.fonttype": "none",
+    "svg.hashsalt": "envmon",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text
+
+
+def _figure(width_in: float, height_in: float) -> tuple[Any, Any]:
+    return plt.subplots(figsize=(width_in, height_in))
+
+
+def empty_chart(message: str = "无数据", width_in: float = 6.0, height_in: float = 1.2) -> str:
+    """A placeholder chart that says why nothing is drawn (never an empty string)."""
+    with plt.rc_context(_RC):
+        fig, ax = _figure(width_in, height_in)
+        ax.axis("off")
+        ax.text(0.5, 0.5, message, ha="center", va="center", color="#757575", fontsize=10)
+        return _svg(fig)
+
+
+def daily_band(days: Sequence[Any], means: Sequence[float], *, limit: float | None = None,
+               limit_low: float | None = None, maxima: Sequence[float] | None = None, unit: str = "",
+               title: str = "", limit_label: str = "限值", width_in: float = 6.4, height_in: float = 2.2) -> str:
+    """Daily means (line, points over the limit in red) against the limit (band above it shaded).
+
+    ``days``: local dates; ``means``/``maxima``: same length, NaN for a day without valid data (drawn as a
+    gap, never as zero). ``limit_low`` draws a lower bound too (pH 6–9).
+    """
+    x = pd.to_datetime(pd.Series(list(days)))
+    y = np.asarray(means, dtype="float64")
+    if len(x) == 0 or not np.isfinite(y).any():
+        return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
+    with plt.rc_context(_RC):
+        fig, ax = _figure(width_in, height_in)
+        if maxima is not None:
+            ax.plot(x, np.asarray(maxima, dtype="float64"), color="#90a4ae", lw=0.8, ls="--", label="日最大")
+        ax.plot(x, y, color="#1565c0", lw=1.2, marker="o", ms=2.5, label="日均值")
+        finite = y[np.isfinite(y)]
+        top = max(float(finite.max()), limit or 0.0) * 1.15 or 1.0
+        if limit is not None and np.isfinite(limit):
+            ax.axhline(limit, color=STATUS_COLOURS["exceeds"], lw=1.0, label=f"{limit_label} {limit:g}")
+            ax.axhspan(limit, top, color=STATUS_COLOURS["exceeds"], alpha=0.06)
+            over = np.isfinite(y) & (y > limit)
+            if over.any():
+                ax.scatter(x[over], y[over], color=STATUS_COLOURS["exceeds"], s=12, zorder=3, label="超标日")
+        if limit_low is not None and np.isfinite(limit_low):
+            ax.axhline(limit_low, color=STATUS_COLOURS["exceeds"], lw=1.0, ls=":")
+        ax.set_ylim(bottom=min(0.0, float(np.nanmin(y))), top=top)
+        ax.set_ylabel(unit)
+        if title:
+            ax.set_title(title, loc="left", fontsize=9)
+        ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m-%d"))
+        ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=4)
+        ax.grid(axis="y", color="#eeeeee")
+        return _svg(fig)
+
+
+def capture_heatmap(matrix: np.ndarray, days: Sequence[Any], *, title: str = "",
+                    width_in: float = 6.4, height_in: float | None = None) -> str:
+    """Day × hour grid (rows: local days, columns: hours 0–23) of :data:`CAPTURE_CLASSES` indices.
+
+    ``matrix``: integer array shape (len(days), 24); -1 or NaN is drawn as silent.
+    """
+    m = np.asarray(matrix, dtype="float64")
+    if m.size == 0:
+        return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
+    m = np.where(np.isfinite(m) & (m >= 0), m, 0)
+    n_days = m.shape[0]
+    with plt.rc_context(_RC):
+        fig, ax = _figure(width_in, height_in or max(1.6, 0.12 * n_days + 0.8))
+        cmap = ListedColormap([c for _, c in CAPTURE_CLASSES])
+        norm = BoundaryNorm(np.arange(-0.5, len(CAPTURE_CLASSES)), cmap.N)
+        ax.imshow(m.T, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest", origin="lower")
+        labels = [pd.Timestamp(d).strftime("%d") for d in days]
+        step = max(1, n_days // 16)
+        ax.set_xticks(range(0, n_days, step), labels[::step])
+        ax.set_yticks([0, 6, 12, 18, 23], ["0时", "6时", "12时", "18时", "23时"])
+        ax.set_xlabel("日")
+        if title:
+            ax.set_title(title, loc="left", fontsize=9)
+        ax.legend(handles=[Patch(color=c, label=lab) for lab, c in CAPTURE_CLASSES], loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+        return _svg(fig)
+
+
+def cumulative_mass(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, unit: str = "kg",
+                    permitted: Mapping[str, float] | None = None, title: str = "",
+                    width_in: float = 6.4, height_in: float = 2.2) -> str:
+    """Cumulative mass per pollutant (``series``: label → daily masses, summed here) over the month.
+
+    ``permitted``: label → the month's permitted amount, drawn as a dashed line of the same colour.
+    """
+    x = pd.to_datetime(pd.Series(list(days)))
+    if len(x) == 0 or not series:
+        return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
+    with plt.rc_context(_RC):
+        fig, ax = _figure(width_in, height_in)
+        for label, daily in series.items():
+            c = np.nancumsum(np.asarray(daily, dtype="float64"))
+            (line,) = ax.plot(x, c, lw=1.2, label=label)
+            if permitted and label in permitted and permitted[label] is not None:
+                ax.axhline(permitted[label], color=line.get_color(), ls="--", lw=0.8)
+        ax.set_ylabel(unit)
+        if title:
+            ax.set_title(title, loc="left", fontsize=9)
+        ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m-%d"))
+        ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=3)
+        ax.grid(axis="y", color="#eeeeee")
+        return _svg(fig)
+
+
+def status_strip(statuses: pd.DataFrame, *, title: str = "", width_in: float = 6.4) -> str:
+    """ECHO-style compliance history: rows = enterprises (index labels), columns = months (column labels),
+    cells = a key of :data:`STATUS_COLOURS` (compliant / exceeds / invalid / no_data)."""
+    if statuses.empty:
+        return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
+    keys = list(STATUS_COLOURS)
+    codes = statuses.apply(lambda col: col.map(lambda v: keys.index(v) if v in keys else keys.index("no_data")))
+    m = codes.to_numpy(dtype="float64")
+    n_rows, n_cols = m.shape
+    with plt.rc_context(_RC):
+        fig, ax = _figure(width_in, 0.22 * n_rows + 0.9)
+        cmap = ListedColormap([STATUS_COLOURS[k] for k in keys])
+        norm = BoundaryNorm(np.arange(-0.5, len(keys)), cmap.N)
+        ax.imshow(m, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
+        ax.set_xticks(range(n_cols), [str(c) for c in statuses.columns], rotation=0, fontsize=7)
+        ax.set_yticks(range(n_rows), [str(i) for i in statuses.index], fontsize=7)
+        ax.set_xticks(np.arange(-0.5, n_cols), minor=True)
+        ax.set_yticks(np.arange(-0.5, n_rows), minor=True)
+        ax.grid(which="minor", color="white", lw=1.5)
+        ax.tick_params(which="minor", length=0)
+        for s in ax.spines.values():
+            s.set_visible(False)
+        if title:
+            ax.set_title(title, loc="left", fontsize=9)
+        ax.legend(handles=[Patch(color=STATUS_COLOURS[k], label=STATUS_ZH[k]) for k in keys],
+                  loc="upper left", bbox_to_anchor=(0, -0.02 - 0.5 / max(n_rows, 1)), ncol=4, fontsize=7,
+                  frameon=False)
+        return _svg(fig)
+
+
+def time_series(times: Sequence[Any], series: Mapping[str, Sequence[float]], *, limit: float | None = None,
+                unit: str = "", title: str = "", width_in: float = 6.4, height_in: float = 2.2,
+                time_format: str = "%m-%d %H:%M") -> str:
+    """Lines of one or more series over time (local times expected) with an optional limit line."""
+    x = pd.to_datetime(pd.Series(list(times)))
+    if len(x) == 0 or not series:
+        return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
+    with plt.rc_context(_RC):
+        fig, ax = _figure(width_in, height_in)
+        for label, ys in series.items():
+            ax.plot(x, np.asarray(ys, dtype="float64"), lw=1.0, label=label)
+        if limit is not None and np.isfinite(limit):
+            ax.axhline(limit, color=STATUS_COLOURS["exceeds"], lw=1.0, label=f"限值 {limit:g}")
+        ax.set_ylabel(unit)
+        if title:
+            ax.set_title(title, loc="left", fontsize=9)
+        ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter(time_format))
+        fig.autofmt_xdate()
+        ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=4)
+        ax.grid(axis="y", color="#eeeeee")
+        return _svg(fig)
