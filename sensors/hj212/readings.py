@@ -9,7 +9,7 @@ comes back as a :class:`Rejected` with the reason — nothing is dropped silentl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -31,25 +31,33 @@ def packets_to_readings(packets: Iterable[Packet], registry, batch: str
     later one with the same identity but a different value or flag (a device re-sending corrected
     data). Exact re-sends (same value and flag) are merged.
     """
+    rows, raws, rejected = packet_rows(enumerate(packets), registry)
+    if not rows["pkt"]:
+        return empty_readings(), rejected
+    return readings_frame(rows_frame(rows), raws, rejected, batch)
+
+
+def packet_rows(indexed: Iterable[tuple[int, Packet]], registry
+                ) -> tuple[dict[str, list], dict[int, bytes], list[Rejected]]:
+    """One row per value field of each ``(index, packet)`` (columns of :func:`readings_frame`, ``time``
+    as aware datetimes), the bytes of the packets that gave rows, and the packets rejected whole
+    (unknown MN, a command without periodic values) or in part (a field without a canonical unit)."""
     by_mn = registry.by_mn
-    cols: dict[str, list] = {c: [] for c in ("time", "zone", "enterprise", "point", "kind", "parameter",
-                                             "statistic", "period", "raw", "unit", "flag")}
-    idx: list[int] = []
+    rows: dict[str, list] = {c: [] for c in ("time", "zone", "enterprise", "point", "kind", "parameter",
+                                             "statistic", "period", "raw", "unit", "flag", "pkt")}
     raws: dict[int, bytes] = {}
     rejected: list[Rejected] = []
-    for i, pkt in enumerate(packets):
+    for i, pkt in indexed:
         values = list(packet_values(pkt))
         if not values:
             continue  # commands without values (1062, 9014, heartbeats) carry no readings
         point = by_mn.get(pkt.mn)
         if point is None:
-            rejected.append(Rejected(i, f"unknown MN {pkt.mn} (not an online point of the registry)",
-                                     pkt.raw))
+            rejected.append(Rejected(i, unknown_mn_reason(pkt.mn), pkt.raw))
             continue
         period = CN_PERIOD.get(pkt.cn)
         if period is None:
-            rejected.append(Rejected(i, f"CN={pkt.cn} carries no periodic values "
-                                        f"(expected one of {', '.join(CN_PERIOD)})", pkt.raw))
+            rejected.append(Rejected(i, unknown_cn_reason(pkt.cn), pkt.raw))
             continue
         raws[i] = pkt.raw
         t = pkt.data_time  # parse_packet guarantees it for packets with values
@@ -57,28 +65,56 @@ def packets_to_readings(packets: Iterable[Packet], registry, batch: str
             statistic = VALUE_FIELDS[fld]
             unit = unit_for(code, statistic)
             if unit is None:
-                rejected.append(Rejected(i, f"MN {pkt.mn}: {code}-{fld}: unknown pollutant code or no "
-                                            f"canonical unit for this field", pkt.raw))
+                rejected.append(Rejected(i, unknown_unit_reason(pkt.mn, code, fld), pkt.raw))
                 continue
-            cols["time"].append(t)
-            cols["zone"].append(point.zone)
-            cols["enterprise"].append(point.enterprise)
-            cols["point"].append(point.id)
-            cols["kind"].append(point.kind)
-            cols["parameter"].append(code)
-            cols["statistic"].append(statistic)
-            cols["period"].append(period)
-            cols["raw"].append(raw)
-            cols["unit"].append(unit)
-            cols["flag"].append(flag)
-            idx.append(i)
-    if not idx:
-        return empty_readings(), rejected
+            rows["time"].append(t)
+            rows["zone"].append(point.zone)
+            rows["enterprise"].append(point.enterprise)
+            rows["point"].append(point.id)
+            rows["kind"].append(point.kind)
+            rows["parameter"].append(code)
+            rows["statistic"].append(statistic)
+            rows["period"].append(period)
+            rows["raw"].append(raw)
+            rows["unit"].append(unit)
+            rows["flag"].append(flag)
+            rows["pkt"].append(i)
+    return rows, raws, rejected
 
-    frame = pd.DataFrame({k: v for k, v in cols.items() if k != "time"})
-    frame["time"] = pd.to_datetime(pd.Series(cols["time"], dtype=object), utc=True)
-    frame["value"] = pd.to_numeric(frame["raw"], errors="coerce").astype("float64")
-    frame["pkt"] = idx
+
+def rows_frame(rows: dict[str, list]) -> pd.DataFrame:
+    """The rows of :func:`packet_rows` as a frame (``time`` to UTC)."""
+    frame = pd.DataFrame({k: v for k, v in rows.items() if k != "time"})
+    frame["time"] = pd.to_datetime(pd.Series(rows["time"], dtype=object), utc=True).astype("datetime64[ns, UTC]")
+    return frame
+
+
+def unknown_mn_reason(mn: str) -> str:
+    return f"unknown MN {mn} (not an online point of the registry)"
+
+
+def unknown_cn_reason(cn: str) -> str:
+    return f"CN={cn} carries no periodic values (expected one of {', '.join(CN_PERIOD)})"
+
+
+def unknown_unit_reason(mn: str, code: str, fld: str) -> str:
+    return f"MN {mn}: {code}-{fld}: unknown pollutant code or no canonical unit for this field"
+
+
+def readings_frame(frame: pd.DataFrame, raws: Mapping[int, bytes], rejected: list[Rejected], batch: str
+                   ) -> tuple[pd.DataFrame, list[Rejected]]:
+    """Value rows of decoded packets → canonical readings, and every rejection sorted by packet.
+
+    ``frame``: one row per value field in packet order, columns ``time`` (UTC) ``zone`` ``enterprise``
+    ``point`` ``kind`` ``parameter`` ``statistic`` ``period`` ``unit`` ``flag``, ``pkt`` (the packet's
+    index) and ``raw`` (the value as sent, text); optionally ``value`` when the caller parsed the text
+    already (then ``raw`` is only read where ``value`` is not a finite number). ``raws`` maps a packet
+    index to its bytes; ``rejected``: what the caller rejected already (kept before this step's
+    rejections of the same packet). Shared by :func:`packets_to_readings` and the bulk decoder
+    (:mod:`sensors.hj212.bulk`), so both give the same readings and the same reasons.
+    """
+    if "value" not in frame:
+        frame["value"] = pd.to_numeric(frame["raw"], errors="coerce").astype("float64")
     bad = frame["value"].isna() | ~np.isfinite(frame["value"].to_numpy())
     for r in frame.loc[bad, ["pkt", "point", "parameter", "statistic", "raw"]].itertuples(index=False):
         rejected.append(Rejected(r.pkt, f"{r.point}: {r.parameter}-{r.statistic}: non-numeric value "
