@@ -28,6 +28,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("incidents", "incidents"),
     ("roster", "roster"),
     ("complaints", "complaints"),
+    ("db", "db"),
     ("demo", "demo"),
 ]
 

@@ -1,7 +1,8 @@
 """The relational store for mutable records (incidents, rosters, inspection results, complaints).
 
 SQLite file by default, PostgreSQL (or any SQLAlchemy URL) with ``ENVMON_DB_URL``. Every domain module
-declares its tables on :class:`Base`; :func:`init_db` creates what is missing.
+declares its tables on :class:`Base`; the schema is made and changed only by the Alembic revisions in
+:mod:`monitoring.migrations`, applied by :func:`init_db` once per process and URL.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from threading import Lock
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
@@ -35,13 +37,42 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
-def init_db(url: str) -> Engine:
-    """Create every table declared on :class:`Base` that does not exist yet (imports the models)."""
-    import monitoring.models  # noqa: F401  (registers all tables on Base)
+def register_tables() -> None:
+    """Import every module that declares tables on :class:`Base` (see :mod:`monitoring.models`)."""
+    import monitoring.models  # noqa: F401
 
+
+_migrated: set[str] = set()
+_migrate_lock = Lock()
+
+
+def init_db(url: str) -> Engine:
+    """The engine for ``url``, its database upgraded to the newest Alembic revision (once per process)."""
+    register_tables()
     engine = get_engine(url)
-    Base.metadata.create_all(engine)
+    if url not in _migrated:
+        with _migrate_lock:
+            if url not in _migrated:
+                from monitoring.migrations import upgrade
+
+                upgrade(engine)
+                _migrated.add(url)
     return engine
+
+
+def serialize_writers(session: Session, name: str) -> None:
+    """Make the rest of ``session``'s transaction the only writer of kind ``name`` until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on ``hashtext(name)`` (other kinds go on). SQLite: the
+    database write lock taken now (``BEGIN IMMEDIATE``), so what the transaction reads stays true until
+    it commits. Call it before the first statement of the transaction. Waits, never fails on a busy
+    database (within the SQLite busy timeout).
+    """
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+    elif conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import tests.airflow_env  # noqa: F401,I001  (must run before anything imports a
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,58 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("ENVMON_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ENVMON_DB_URL", raising=False)
     return load_settings().ensure_dirs()
+
+
+# ---------------------------------------------------------------------------------------------------
+# SQL store: every SQL-store test runs on SQLite and on PostgreSQL (``sql_url`` is parametrised).
+# PostgreSQL is ``ENVMON_TEST_DB_URL`` (a server where the user may CREATE DATABASE) if set, else one
+# throwaway cluster per test session (monitoring.postgres). Each test gets a fresh database.
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """SQLAlchemy URL of a PostgreSQL server database from which test databases are created."""
+    external = os.environ.get("ENVMON_TEST_DB_URL")
+    if external:
+        yield external
+        return
+    from monitoring.postgres import managed_postgres
+
+    with managed_postgres() as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server at ``server_url``; dropped (connections and all) after."""
+    from sqlalchemy import create_engine, make_url, text
+
+    from monitoring.db import get_engine
+
+    name = f"envmon_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        try:
+            yield url
+        finally:
+            if get_engine.cache_info().currsize:
+                get_engine.cache_clear()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The SQL store of one test: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'envmon-test.sqlite'}"
+        return
+    with fresh_postgres_database(request.getfixturevalue("postgres_server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from monitoring.config import LOCAL_TZ, Settings
-from monitoring.db import session_scope
+from monitoring.db import serialize_writers, session_scope
 from monitoring.registry import Registry, load_registry
 from monitoring.roster import store
 from monitoring.roster.directories import (
@@ -124,6 +124,7 @@ def run_draw(settings: Settings, period: str | Period, *, zone: str | None = Non
     by = by or default_user()
 
     with session_scope(settings.sql_url) as s:
+        serialize_writers(s, "roster_draw")        # concurrent draws: one wins, the others see its record
         clashing = [r for r in store.active_draws(s, period) if _scope_overlaps(r.scope, scope)]
         if clashing and not replace_reason:
             ids = ", ".join(r.record_id for r in clashing)
@@ -177,7 +178,8 @@ def run_draw(settings: Settings, period: str | Period, *, zone: str | None = Non
                             inspectors_sha256=record["hashes"]["inspector_directory"],
                             history_sha256=record["hashes"]["history"], previous_sha256=record["previous_sha256"],
                             record_sha256=record["record_sha256"],
-                            record_json=json.dumps(record, ensure_ascii=False, sort_keys=True)))
+                            record_json=json.dumps(record, ensure_ascii=False, sort_keys=True),
+                            replaces=",".join(sorted(excluded))))
         s.flush()
         for t in result.tasks:
             s.add(store.TaskRow(task_id=task_ids[t.enterprise], record_id=record_id, period=str(period),

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     delete,
     select,
 )
@@ -65,9 +66,15 @@ class ConflictRow(Base):
 
 
 class DrawRow(Base):
-    """One draw record (append-only). ``record_json`` is the full replayable record."""
+    """One draw record (append-only). ``record_json`` is the full replayable record.
+
+    One draw per period and scope, enforced by the database: ``replaces`` is the comma-joined ids of the
+    records a redraw supersedes ('' for the first draw), and (period, scope, replaces) is unique, so two
+    first draws, or two redraws of the same record, cannot both be stored.
+    """
 
     __tablename__ = "roster_draw"
+    __table_args__ = (UniqueConstraint("period", "scope", "replaces", name="uq_roster_draw_one_per_scope"),)
 
     record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     period: Mapped[str] = mapped_column(String(8), index=True)
@@ -83,6 +90,7 @@ class DrawRow(Base):
     previous_sha256: Mapped[str | None] = mapped_column(String(64))
     record_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     record_json: Mapped[str] = mapped_column(Text)
+    replaces: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
 
 class TaskRow(Base):

@@ -43,8 +43,9 @@ def windows(verdicts: str, *, start: datetime = T0, point: str = "JK-001-DA001",
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'incidents.sqlite'}"
+def db_url(sql_url: str) -> str:
+    """SQLite and PostgreSQL (tests/conftest.py ``sql_url``)."""
+    return sql_url
 
 
 @pytest.fixture

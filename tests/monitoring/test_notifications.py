@@ -22,8 +22,9 @@ from tests.monitoring.test_incidents import T0, H, small_registry, windows
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'notify.sqlite'}"
+def db_url(sql_url: str) -> str:
+    """SQLite and PostgreSQL (tests/conftest.py ``sql_url``)."""
+    return sql_url
 
 
 @pytest.fixture

@@ -14,16 +14,18 @@ from monitoring.roster.directories import TARGET_COLUMNS
 
 
 @pytest.fixture
-def roster_settings(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """``settings`` with copies of the packaged rules and inspector files (tests may edit them)."""
+def roster_settings(settings: Settings, sql_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """``settings`` with copies of the packaged rules and inspector files (tests may edit them), on the
+    SQL store ``sql_url`` (SQLite and PostgreSQL)."""
     cfg = tmp_path / "cfg"
     cfg.mkdir()
     for name in ("roster_rules.yaml", "inspectors.yaml"):
         shutil.copy(PACKAGE_DATA / name, cfg / name)
     monkeypatch.setenv("ENVMON_ROSTER_RULES", str(cfg / "roster_rules.yaml"))
     monkeypatch.setenv("ENVMON_INSPECTORS", str(cfg / "inspectors.yaml"))
+    monkeypatch.setenv("ENVMON_DB_URL", sql_url)
     return dataclasses.replace(settings, roster_rules_path=cfg / "roster_rules.yaml",
-                               inspectors_path=cfg / "inspectors.yaml")
+                               inspectors_path=cfg / "inspectors.yaml", db_url=sql_url)
 
 
 def target_frame(rows: list[dict]) -> pd.DataFrame:

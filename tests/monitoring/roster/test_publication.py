@@ -17,7 +17,7 @@ EVIL = "<script>alert('x')</script>&恶意公司"
 
 
 @pytest.fixture
-def small(settings, tmp_path, monkeypatch):
+def small(settings, sql_url, tmp_path, monkeypatch):
     """A three-enterprise county (one name is hostile HTML) and four inspectors."""
     reg = {"zones": [{"id": "z1", "name_zh": "测试区", "pinyin": "Ceshi", "town": "测试镇", "area_mu": 10,
                       "elevation_m": [1, 2], "industries": ["家具"]}],
@@ -32,7 +32,9 @@ def small(settings, tmp_path, monkeypatch):
     (tmp_path / "inspectors.yaml").write_text(yaml.safe_dump(ins, allow_unicode=True), encoding="utf-8")
     for var, name in (("ENVMON_REGISTRY", "registry.yaml"), ("ENVMON_INSPECTORS", "inspectors.yaml")):
         monkeypatch.setenv(var, str(tmp_path / name))
-    s = dataclasses.replace(settings, registry_path=tmp_path / "registry.yaml", inspectors_path=tmp_path / "inspectors.yaml")
+    monkeypatch.setenv("ENVMON_DB_URL", sql_url)
+    s = dataclasses.replace(settings, registry_path=tmp_path / "registry.yaml", inspectors_path=tmp_path / "inspectors.yaml",
+                            db_url=sql_url)
     rec = run_draw(s, "2026-Q4", seed=5, by="测试", now=DRAWN)
     return s, rec
 
