@@ -4,13 +4,19 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test install system-deps bench lint clean
+.PHONY: demo up test test-live install system-deps bench lint clean
 
 demo: install            ## the main job: a simulated week through receiver → Airflow ingest → InfluxDB
 	$(BIN)/envmon demo
 
 test: install            ## the test suite against a throwaway influxd and a throwaway Airflow home
 	$(BIN)/pytest
+
+test-live: install       ## 30 min of envmon up --simulate under the real scheduler: alert counts, clean stop
+	$(BIN)/pytest -m live -s tests/monitoring/test_live_run.py
+
+up: install              ## the whole one-server stack in the foreground (Ctrl-C stops everything)
+	$(BIN)/envmon up
 
 install: system-deps $(VENV)/.installed
 

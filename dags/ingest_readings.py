@@ -42,7 +42,9 @@ def ingest_readings():
 
     @task
     def summarise(reports: list[dict]) -> dict:
-        return ingest.summarise(reports)
+        # One slice request for all mapped results: iterating the lazy sequence reads until the
+        # api-server answers 404, which the task log shows as an "XCom not found" error line.
+        return ingest.summarise(list(reports[:]))
 
     summarise(ingest_zone.expand(zone=zones()))
 

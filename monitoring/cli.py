@@ -30,6 +30,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("complaints", "complaints"),
     ("db", "db"),
     ("demo", "demo"),
+    ("up", "up"),
 ]
 
 for _name, _module in COMMANDS:

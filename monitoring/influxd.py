@@ -80,7 +80,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 
 [http]
   enabled = true
-  bind-address = "127.0.0.1:{http_port}"
+  bind-address = "{host}:{http_port}"
   auth-enabled = false
   log-enabled = false
   suppress-write-log = true
@@ -102,6 +102,21 @@ bind-address = "127.0.0.1:{rpc_port}"
   enabled = false
   log-enabled = false
 """
+
+
+def write_config(base_dir: Path, *, http_port: int, rpc_port: int | None = None,
+                 host: str = "127.0.0.1") -> Path:
+    """Write ``influxd.conf`` for a server keeping meta/data/wal under ``base_dir``; return its path.
+    ``rpc_port``: the backup/restore RPC port on 127.0.0.1 (a free one when ``None``)."""
+    for sub in ("meta", "data", "wal"):
+        (base_dir / sub).mkdir(parents=True, exist_ok=True)
+    rpc = rpc_port or _free_port()
+    while rpc == http_port:
+        rpc = _free_port()
+    config = base_dir / "influxd.conf"
+    config.write_text(_CONFIG_TEMPLATE.format(base=base_dir.as_posix(), http_port=http_port, rpc_port=rpc,
+                                              host=host), encoding="utf-8")
+    return config
 
 
 class InfluxdNotInstalled(RuntimeError):
@@ -199,11 +214,7 @@ class ManagedInfluxd:
         http_port, rpc_port = self.http_port or _free_port(), _free_port()
         while rpc_port == http_port:
             rpc_port = _free_port()
-        for sub in ("meta", "data", "wal"):
-            (self.base_dir / sub).mkdir(exist_ok=True)
-        config = self.base_dir / "influxd.conf"
-        config.write_text(_CONFIG_TEMPLATE.format(base=self.base_dir.as_posix(), http_port=http_port,
-                                                  rpc_port=rpc_port), encoding="utf-8")
+        config = write_config(self.base_dir, http_port=http_port, rpc_port=rpc_port)
         url = f"http://127.0.0.1:{http_port}"
         started = time.monotonic()
         with open(self.log_path, "ab") as log:

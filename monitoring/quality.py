@@ -76,6 +76,11 @@ class QualityResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+#: Importing GE logs ~200 INFO lines "Skipping registering function … does not have a class" (its API
+#: docs registry) into every task log; they say nothing about envmon's data.
+logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
+
+
 @cache
 def _batch_definition():
     """One ephemeral GE context per process: pandas data source → dataframe asset → whole-frame batch."""

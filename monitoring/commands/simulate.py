@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -123,3 +124,35 @@ def ledger(start: str = _FROM, end: str = _TO,
         truth.parent.mkdir(parents=True, exist_ok=True)
         simulate_ledger_truth(reg, s, e, seed=seed).to_csv(truth, index=False, encoding="utf-8-sig")
         typer.echo(f"injected problems → {truth}")
+
+
+@app.command("live")
+def live(port: Annotated[int, typer.Option(help="receiver port")],
+         host: Annotated[str, typer.Option(help="receiver host")] = "127.0.0.1",
+         seed: Annotated[int, typer.Option(help="random seed (same as the demo's back-fill)")] = 20261122,
+         tick: Annotated[float, typer.Option(help="send every TICK s what was measured since the last")] = 60.0,
+         healthy: Annotated[bool, typer.Option(help="no outages, faults or exceedance episodes")] = False,
+         silence_file: Annotated[Path | None, typer.Option(
+             help="file of point ids / MNs that send nothing (re-read every tick; default "
+                  "$ENVMON_DATA_DIR/run/silent-points)")] = None,
+         registry: Annotated[Path | None, typer.Option(help="registry YAML")] = None) -> None:
+    """Keep the simulated devices sending live packets for the current time until SIGTERM / Ctrl-C."""
+    import logging
+    import signal
+    import sys
+
+    from sensors.live import healthy_profiles, run_live
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    reg = _registry(registry)
+    stop = {"now": False}
+
+    def on_signal(_sig, _frame) -> None:
+        stop["now"] = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    silence = silence_file or load_settings().data_dir / "run" / "silent-points"
+    run_live(reg, host, port, seed=seed, tick_s=tick, profiles=healthy_profiles() if healthy else None,
+             silence_file=silence, should_stop=lambda: stop["now"])
