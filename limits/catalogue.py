@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,18 @@ POINT_LIMIT_COLUMNS: dict[str, str] = {
     "unit": "string", "standard": "string", "clause": "string", "limit_status": "string",
     "limit_source": "string", "note": "string",
 }
+
+
+@dataclass(frozen=True)
+class BackgroundRule:
+    """GB 12348-2008 §5.9 表7 as data: raw difference D > ``none_above`` → no correction; D <
+    ``invalid_below`` → no valid result; otherwise round D half-up and look up ``bands``
+    [(lowest rounded D dB, correction dB)]."""
+
+    invalid_below: float
+    none_above: float
+    bands: tuple[tuple[int, float], ...]
+    clause: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,9 +232,17 @@ class Catalogue:
             raise ValueError(f"noise type must be 'frequent' or 'sporadic', got {noise_type!r}")
         return float(self.rule(f"lmax_allowance_{noise_type}").value)
 
-    def background_bands(self) -> list[tuple[int, float]]:
-        """[(lowest rounded difference dB, correction dB)] ascending; below the first: no valid result."""
-        return sorted((int(a), float(b)) for a, b in self.rule("background_correction").extra["bands"])
+    def background_rule(self) -> BackgroundRule:
+        """GB 12348-2008 §5.9 表7: thresholds on the raw difference and the bands on the rounded one."""
+        r = self.rule("background_correction")
+        return BackgroundRule(invalid_below=float(r.extra["invalid_below"]), none_above=float(r.extra["none_above"]),
+                              bands=tuple(sorted((int(a), float(b)) for a, b in r.extra["bands"])),
+                              clause=r.clause)
+
+    def indoor_reduction(self) -> float:
+        """dB(A) subtracted from 表1 when the boundary is closer than 1 m to a noise-sensitive building and
+        the noise is measured indoors (GB 12348-2008 4.1.5)."""
+        return float(self.rule("indoor_reduction").value)
 
     def noise_limit(self, zone_class: int, period: str) -> Limit:
         check = {"day": "leq_day", "night": "leq_night"}.get(period)
@@ -283,6 +303,9 @@ class Catalogue:
                                                   low_stack_factor=self._factor("rate_halved_below_15m"),
                                                   building_factor=self._factor("rate_halved_not_above_buildings"))
                     note = f"rate limit for {point.height_m:g} m: {note}"
+                if kind_is_noise(point) and getattr(point, "indoor", False):
+                    lim = self._indoor(lim)
+                    value = lim.value
                 rows.append(self._row(point, lim, value, note, on))
                 if lim.check == "leq_night":
                     allowance = self.lmax_allowance(point.noise_type)
@@ -305,6 +328,12 @@ class Catalogue:
         frame = pd.DataFrame(rows, columns=list(POINT_LIMIT_COLUMNS))
         return frame.astype(POINT_LIMIT_COLUMNS)
 
+    def _indoor(self, lim: Limit) -> Limit:
+        """GB 12348-2008 4.1.5: the 表1 value − 10 dB(A) for a point measured indoors."""
+        reduction = self.indoor_reduction()
+        return replace(lim, value=lim.value - reduction,
+                       clause=f"{lim.clause} − {reduction:g} dB(A) (室内测量, 4.1.5)")
+
     def _row(self, point: Any, lim: Limit, value: float | None, note: str, on: dt.date | None) -> dict[str, Any]:
         applied, applied_value = lim, value
         for o in self._overrides_for(point, lim.parameter, lim.check, on):
@@ -326,6 +355,10 @@ class Catalogue:
                 "limit": value, "limit_low": lim.low, "cold_limit": lim.cold_value,
                 "cold_max_temp_c": lim.cold_max_temp_c, "unit": lim.unit, "standard": lim.standard,
                 "clause": lim.clause, "limit_status": lim.status, "limit_source": source, "note": note}
+
+
+def kind_is_noise(point: Any) -> bool:
+    return getattr(point, "kind", None) == "noise"
 
 
 def _fmt(lim: Limit, value: float | None) -> str:

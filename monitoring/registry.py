@@ -105,6 +105,8 @@ class NoisePoint(_PointBase):
     day_start: time = time(6, 0)
     night_start: time = time(22, 0)
     noise_type: Literal["frequent", "sporadic"] = "frequent"
+    indoor: bool = Field(False, description="boundary < 1 m from a noise-sensitive building: measured "
+                         "indoors, limit 表1 − 10 dB(A) (GB 12348-2008 4.1.5)")
 
 
 class WaterPoint(_PointBase):

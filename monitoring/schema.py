@@ -75,7 +75,7 @@ POINT_KINDS = (
     "hw_store",         # 危险废物贮存点
 )
 
-#: HJ 212 data flags (数据标记). Only ``N`` counts towards compliance averages.
+#: HJ 212 data flags (数据标记). ``N`` and ``T`` count towards compliance averages (:data:`VALID_FLAGS`).
 DATA_FLAGS = {
     "N": "normal",
     "F": "instrument stopped",
@@ -87,6 +87,9 @@ DATA_FLAGS = {
     "B": "logger-instrument communication fault",
 }
 VALID_FLAG = "N"
+#: Flags whose values are valid evidence: N, and T (above the analyser's range: the analyser works and the
+#: true value is *at least* the reported one, so it counts at its reported value and can exceed; hj212.md).
+VALID_FLAGS = ("N", "T")
 
 STATISTICS = ("rtd", "avg", "min", "max", "cou", "zsrtd", "zsavg", "zsmin", "zsmax",
               "data", "daydata", "nightdata", "sample",
@@ -140,7 +143,8 @@ ASSESSMENT_COLUMNS: dict[str, str] = {
     "check": "string",                       # what was compared: concentration, rate, boundary, leq_day,
                                              # leq_night, lmax_night, daily_mean, ph_range, single_reading,
                                              # storage_days, temporary_stock, declaration, manifest, licence
-    "averaging": "string",                   # 1h, 1d, day, night, single, event
+    "averaging": "string",                   # 1h, 1d, day, night, single, event (noise windows are 1h
+                                             # clock hours inside the day or night period)
     "value": "float64",                      # the value judged (after corrections), in unit
     "limit": "float64",                      # the applied limit (upper; for ranges the violated bound)
     "limit_low": "float64",                  # lower bound for range limits (pH), else NaN
@@ -154,6 +158,9 @@ ASSESSMENT_COLUMNS: dict[str, str] = {
     "limit_source": "string",                # provenance of the applied value
     "valid_count": "Int64",                  # flag-N values in the window
     "expected_count": "Int64",               # values expected from the point's interval
+    "period_value": "float64",               # noise only: beside each hourly verdict, the whole day's Ld or
+                                             # night's Ln (energy mean, corrected like value) of that local
+                                             # day, or the night's highest Lmax (GB 12348-2008 §5.5); NaN else
 }
 VERDICTS = ("compliant", "exceeds", "invalid", "no_data")
 

@@ -30,10 +30,15 @@ def assess(zone_class: Annotated[int, typer.Option("--class", min=0, max=4, help
            leq: Annotated[float, typer.Option(help="measured Leq, dB(A)")],
            background: Annotated[float | None, typer.Option(help="background Leq, dB(A)")] = None,
            lmax: Annotated[float | None, typer.Option(help="night Lmax, dB(A)")] = None,
-           kind: Annotated[Kind, typer.Option(help="frequent or sporadic noise (for Lmax)")] = Kind.frequent) -> None:
-    """Prints JSON: limit, corrected_leq, verdict (compliant/exceeds/invalid), reason, Lmax result."""
+           kind: Annotated[Kind, typer.Option(help="frequent or sporadic noise (for Lmax)")] = Kind.frequent,
+           indoor: Annotated[bool, typer.Option(help="measured indoors: boundary < 1 m from a noise-sensitive "
+                                                     "building, limit 表1 − 10 dB(A) (4.1.5)")] = False) -> None:
+    """Judge one measured Leq (of a representative period: one clock hour for continuous monitoring,
+    GB 12348-2008 §5.5) with the §5.9 background correction (raw difference first). Prints JSON: limit,
+    corrected_leq, verdict (compliant/exceeds/invalid), reason, Lmax result."""
     try:
-        result = assess_noise(load_catalogue(), zone_class, period.value, leq, background, lmax, kind.value)
+        result = assess_noise(load_catalogue(), zone_class, period.value, leq, background, lmax, kind.value,
+                              indoor=indoor)
     except (KeyError, ValueError) as exc:
         typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
         raise typer.Exit(2) from None

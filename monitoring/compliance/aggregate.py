@@ -8,7 +8,10 @@ sums, so a month can be aggregated chunk by chunk (per day, per zone) and the ch
 
 Rules fixed here (documented in the package docstring):
 
-* only flag ``N`` values count (``VALID_FLAG``); every other flag is a capture gap counted by reason;
+* flag ``N`` values count, and flag ``T`` values (above the analyser's range) count **at their reported
+  value** (``VALID_FLAGS``): the true value is at least that, so the highest readings are judged, never
+  dropped as gaps; ``above_range`` counts them. Every other flag (F/M/S/D/C/B, unknown) is a capture gap
+  counted by reason;
 * statistics used: ``avg`` (minute/hour data), ``rtd``, ``data`` (noise) and ``sample`` (lab); ``zs*``
   (converted to reference O₂) and ``min``/``max``/``cou`` are not compared with GB 16297 limits, which
   have no O₂ reference; ``daydata``/``nightdata`` are recomputed from the minute values; ``1d`` values
@@ -23,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from monitoring.schema import DATA_FLAGS, VALID_FLAG
+from monitoring.schema import DATA_FLAGS, VALID_FLAGS
 
 #: Statistics that carry the measured value compared with limits.
 VALUE_STATISTICS = ("avg", "rtd", "data", "sample")
@@ -33,8 +36,10 @@ BACKGROUND_STATISTIC = "bg"
 PERIOD_RANK = {"1min": 0, "rtd": 1, "1h": 2, "sample": 3}
 #: Parameters whose values are levels in dB: their energy sum Σ10^(L/10) is kept for energy means.
 LEVEL_PARAMETERS = ("Leq", "LA", "L5", "L10", "L50", "L90", "L95", "Ld", "Ln", "Ldn")
-#: Non-N flags counted as capture-gap reasons; anything else lands in ``gap_other``.
-GAP_FLAGS = tuple(f for f in DATA_FLAGS if f != VALID_FLAG)
+#: Flags counted as capture-gap reasons (not valid evidence); anything else lands in ``gap_other``.
+GAP_FLAGS = tuple(f for f in DATA_FLAGS if f not in VALID_FLAGS)
+#: The flag of a value above the analyser's measuring range: valid, counted in ``above_range``.
+ABOVE_RANGE_FLAG = "T"
 GAP_COLUMNS = [f"gap_{f}" for f in GAP_FLAGS] + ["gap_other"]
 
 AGG_COLUMNS: dict[str, str] = {
@@ -43,7 +48,8 @@ AGG_COLUMNS: dict[str, str] = {
     "period": "string",
     "window_start": "datetime64[ns, UTC]",   # the UTC hour
     "received": "int64",                     # readings of any flag
-    "valid": "int64",                        # flag-N readings
+    "valid": "int64",                        # flag-N and flag-T readings (valid evidence)
+    "above_range": "int64",                  # of those, flag T (above the analyser's range)
     "sum": "float64",                        # Σ valid values (non-detects as DL/2)
     "min": "float64",
     "max": "float64",
@@ -78,7 +84,8 @@ def hourly_aggregates(readings: pd.DataFrame, statistics: tuple[str, ...] = VALU
     flag_codes, flag_uniq = pd.factorize(r["flag"], use_na_sentinel=True)
     flag_uniq = np.asarray(flag_uniq, dtype=object)
     value = r["value"].to_numpy(dtype="float64")
-    valid_u = np.append(flag_uniq == VALID_FLAG, False)          # last slot: NA flag
+    valid_u = np.append(np.isin(flag_uniq, VALID_FLAGS), False)  # last slot: NA flag
+    above_u = np.append(flag_uniq == ABOVE_RANGE_FLAG, False)
     fl = np.where(flag_codes >= 0, flag_codes, len(flag_uniq))
     valid = valid_u[fl] & np.isfinite(value)
     q_codes, q_uniq = pd.factorize(r["qualifier"], use_na_sentinel=True)
@@ -105,6 +112,7 @@ def hourly_aggregates(readings: pd.DataFrame, statistics: tuple[str, ...] = VALU
         "max": counted,
         "energy": energy,
         "nd": nd.astype("int64"),
+        "above_range": (above_u[fl] & valid).astype("int64"),
     })
     known = np.zeros(len(flag_uniq) + 1, dtype=bool)
     for f in GAP_FLAGS:
@@ -114,7 +122,7 @@ def hourly_aggregates(readings: pd.DataFrame, statistics: tuple[str, ...] = VALU
     other = ~known & ~valid_u
     other[-1] = True                                              # a missing flag is a gap of its own
     frame["gap_other"] = (other[fl] & ~valid_u[fl]).astype("int64")
-    sums = {c: "sum" for c in ["received", "valid", "sum", "energy", "nd", *GAP_COLUMNS]}
+    sums = {c: "sum" for c in ["received", "valid", "above_range", "sum", "energy", "nd", *GAP_COLUMNS]}
     out = frame.groupby(["point", "parameter", "period", "window_start"], sort=False).agg(
         {**sums, "min": "min", "max": "max"}).reset_index()
     out["point"] = np.asarray(point_uniques, dtype=object)[out["point"].to_numpy()]
@@ -133,7 +141,7 @@ def combine_aggregates(frames: list[pd.DataFrame]) -> pd.DataFrame:
     keys = ["point", "parameter", "period", "window_start"]
     if not both.duplicated(keys).any():
         return both
-    sums = {c: "sum" for c in ["received", "valid", "sum", "energy", "nd", *GAP_COLUMNS]}
+    sums = {c: "sum" for c in ["received", "valid", "above_range", "sum", "energy", "nd", *GAP_COLUMNS]}
     out = both.groupby(keys, sort=False, observed=True).agg({**sums, "min": "min", "max": "max"}).reset_index()
     return out[list(AGG_COLUMNS)].astype(AGG_COLUMNS)
 

@@ -106,6 +106,9 @@ def evaluate_air(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.Da
     kind_text = np.where(is_rate, "hourly emission rate", np.where(is_single, "single reading",
                                                                     "hourly mean"))
     reason = reason.mask(over, pd.Series(kind_text, index=g.index) + " above the limit")
+    t = g["above_range"].fillna(0).astype("int64")
+    reason = reason.mask(t > 0, reason + np.where(reason == "", "", "; ") + t.astype(str)
+                         + " value(s) above the analyser's range (flag T) counted at the reported value")
     note = g["note"].fillna("").astype(object)
     reason = reason.where(note == "", reason + np.where(reason == "", "", "; ") + note)
     g["reason"] = reason

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.compliance.aggregate import (
+    ABOVE_RANGE_FLAG,
     AGG_COLUMNS,
     BACKGROUND_STATISTIC,
     GAP_COLUMNS,
@@ -31,7 +32,7 @@ from monitoring.compliance.frames import expected_per_hour, hours, points_table
 from monitoring.compliance.noise import evaluate_noise
 from monitoring.compliance.water import evaluate_water
 from monitoring.config import LOCAL_TZ
-from monitoring.schema import ASSESSMENT_COLUMNS, VALID_FLAG, empty_assessments
+from monitoring.schema import ASSESSMENT_COLUMNS, VALID_FLAGS, empty_assessments
 
 #: Data capture per point, parameter and window (``window`` = ``1h`` UTC hour or ``1d`` local day).
 CAPTURE_COLUMNS: dict[str, str] = {
@@ -45,8 +46,9 @@ CAPTURE_COLUMNS: dict[str, str] = {
     "parameter": "string",
     "expected": "float64",       # values expected from the period reported (1min: 60/h) or the interval
     "received": "int64",         # values received, any flag
-    "valid": "int64",            # flag-N values
-    **{c: "int64" for c in GAP_COLUMNS},   # values received with flag F/M/S/D/C/T/B or another flag
+    "valid": "int64",            # valid values: flag N, and flag T at its reported value
+    "above_range": "int64",      # of the valid values, flag T (above the analyser's range, hj212.md)
+    **{c: "int64" for c in GAP_COLUMNS},   # values received with flag F/M/S/D/C/B or another flag
     "silence": "float64",        # expected − received (values never sent), ≥ 0
     "capture_pct": "float64",    # 100 · valid / expected
 }
@@ -91,14 +93,15 @@ def capture(hourly: pd.DataFrame, points: pd.DataFrame, start: pd.Timestamp, end
     g = grid.merge(h.drop(columns=["sum", "min", "max", "energy", "nd"]), on=["point", "parameter", "window_start"],
                    how="left")
     g["expected"] = expected_per_hour(g["period"], g["interval_s"])
-    for c in ["received", "valid", *GAP_COLUMNS]:
+    for c in ["received", "valid", "above_range", *GAP_COLUMNS]:
         g[c] = g[c].fillna(0).astype("int64")
     g["window"] = "1h"
     g["window_end"] = g["window_start"] + pd.Timedelta(hours=1)
     local = g["window_start"].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
     day = g.assign(local_date=local).groupby(
         ["point", "zone", "enterprise", "kind", "parameter", "local_date"], dropna=False, observed=True).agg(
-        {"expected": "sum", "received": "sum", "valid": "sum", **{c: "sum" for c in GAP_COLUMNS}}).reset_index()
+        {"expected": "sum", "received": "sum", "valid": "sum", "above_range": "sum",
+         **{c: "sum" for c in GAP_COLUMNS}}).reset_index()
     day["window"] = "1d"
     day["window_start"] = day["local_date"].dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC")
     day["window_end"] = (day["local_date"] + pd.Timedelta(days=1)).dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC")
@@ -126,8 +129,8 @@ def evaluate_aggregates(agg: pd.DataFrame, registry: Any, catalogue: Any, *, sta
     hourly = best_period(agg)
     parts = [evaluate_air(hourly, limits, points, start, end, min_capture),
              evaluate_noise(hourly, background if background is not None else empty_aggregates(), limits,
-                            points, catalogue, start, end),
-             evaluate_water(hourly, limits, points, start, end)]
+                            points, catalogue, start, end, min_capture),
+             evaluate_water(hourly, limits, points, start, end, min_capture)]
     parts = [p for p in parts if not p.empty]
     assessments = pd.concat(parts, ignore_index=True) if parts else empty_assessments()
     assessments = assessments.sort_values(["window_start", "point", "parameter", "check"],
@@ -183,12 +186,14 @@ def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone:
     base = " AND ".join(where)
     m = quote_ident(READINGS_MEASUREMENT)
     group = "GROUP BY time(1h), \"point\", \"parameter\", \"period\" fill(none)"
+    valid = "(" + " OR ".join(f"\"flag\" = '{f}'" for f in VALID_FLAGS) + ")"
     statements = [
         f"SELECT count(\"flag\") AS received FROM {m} WHERE {base} {group}",
         f"SELECT count(\"value\") AS valid, sum(\"value\") AS sum, min(\"value\") AS min, max(\"value\") AS max "
-        f"FROM {m} WHERE {base} AND \"flag\" = '{VALID_FLAG}' {group}",
+        f"FROM {m} WHERE {base} AND {valid} {group}",
         f"SELECT count(\"value\") AS nd, sum(\"value\") AS nd_sum FROM {m} WHERE {base} "
-        f"AND \"flag\" = '{VALID_FLAG}' AND \"qualifier\" = '<' {group}",
+        f"AND {valid} AND \"qualifier\" = '<' {group}",
+        f"SELECT count(\"value\") AS above_range FROM {m} WHERE {base} AND \"flag\" = '{ABOVE_RANGE_FLAG}' {group}",
         *[f"SELECT count(\"flag\") AS gap_{f} FROM {m} WHERE {base} AND \"flag\" = '{f}' {group}"
           for f in GAP_FLAGS],
     ]
@@ -202,7 +207,7 @@ def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone:
         out = f if out is None else out.merge(f, on=keys, how="outer")
     if out is None:
         return empty_aggregates()
-    for c in ["received", "valid", "nd", *[f"gap_{x}" for x in GAP_FLAGS]]:
+    for c in ["received", "valid", "above_range", "nd", *[f"gap_{x}" for x in GAP_FLAGS]]:
         out[c] = pd.to_numeric(out.get(c, 0), errors="coerce").fillna(0).astype("int64") if c in out else 0
     for c in ["sum", "min", "max", "nd_sum"]:
         out[c] = pd.to_numeric(out[c], errors="coerce") if c in out else np.nan

@@ -1,18 +1,31 @@
-"""Boundary noise (GB 12348-2008): day and night Leq per point and local day, background correction, Lmax.
+"""Boundary noise (GB 12348-2008): every clock hour's Leq judged, day/night Leq reported beside it.
 
+* **Hourly verdicts** (§5.5): the standard judges the Leq of a *representative period of the source*, not
+  the energy mean of a whole 16-h day or 8-h night, where one loud hour is diluted by quiet ones
+  (1 h at 65 + 15 h at 55 dB(A) → 56.9). For continuous boundary monitoring every clock hour inside the
+  day or night period is one window: its Leq (energy mean of the hour's valid minute values) against the
+  day or night limit of 表1 (check ``leq_day``/``leq_night``, averaging ``1h``).
+* **Day and night Leq** (Ld, Ln) of each local day are reported beside each hourly verdict in the
+  ``period_value`` column (energy mean of every valid value of that day or night period, with the same
+  background correction); they are information, not a second verdict (no duplicate incident).
+* **Night Lmax** (§4.1.2/4.1.3): the highest valid ``LMx`` of every night hour against the night limit
+  + 10 dB(A) (frequent noise) or + 15 dB(A) (sporadic), by the point's ``noise_type``; ``period_value``
+  is the night's highest ``LMx``. Lmax is not background-corrected.
 * Day (06–22) and night (22–06) follow **local** time (Asia/Shanghai) with the point's ``day_start`` and
-  ``night_start`` from the registry (they must fall on whole hours: the aggregation is hourly). The night
-  that starts at 22:00 on D belongs to D.
-* Leq over a period is the energy mean of the valid minute (or hourly) Leq values,
-  ``10·log10(mean(10^(L/10)))`` — never the arithmetic mean of dB values.
-* Background correction (测量结果修正): difference = measured − background, rounded half-up to a whole dB:
-  > 10 none; 6–10 −1; 4–5 −2; 3 −3; < 3 no valid result (``invalid``, "measure again" — never counted
-  compliant or exceeding). The bands are data (``limits/data/gb12348-2008.yaml``).
+  ``night_start`` from the registry (whole hours). The night that starts at 22:00 on D belongs to D.
+* **Background correction** (§5.9, 表7) — order matters: the raw, *unrounded* difference
+  D = measured − background decides first: D > 10 → no correction; D < 3 → no valid result (``invalid``,
+  "lower the background and measure again"); 3 ≤ D ≤ 10 → round D half-up to a whole dB, then 3 → −3,
+  4–5 → −2, 6–10 → −1. So 60.4 over 50 (D 10.4) is not corrected; 52.7 over 50 (D 2.7) is invalid. The
+  thresholds and bands are data (``limits/data/gb12348-2008.yaml`` rule ``background_correction``).
 * Background source: readings of the same point with parameter ``Leq`` and statistic ``bg`` (a manual
   measurement with the source stopped) in the same local day/night period, energy-averaged. Without one the
   measured Leq is judged uncorrected and the reason says so (``envmon noise assess`` takes it directly).
-* Night Lmax (parameter ``LMx``, highest valid value of the night) against the night limit + 10 dB(A)
-  (frequent noise) or + 15 dB(A) (sporadic), by the point's ``noise_type``.
+* **Indoor measurement** (§4.1.5): a point whose boundary is closer than 1 m to a noise-sensitive
+  building (registry ``indoor: true``) is measured indoors and judged against 表1 − 10 dB(A) (the night
+  Lmax limit follows the reduced night limit); the catalogue applies it when it resolves point limits.
+* Capture: an online point's hour needs ≥ ``min_capture`` (75 %) of the expected minute values, else
+  ``invalid``; a manually measured (offline) point is judged in the hours it has values.
 """
 
 from __future__ import annotations
@@ -25,7 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitoring.compliance.frames import to_assessments, verdicts
+from limits.catalogue import BackgroundRule
+from monitoring.compliance.frames import expected_per_hour, hours, to_assessments, verdicts
 from monitoring.config import LOCAL_TZ
 
 LEQ, LMAX = "Leq", "LMx"
@@ -38,24 +52,27 @@ def energy_mean(levels: np.ndarray | pd.Series) -> float:
     return float(10 * np.log10(np.mean(np.power(10.0, arr / 10.0)))) if arr.size else math.nan
 
 
-def background_correction(measured: np.ndarray, background: np.ndarray,
-                          bands: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vectorised correction. Returns (corrected Leq, valid mask, rounded difference).
+def background_correction(measured: np.ndarray, background: np.ndarray, rule: BackgroundRule
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised GB 12348-2008 §5.9 correction: (corrected Leq, valid mask, raw difference, correction).
 
-    ``bands``: [(lowest rounded difference, correction)], ascending, from the catalogue; a difference
-    below the first band gives no valid result. A NaN background means "no background measured":
-    no correction, valid.
+    The raw, unrounded difference D is compared with the thresholds **before** any rounding; only a D in
+    [3, 10] is rounded (half-up) to look up the 表7 correction. A NaN background means "no background
+    measured": no correction, valid. An invalid result (D < 3) gives a NaN corrected value.
     """
     m = np.asarray(measured, dtype=float)
     b = np.asarray(background, dtype=float)
-    diff = np.floor(m - b + 0.5)          # rounded half-up to a whole dB
-    corr = np.zeros_like(m)
-    for lowest, c in bands:
-        corr = np.where(diff >= lowest, c, corr)
     has_bg = np.isfinite(b)
-    valid = ~has_bg | (diff >= bands[0][0])
-    corrected = np.where(has_bg, m + corr, m)
-    return np.where(valid, corrected, np.nan), valid, np.where(has_bg, diff, np.nan)
+    diff = np.where(has_bg, m - b, np.nan)
+    rounded = np.floor(diff + 0.5)
+    corr = np.zeros_like(m)
+    for lowest, c in sorted(rule.bands):
+        corr = np.where(rounded >= lowest, c, corr)
+    with np.errstate(invalid="ignore"):
+        invalid = has_bg & (diff < rule.invalid_below)
+        corr = np.where(has_bg & (diff <= rule.none_above) & ~invalid, corr, 0.0)
+    valid = ~invalid
+    return np.where(valid, m + corr, np.nan), valid, diff, np.where(valid, corr, np.nan)
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,7 @@ class NoiseAssessment:
     lmax: float | None = None
     lmax_limit: float | None = None
     lmax_verdict: str | None = None
+    indoor: bool = False
     standard: str = "GB 12348-2008"
     clause: str = ""
     limit_status: str = ""
@@ -82,44 +100,57 @@ class NoiseAssessment:
 
 
 def assess_noise(catalogue: Any, zone_class: int, period: str, leq: float, background: float | None = None,
-                 lmax: float | None = None, kind: str = "frequent") -> NoiseAssessment:
-    """One measurement judged against GB 12348-2008 表1 (``envmon noise assess``)."""
+                 lmax: float | None = None, kind: str = "frequent", indoor: bool = False) -> NoiseAssessment:
+    """One measurement (the Leq of one representative period, e.g. one hour) against GB 12348-2008 表1
+    (``envmon noise assess``), with the §5.9 background correction and the §4.1.5 indoor reduction."""
     lim = catalogue.noise_limit(zone_class, period)
     if lmax is not None and period != "night":
         raise ValueError("Lmax is only judged at night (GB 12348-2008 4.1.2/4.1.3); use --period night")
-    bands = catalogue.background_bands()
-    corrected, valid, diff = background_correction(np.array([leq]), np.array([np.nan if background is None
-                                                                               else background]), bands)
+    reduction = catalogue.indoor_reduction() if indoor else 0.0
+    limit = lim.value - reduction
+    rule = catalogue.background_rule()
+    corrected, valid, diff, corr = background_correction(
+        np.array([leq]), np.array([np.nan if background is None else background]), rule)
     c = None if not valid[0] else round(float(corrected[0]), 1)
-    d = None if background is None else float(diff[0])
-    correction = None if c is None or background is None else round(c - leq, 1)
+    d = None if background is None else round(float(diff[0]), 1)
+    correction = None if c is None or background is None else float(corr[0])
+    where = f"class {zone_class} {'indoor ' if indoor else ''}limit {limit:g} dB(A)"
     if not valid[0]:
         verdict = "invalid"
-        reason = (f"measured − background = {d:g} dB(A) < {bands[0][0]} dB(A): no valid result; "
-                  "lower the background and measure again")
-    elif c > lim.value:
+        reason = (f"measured − background = {d:g} dB(A) < {rule.invalid_below:g} dB(A): no valid result; "
+                  "lower the background and measure again (GB 12348-2008 5.9)")
+    elif c > limit:
         verdict = "exceeds"
-        reason = f"{period} Leq {c:g} dB(A) above the class {zone_class} limit {lim.value:g} dB(A)"
+        reason = f"{period} Leq {c:g} dB(A) above the {where}"
     else:
         verdict = "compliant"
-        reason = f"{period} Leq {c:g} dB(A) within the class {zone_class} limit {lim.value:g} dB(A)"
+        reason = f"{period} Leq {c:g} dB(A) within the {where}"
+    if indoor:
+        reason += f" (表1 {lim.value:g} − {reduction:g}, measured indoors, 4.1.5)"
     if valid[0]:
-        reason += ("; no background given, not corrected" if background is None
-                   else f"; background correction {correction:+g} dB(A) (difference {d:g})")
+        if background is None:
+            reason += "; no background given, not corrected"
+        elif d > rule.none_above:
+            reason += f"; difference {d:g} dB(A) > {rule.none_above:g}: no background correction"
+        else:
+            reason += f"; background correction {correction:+g} dB(A) (difference {d:g}, 表7)"
     lmax_limit = lmax_verdict = None
     if lmax is not None:
-        lmax_limit = lim.value + catalogue.lmax_allowance(kind)
+        lmax_limit = limit + catalogue.lmax_allowance(kind)
         lmax_verdict = "exceeds" if lmax > lmax_limit else "compliant"
         reason += (f"; night Lmax {lmax:g} {'above' if lmax_verdict == 'exceeds' else 'within'} "
-                   f"{lmax_limit:g} dB(A) (limit + {lmax_limit - lim.value:g}, {kind})")
+                   f"{lmax_limit:g} dB(A) (limit + {lmax_limit - limit:g}, {kind})")
         if lmax_verdict == "exceeds" and verdict == "compliant":
             verdict = "exceeds"
-    return NoiseAssessment(limit=lim.value, measured_leq=leq, corrected_leq=c, verdict=verdict, reason=reason,
+    return NoiseAssessment(limit=limit, measured_leq=leq, corrected_leq=c, verdict=verdict, reason=reason,
                            zone_class=zone_class, period=period, background=background, difference=d,
                            correction=correction, lmax=lmax, lmax_limit=lmax_limit, lmax_verdict=lmax_verdict,
-                           clause=lim.clause, limit_status=lim.status)
+                           indoor=indoor, clause=lim.clause, limit_status=lim.status)
 
 
+# ---------------------------------------------------------------------------------------------------
+# Evaluation over hourly aggregates
+# ---------------------------------------------------------------------------------------------------
 def _hour(t: Any) -> int:
     if isinstance(t, str):
         t = time.fromisoformat(t)
@@ -140,88 +171,130 @@ def _assign_periods(frame: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     date = local.dt.tz_localize(None).dt.normalize()
     f["period"] = np.where(is_day, "day", "night")
     f["local_date"] = date.where(is_day | (h >= f["night_h"]), date - pd.Timedelta(days=1))
-    return f
+    return f.drop(columns=["day_h", "night_h"])
 
 
-def evaluate_noise(hourly: pd.DataFrame, background: pd.DataFrame, point_limits: pd.DataFrame,
-                   points: pd.DataFrame, catalogue: Any, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Assessments per noise point, local day and period: ``leq_day``, ``leq_night``, ``lmax_night``.
-
-    ``hourly``: best-period aggregates (Leq energy sums, LMx maxima); ``background``: aggregates of
-    statistic ``bg`` readings (may be empty). Windows: each local day whose day or night period starts in
-    [start, end) for online points; for offline points only periods with data.
-    """
+def _noise_limits(point_limits: pd.DataFrame, npoints: pd.DataFrame) -> pd.DataFrame:
+    """Limit rows of measured noise parameters (the §4.1.5 indoor reduction is already applied by
+    :meth:`~limits.catalogue.Catalogue.point_limits`), with the period each judges."""
     lims = point_limits[point_limits["kind"] == "noise"]
-    npoints = points[points["kind"] == "noise"]
-    if lims.empty or npoints.empty:
-        return to_assessments(pd.DataFrame())
-    params = npoints[["point", "parameters"]].explode("parameters")
-    lims = lims.merge(params.rename(columns={"parameters": "parameter"}).astype("string"), on=["point", "parameter"])
-    data = hourly[hourly["parameter"].isin([LEQ, LMAX])]
-    data = _assign_periods(data, npoints)
-    agg = data.groupby(["point", "parameter", "period", "local_date"], observed=True).agg(
-        energy=("energy", "sum"), valid=("valid", "sum"), received=("received", "sum"), max=("max", "max"),
-        expected_hours=("window_start", "size")).reset_index()
-    agg["leq"] = 10 * np.log10((agg["energy"] / agg["valid"].where(agg["valid"] > 0)).where(agg["energy"] > 0))
-    agg["value"] = np.where(agg["parameter"] == LMAX, agg["max"], agg["leq"])
-
-    # windows: local days × periods
-    tz_start = start.tz_convert(LOCAL_TZ).tz_localize(None).normalize() - pd.Timedelta(days=1)
-    tz_end = end.tz_convert(LOCAL_TZ).tz_localize(None).normalize() + pd.Timedelta(days=1)
-    days = pd.DataFrame({"local_date": pd.date_range(tz_start, tz_end, freq="D")})
+    params = npoints[["point", "parameters"]].explode("parameters").rename(columns={"parameters": "parameter"})
+    lims = lims.merge(params.astype("string"), on=["point", "parameter"])
     lims = lims.assign(period=np.where(lims["check"] == "leq_day", "day", "night"))
-    info = npoints[["point", "online", "interval_s", "day_start", "night_start"]].astype({"point": "string"})
-    lims = lims.merge(info, on="point")
-    grid = lims.merge(days, how="cross")
-    day_h = grid["day_start"].map(_hour)
-    night_h = grid["night_start"].map(_hour)
-    open_h = np.where(grid["period"] == "day", day_h, night_h)
-    close_h = np.where(grid["period"] == "day", night_h, day_h + 24)
-    local_start = grid["local_date"] + pd.to_timedelta(open_h, unit="h")
-    local_end = grid["local_date"] + pd.to_timedelta(close_h, unit="h")
-    grid["window_start"] = local_start.dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC")
-    grid["window_end"] = local_end.dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC")
-    grid = grid[(grid["window_start"] >= start) & (grid["window_start"] < end)]
-    g = grid.merge(agg, on=["point", "parameter", "period", "local_date"], how="left")
-    g = g[g["online"].fillna(False).astype(bool) | g["valid"].notna()]
+    info = npoints[["point", "online", "interval_s", "day_start", "night_start"]]
+    lims = lims.merge(info.astype({"point": "string"}), on="point")
+    return lims
 
-    # background, energy-averaged per point/period/local day
-    if background is not None and not background.empty:
-        bg = _assign_periods(background[background["parameter"] == LEQ], npoints)
-        bg = bg.groupby(["point", "period", "local_date"], observed=True).agg(
-            bg_energy=("energy", "sum"), bg_valid=("valid", "sum")).reset_index()
-        bg["bg_leq"] = 10 * np.log10(bg["bg_energy"] / bg["bg_valid"].where(bg["bg_valid"] > 0))
-        g = g.merge(bg[["point", "period", "local_date", "bg_leq"]], on=["point", "period", "local_date"], how="left")
-    else:
-        g["bg_leq"] = np.nan
+
+def _hour_grid(lims: pd.DataFrame, data: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Windows: every clock hour in [start, end) of an online point, the hours with data of an offline
+    point; each hour paired with the limit rows of its period (day: leq_day; night: leq_night, lmax_night)."""
+    online = lims[lims["online"].fillna(False).astype(bool)]
+    grid = online.merge(pd.DataFrame({"window_start": hours(start, end)}), how="cross")
+    offline = lims[~lims["online"].fillna(False).astype(bool)]
+    if not offline.empty:
+        seen = data[["point", "parameter", "window_start"]].drop_duplicates()
+        grid = pd.concat([grid, offline.merge(seen, on=["point", "parameter"])], ignore_index=True)
+    if grid.empty:
+        return grid.assign(local_date=pd.Series(dtype="datetime64[ns]"))
+    grid = _assign_periods(grid.rename(columns={"period": "limit_period"}),
+                           grid[["point", "day_start", "night_start"]].drop_duplicates("point"))
+    return grid[grid["period"] == grid.pop("limit_period")]
+
+
+def _period_values(data: pd.DataFrame) -> pd.DataFrame:
+    """Ld / Ln (energy mean of the period's valid values) and the period's highest LMx per point and day."""
+    per = data.groupby(["point", "parameter", "period", "local_date"], observed=True).agg(
+        p_energy=("energy", "sum"), p_valid=("valid", "sum"), p_max=("max", "max")).reset_index()
+    leq = 10 * np.log10((per["p_energy"] / per["p_valid"].where(per["p_valid"] > 0)).where(per["p_energy"] > 0))
+    per["p_value"] = np.where(per["parameter"] == LMAX, per["p_max"], leq)
+    return per[["point", "parameter", "period", "local_date", "p_value"]]
+
+
+def _background(background: pd.DataFrame | None, npoints: pd.DataFrame) -> pd.DataFrame:
+    """Background Leq (statistic ``bg``), energy-averaged per point, period and local day."""
+    cols = ["point", "period", "local_date", "bg_leq"]
+    if background is None or background.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c == "bg_leq" else "object") for c in cols})
+    bg = background[background["parameter"] == LEQ].drop(columns=["period"])
+    bg = _assign_periods(bg, npoints)
+    bg = bg.groupby(["point", "period", "local_date"], observed=True).agg(
+        bg_energy=("energy", "sum"), bg_valid=("valid", "sum")).reset_index()
+    bg["bg_leq"] = 10 * np.log10(bg["bg_energy"] / bg["bg_valid"].where(bg["bg_valid"] > 0))
+    return bg[cols]
+
+
+def _judge(g: pd.DataFrame, rule: BackgroundRule, min_capture: float) -> pd.DataFrame:
+    """Value (hour Leq corrected / hour Lmax), ``period_value``, verdict and reason of each hourly window."""
     is_lmax = (g["check"] == "lmax_night").to_numpy()
-    bands = catalogue.background_bands()
-    bg_for_leq = np.where(is_lmax, np.nan, g["bg_leq"].to_numpy(dtype=float))
-    corrected, ok, diff = background_correction(g["value"].to_numpy(dtype=float), bg_for_leq, bands)
-    value = np.where(is_lmax, g["value"], corrected)
     valid_n = g["valid"].fillna(0).to_numpy()
+    leq = 10 * np.log10((g["energy"] / g["valid"].where(g["valid"] > 0)).where(g["energy"] > 0))
+    raw = np.where(is_lmax, g["max"], leq)
+    bg = np.where(is_lmax, np.nan, g["bg_leq"].to_numpy(dtype=float))
+    corrected, ok, diff, corr = background_correction(raw, bg, rule)
+    p_corrected, _, _, _ = background_correction(g["p_value"].to_numpy(dtype=float), bg, rule)
+    online = g["online"].fillna(False).astype(bool)
+    expected = expected_per_hour(g["period_reported"], g["interval_s"])
+    need = np.ceil(min_capture * expected)
     no_data = pd.Series(valid_n == 0, index=g.index)
-    invalid = pd.Series(~ok & ~no_data.to_numpy(), index=g.index)
-    g["value"] = value
-    g["verdict"] = verdicts(g["value"], g["limit"], no_data, invalid)
-    hours_span = (g["window_end"] - g["window_start"]) / pd.Timedelta(hours=1)
-    g["expected_count"] = np.where(g["online"].fillna(False).astype(bool),
-                                   hours_span * 3600.0 / g["interval_s"], np.nan)
+    short = online & (g["valid"].fillna(0) < need) & ~no_data
+    invalid = pd.Series(~ok, index=g.index) & ~no_data
+    g["value"] = corrected
+    g["period_value"] = p_corrected
+    g["verdict"] = verdicts(g["value"], g["limit"], no_data, invalid | short)
     g["valid_count"] = valid_n
-    d = pd.Series(diff, index=g.index)
-    reason = pd.Series("", index=g.index, dtype=object)
+    g["expected_count"] = np.where(online, expected, np.nan)
+
+    d = pd.Series(diff, index=g.index).round(1)
     has_bg = d.notna() & ~no_data
-    corr = pd.Series(corrected, index=g.index) - pd.Series(np.where(is_lmax, np.nan, g["leq"]), index=g.index)
-    reason = reason.mask(has_bg & ~invalid, "background " + g["bg_leq"].round(1).astype(str)
-                         + " dB(A), difference " + d.fillna(0).astype(int).astype(str) + ", correction "
-                         + corr.round(1).astype(str) + " dB(A)")
+    reason = pd.Series("", index=g.index, dtype=object)
+    reason = reason.mask(has_bg & (d > rule.none_above), "background " + g["bg_leq"].round(1).astype(str)
+                         + " dB(A), difference " + d.astype(str) + f" > {rule.none_above:g}: no correction")
+    reason = reason.mask(has_bg & (d <= rule.none_above) & ~invalid, "background " + g["bg_leq"].round(1).astype(str)
+                         + " dB(A), difference " + d.astype(str) + ", correction "
+                         + pd.Series(corr, index=g.index).astype(str) + " dB(A) (表7)")
     reason = reason.mask(~has_bg & ~no_data & ~pd.Series(is_lmax, index=g.index),
                          "no background measurement: not corrected")
-    reason = reason.mask(invalid, "measured − background = " + d.fillna(0).astype(int).astype(str)
-                         + f" dB(A) < {bands[0][0]}: no valid result, measure again")
+    reason = reason.mask(invalid, "measured − background = " + d.astype(str)
+                         + f" dB(A) < {rule.invalid_below:g}: no valid result, measure again (5.9)")
+    reason = reason.mask(short & ~invalid, "valid " + pd.Series(valid_n, index=g.index).astype(int).astype(str)
+                         + "/" + expected.fillna(0).astype(int).astype(str) + f" < {min_capture:.0%} capture")
     reason = reason.mask(no_data, "no valid data")
-    reason = reason.mask(g["verdict"] == "exceeds", reason.radd("above the limit; "))
-    g["reason"] = reason
+    reason = reason.mask(g["verdict"] == "exceeds", reason.radd(
+        np.where(is_lmax, "hour's Lmax above the limit; ", "hour's Leq above the limit; ")))
+    period_label = np.where(is_lmax, "night Lmax ", np.where(g["period"] == "day", "Ld ", "Ln "))
+    pv = pd.Series(p_corrected, index=g.index).round(1)
+    reason = reason.where(pv.isna(), reason + "; " + period_label + pv.astype(str) + " dB(A)")
+    g["reason"] = reason.str.lstrip("; ")
+    return g
+
+
+def evaluate_noise(hourly: pd.DataFrame, background: pd.DataFrame | None, point_limits: pd.DataFrame,
+                   points: pd.DataFrame, catalogue: Any, start: pd.Timestamp, end: pd.Timestamp,
+                   min_capture: float = 0.75) -> pd.DataFrame:
+    """Assessments per noise point and clock hour in [start, end): ``leq_day`` (day hours), ``leq_night``
+    and ``lmax_night`` (night hours), averaging ``1h``, with Ld / Ln (or the night's Lmax) in
+    ``period_value``.
+
+    ``hourly``: best-period aggregates (Leq energy sums, LMx maxima); ``background``: aggregates of
+    statistic ``bg`` readings (may be empty). Period values use every hour provided, also outside
+    [start, end) (the store path reads to the end of the last night).
+    """
+    npoints = points[points["kind"] == "noise"]
+    if point_limits[point_limits["kind"] == "noise"].empty or npoints.empty:
+        return to_assessments(pd.DataFrame())
+    lims = _noise_limits(point_limits, npoints)
+    data = hourly[hourly["parameter"].isin([LEQ, LMAX])].rename(columns={"period": "period_reported"})
+    data = _assign_periods(data, npoints)
+    grid = _hour_grid(lims, data, start, end)
+    if grid.empty:
+        return to_assessments(pd.DataFrame())
+    g = grid.merge(data.drop(columns=["period", "local_date"]), on=["point", "parameter", "window_start"],
+                   how="left")
+    g = g.merge(_period_values(data), on=["point", "parameter", "period", "local_date"], how="left")
+    g = g.merge(_background(background, npoints), on=["point", "period", "local_date"], how="left")
+    g = _judge(g, catalogue.background_rule(), min_capture)
     g["ratio"] = g["value"] / g["limit"]
-    g["averaging"] = np.where(g["check"] == "leq_day", "day", "night")
+    g["averaging"] = "1h"
+    g["window_end"] = g["window_start"] + pd.Timedelta(hours=1)
     return to_assessments(g)

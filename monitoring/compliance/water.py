@@ -2,7 +2,13 @@
 
 * The daily window is the **local** day (Asia/Shanghai, 00:00–24:00), because GB 8978-1996 and
   GB 18918-2002 mean calendar days as people keep them.
-* The daily mean is the mean of every valid (flag N) value in the day, online or lab.
+* The daily mean is the mean of every valid (flag N, or T at its reported value) value in the day, online
+  or lab — and only when the day has enough of them (GB 8978-1996 §5.2.1: ≥ 2 samples a day, more by
+  production cycle): an online analyser's day needs valid values covering ≥ ``min_capture`` (75 %) of the
+  values expected that day (from the period it reports: hourly data 24, minute data 1440 / interval) and at
+  least 2; a lab/manual point needs ≥ 2 samples. A day short of that is ``invalid`` with the reason
+  "insufficient data" — a capture gap, never a verdict. (pH is a range judged on every sample: one valid
+  sample outside 6–9 is a violation.)
 * Standard and grade come from the registry (``WaterPoint.standard``/``grade``): GB 8978-1996 grade 3 for
   outlets into a town sewer ending in a secondary plant; GB 18918-2002 一级A/一级B for plant effluent.
 * GB 18918-2002 NH₃-N: the bracket value applies when the day's mean water temperature (w01010) at the
@@ -22,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from monitoring.compliance.frames import measured, to_assessments, verdicts
+from monitoring.compliance.frames import expected_per_hour, measured, to_assessments, verdicts
 from monitoring.config import LOCAL_TZ
 
 WATER_KINDS = ("wastewater", "plant_effluent")
@@ -41,16 +47,20 @@ def local_days(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
 def daily(hourly: pd.DataFrame) -> pd.DataFrame:
     """Sum the hourly aggregates into local days (valid, sum, min, max, nd, received)."""
     if hourly.empty:
-        return pd.DataFrame(columns=["point", "parameter", "local_date", "valid", "sum", "min", "max", "nd",
+        return pd.DataFrame(columns=["point", "parameter", "local_date", "valid", "above_range", "sum", "min", "max", "nd",
                                      "received", "period"])
     local = hourly["window_start"].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
     return hourly.assign(local_date=local).groupby(["point", "parameter", "local_date"], observed=True).agg(
-        valid=("valid", "sum"), sum=("sum", "sum"), min=("min", "min"), max=("max", "max"), nd=("nd", "sum"),
+        valid=("valid", "sum"), above_range=("above_range", "sum"), sum=("sum", "sum"), min=("min", "min"), max=("max", "max"), nd=("nd", "sum"),
         received=("received", "sum"), period=("period", "first")).reset_index()
 
 
+#: GB 8978-1996 §5.2.1: at least two samples in 24 h for a daily mean.
+MIN_DAILY_VALUES = 2
+
+
 def evaluate_water(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.DataFrame,
-                   start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+                   start: pd.Timestamp, end: pd.Timestamp, min_capture: float = 0.75) -> pd.DataFrame:
     """Assessments per water point, parameter and local day in [start, end)."""
     lims = point_limits[point_limits["kind"].isin(WATER_KINDS)
                         & point_limits["check"].isin(["daily_mean", "ph_range"])]
@@ -89,8 +99,14 @@ def evaluate_water(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.
     dl = 2 * mean  # all non-detect: mean of DL/2 values → mean DL
     nd_invalid = all_nd & (dl > limit)
     no_data = valid == 0
+    online = g["online"].fillna(False).astype(bool)
+    hours_per_day = (g["window_end"] - g["window_start"]) / pd.Timedelta(hours=1)
+    expected = (expected_per_hour(g["period"], g["interval_s"]) * hours_per_day).where(online)
+    need = np.ceil(min_capture * expected.fillna(0)).clip(lower=MIN_DAILY_VALUES)
+    insufficient = ~is_ph & ~no_data & (valid < need)
     judged = value.where(~is_ph, np.where(ph_out, np.inf, -np.inf))
-    g["verdict"] = verdicts(judged.where(~is_ph, judged), limit.where(~is_ph, 0.0), no_data, nd_invalid & ~is_ph)
+    g["verdict"] = verdicts(judged.where(~is_ph, judged), limit.where(~is_ph, 0.0), no_data,
+                            (nd_invalid & ~is_ph) | insufficient)
     ratio = (value / limit).where(~is_ph, np.maximum(np.maximum(below, above), 0) / (high - low))
     reason = pd.Series("", index=g.index, dtype=object)
     reason = reason.mask(has_cold & cold, "water ≤ " + g["cold_max_temp_c"].astype(str) + " °C (daily mean "
@@ -102,6 +118,13 @@ def evaluate_water(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.
     reason = reason.mask(nd_invalid, "all non-detect but the detection limit is above the limit")
     reason = reason.mask(is_ph & ~no_data, "daily pH range " + g["min"].round(2).astype(str) + "–"
                          + g["max"].round(2).astype(str))
+    reason = reason.mask(insufficient, "insufficient data: " + valid.astype("int64").astype(str) + " valid of "
+                         + np.where(online, expected.fillna(0).round().astype("int64").astype(str) + " expected (≥ "
+                                    + f"{min_capture:.0%}" + " and ≥ 2 needed)", "samples (≥ 2 needed)")
+                         + ", GB 8978-1996 5.2.1: no daily mean")
+    t = g["above_range"].fillna(0).astype("int64")
+    reason = reason.mask((t > 0) & ~no_data, reason + np.where(reason == "", "", "; ") + t.astype(str)
+                         + " value(s) above the analyser's range (flag T) counted at the reported value")
     reason = reason.mask(no_data, "no valid data")
     g["reason"] = reason
     g["value"] = value
@@ -109,7 +132,5 @@ def evaluate_water(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.
     g["ratio"] = ratio
     g["averaging"] = "1d"
     g["valid_count"] = valid
-    hours_per_day = (g["window_end"] - g["window_start"]) / pd.Timedelta(hours=1)
-    g["expected_count"] = np.where(g["online"].fillna(False).astype(bool),
-                                   hours_per_day * 3600.0 / g["interval_s"], np.nan)
+    g["expected_count"] = expected
     return to_assessments(g)

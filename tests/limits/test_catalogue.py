@@ -100,7 +100,9 @@ def test_noise_and_hazardous_waste_rules_are_data(cat):
     assert cat.noise_limit(2, "day").value == 60 and cat.noise_limit(4, "night").value == 55
     assert cat.noise_limit(0, "night").value == 40
     assert cat.lmax_allowance("frequent") == 10 and cat.lmax_allowance("sporadic") == 15
-    assert cat.background_bands() == [(3, -3.0), (4, -2.0), (6, -1.0), (11, 0.0)]
+    bg = cat.background_rule()      # GB 12348-2008 §5.9 表7: raw D thresholds, bands on the rounded D
+    assert (bg.invalid_below, bg.none_above, bg.bands) == (3, 10, ((3, -3.0), (4, -2.0), (6, -1.0)))
+    assert cat.indoor_reduction() == 10
     assert cat.rule("storage_days").value == 365 and cat.rule("storage_days").status == "unconfirmed"
     assert cat.rule("temporary_stock").value == 3
     assert cat.rule("manifest_confirmation").value == 5

@@ -129,3 +129,14 @@ def test_chunked_aggregation_equals_whole(catalogue):
     agg = combine_aggregates([hourly_aggregates(r[r["time"] < mid]), hourly_aggregates(r[r["time"] >= mid])])
     chunked = evaluate_aggregates(agg, reg, catalogue, start=H, end="2024-05-01 11:00").assessments
     pd.testing.assert_frame_equal(whole, chunked)
+
+
+def test_flag_t_above_range_counts_and_can_exceed(catalogue):
+    """hj212.md data flags: T (above the measuring range) is valid evidence at its reported value — the
+    highest readings are judged. 45 N minutes at 500 and 15 T minutes at 800 (the range ceiling): mean 575 >
+    550 mg/m³ (GB 16297-1996 表2 二级 SO₂, 1-h mean, §8.2); as gaps it was 45/60 at 500, compliant."""
+    r = minutes("S1", "stack", "a21026", H, [500.0] * 45 + [800.0] * 15, flags=["N"] * 45 + ["T"] * 15)
+    ev = run(r, make_registry(stack()), catalogue)
+    c = one(ev, "concentration")
+    assert c["verdict"] == "exceeds" and c["value"] == pytest.approx(575) and c["valid_count"] == 60
+    assert "15 value(s) above the analyser's range (flag T)" in c["reason"]

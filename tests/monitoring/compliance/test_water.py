@@ -102,8 +102,8 @@ def test_non_detects_half_detection_limit(catalogue):
     c = row(run(lab, reg, catalogue), "W1", "daily_mean", "w01018")
     assert c["value"] == pytest.approx((2.0 + 10.0) / 2) and c["verdict"] == "compliant"
     assert pd.isna(c["expected_count"])                         # lab point: no expected count
-    allnd = minutes("W1", "wastewater", "w01018", "2024-01-10 09:00", [4.0], qualifier="<", period="sample",
-                    statistic="sample", unit="mg/L")
+    allnd = minutes("W1", "wastewater", "w01018", "2024-01-10 09:00", [4.0, 4.0], qualifier="<",
+                    period="sample", statistic="sample", unit="mg/L", step="6h")
     c = row(run(allnd, reg, catalogue), "W1", "daily_mean", "w01018")
     assert c["value"] == 2.0 and c["verdict"] == "compliant" and "detection limit" in c["reason"]
     # a detection limit above the limit cannot show compliance
@@ -138,3 +138,44 @@ def test_period_without_any_water_data_is_no_data_not_a_crash(catalogue):
     ev = run(r, make_registry(outlet()), catalogue)
     c = row(ev, "W1", "daily_mean", "w01018")
     assert c["verdict"] == "no_data"
+
+
+def test_daily_mean_needs_two_lab_samples(catalogue):
+    """GB 8978-1996 5.2.1: other wastewater is sampled at least twice in 24 h, so one lab sample gives no
+    daily mean: ``invalid`` ("insufficient data"), a capture gap — not a verdict, not an exceedance."""
+    reg = make_registry(outlet(online=False, mn=None, pw=None))
+    one = minutes("W1", "wastewater", "w01018", "2024-01-10 09:00", [900.0], period="sample",
+                  statistic="sample", unit="mg/L")
+    ev = run(one, reg, catalogue)
+    c = row(ev, "W1", "daily_mean", "w01018")
+    assert c["verdict"] == "invalid" and "insufficient data" in c["reason"] and ev.exceedances.empty
+    two = minutes("W1", "wastewater", "w01018", "2024-01-10 09:00", [900.0, 200.0], period="sample",
+                  statistic="sample", unit="mg/L", step="6h")
+    c = row(run(two, reg, catalogue), "W1", "daily_mean", "w01018")
+    assert c["verdict"] == "exceeds" and c["value"] == pytest.approx(550)
+
+
+@pytest.mark.parametrize("valid_hours, verdict", [(1, "invalid"), (17, "invalid"), (18, "exceeds"), (24, "exceeds")])
+def test_online_daily_mean_needs_75_percent_of_expected(catalogue, valid_hours, verdict):
+    """Online analyser daily mean (standards.md project rule after GB 8978-1996 5.2.1 and HJ 75's 45/60):
+    valid values ≥ 75 % of the day's expected count (hourly data: 18 of 24) and ≥ 2, else "insufficient
+    data". One valid hour of 24 at 900 mg/L used to be judged "exceeds"."""
+    flags = ["N"] * valid_hours + ["D"] * (24 - valid_hours)
+    r = hourly("W1", "wastewater", "w01018", [900.0] * 24, flags=flags)
+    ev = run(r, make_registry(outlet()), catalogue)
+    c = row(ev, "W1", "daily_mean", "w01018")
+    assert c["verdict"] == verdict and c["expected_count"] == 24
+    if verdict == "invalid":
+        assert f"{valid_hours} valid of 24 expected" in c["reason"] and ev.exceedances.empty
+
+
+def test_flag_t_above_range_is_valid_evidence(catalogue):
+    """hj212.md data flags: T (above the measuring range) means the analyser works and the true value is at
+    least the reported one — it counts at its reported value and can exceed (it used to be a capture gap,
+    so the highest readings were never judged)."""
+    r = hourly("W1", "wastewater", "w01018", [300.0] * 12 + [1000.0] * 12, flags=["N"] * 12 + ["T"] * 12)
+    ev = run(r, make_registry(outlet()), catalogue)
+    c = row(ev, "W1", "daily_mean", "w01018")
+    assert c["verdict"] == "exceeds" and c["value"] == pytest.approx(650) and c["valid_count"] == 24
+    cap = ev.capture.query("window == '1d' and parameter == 'w01018'").iloc[0]
+    assert (cap["valid"], cap["above_range"], cap["capture_pct"]) == (24, 12, 100.0)
