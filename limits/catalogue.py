@@ -180,7 +180,8 @@ class Catalogue:
                 if (standard is None or lim.standard == standard)
                 and (parameter is None or lim.parameter == parameter)
                 and (check is None or lim.check == check)
-                and (context is None or lim.matches(context)) and lim.effective(on)]
+                and (context is None or lim.matches(context))
+                and lim.effective(on, (context or {}).get("built"))]
 
     def frame(self, standard: str | None = None, parameter: str | None = None,
               include_overrides: bool = True) -> pd.DataFrame:
@@ -254,20 +255,26 @@ class Catalogue:
         return found[0]
 
     # per-point resolution ----------------------------------------------------------------------------
-    def point_context(self, point: Any) -> tuple[str | None, dict[str, Any]]:
-        """(standard id, applies_to context) for a registry point; (None, {}) for kinds without limits."""
+    def point_context(self, point: Any, registry: Any = None) -> tuple[str | None, dict[str, Any]]:
+        """(standard id, applies_to context) for a registry point; (None, {}) for kinds without limits.
+
+        ``built`` (the point's build date, None when unknown) is in every context; ``special_area`` (the
+        zone's GB 37822 designation) in the in-site VOCs one."""
         kind = point.kind
+        built = getattr(point, "built", None)
         if kind in ("stack", "fugitive"):
-            return self.air_standard, {"kind": kind, "region": self.air_region, "grade": AIR_GRADE}
+            return self.air_standard, {"kind": kind, "region": self.air_region, "grade": AIR_GRADE, "built": built}
         if kind == "insite_vocs":
-            return INSITE_STANDARD, {"kind": kind}
+            zone = getattr(registry, "zones", {}).get(point.zone) if registry is not None else None
+            return INSITE_STANDARD, {"kind": kind, "built": built,
+                                     "special_area": bool(getattr(zone, "vocs_special_area", False))}
         if kind == "noise":
-            return NOISE_STANDARD, {"kind": kind, "zone_class": point.zone_class}
+            return NOISE_STANDARD, {"kind": kind, "zone_class": point.zone_class, "built": built}
         if kind in ("wastewater", "plant_effluent"):
             if point.standard not in self.standards:
                 raise LimitsError(f"point {point.id}: standard {point.standard!r} is not in the limits catalogue "
                                   f"(known: {', '.join(self.standards)})")
-            return point.standard, {"kind": kind, "grade": str(point.grade)}
+            return point.standard, {"kind": kind, "grade": str(point.grade), "built": built}
         return None, {}
 
     def _overrides_for(self, point: Any, parameter: str, check: str, on: dt.date | None) -> list[Limit]:
@@ -287,7 +294,7 @@ class Catalogue:
         """
         rows: list[dict[str, Any]] = []
         for point in registry:
-            std, ctx = self.point_context(point)
+            std, ctx = self.point_context(point, registry)
             if std is None:
                 continue
             base = self.find(standard=std, context=ctx, on=on)
@@ -298,6 +305,10 @@ class Catalogue:
                     continue
                 seen.add(key)
                 value, note = lim.value, ""
+                if ctx.get("built") is None and ("built" in lim.applies_to or lim.existing_before):
+                    note = ("no 'built' date in the registry: taken as "
+                            + ("built from " + str(lim.applies_to["built"].from_) if "built" in lim.applies_to
+                               else f"an existing source (bound from {lim.existing_from})"))
                 if lim.check == "rate":
                     value, note = rate_from_table(lim.rate_table, point.height_m, point.above_buildings,
                                                   low_stack_factor=self._factor("rate_halved_below_15m"),

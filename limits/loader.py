@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError, field_validator, model_validator
 
 from monitoring.datafile import read_yaml
 
@@ -67,18 +69,38 @@ class Limit:
     reason: str = ""                       # why the status is what it is (provisional / override)
     origin: str = ""                       # file and entry the value was read from
     target: Mapping[str, str] = field(default_factory=dict)  # override only: point / enterprise / zone
+    existing_before: dt.date | None = None  # sources built before this date are "existing" …
+    existing_from: dt.date | None = None    # … and bound only from this date (file ``existing_sources``)
 
-    def effective(self, on: dt.date | None) -> bool:
+    def starts(self, built: dt.date | None = None) -> dt.date | None:
+        """The date the limit binds a source built on ``built`` (None = unknown: taken as existing, the
+        later date, so that a source is never judged before the standard binds it)."""
+        if self.existing_before is not None and (built is None or built < self.existing_before):
+            return self.existing_from
+        return self.effective_from
+
+    def effective(self, on: dt.date | None, built: dt.date | None = None) -> bool:
         if on is None:
             return True
-        return ((self.effective_from is None or self.effective_from <= on)
-                and (self.effective_to is None or on < self.effective_to))
+        start = self.starts(built)
+        return (start is None or start <= on) and (self.effective_to is None or on < self.effective_to)
 
     def matches(self, context: Mapping[str, Any]) -> bool:
-        """True when every ``applies_to`` key is in ``context`` with an equal value (lists: membership)."""
+        """True when every ``applies_to`` key is in ``context`` with an equal value (lists: membership).
+
+        ``built`` conditions compare dates: ``{before: D}`` matches a point built before D, ``{from: D}`` one
+        built on or after D; a point without a ``built`` date (context value None) matches ``from`` only."""
         for key, want in self.applies_to.items():
             if key not in context:
                 return False
+            if key == "built":
+                built = context[key]
+                if getattr(want, "before", None) is not None:
+                    if built is None or not built < want.before:
+                        return False
+                elif built is not None and built < want.from_:
+                    return False
+                continue
             have = str(context[key])
             wants = [str(w) for w in want] if isinstance(want, (list, tuple)) else [str(want)]
             if have not in wants:
@@ -177,16 +199,6 @@ def _check_fields(lim: Limit, where: str) -> Limit:
     return lim
 
 
-def _rate_table(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
-    if not isinstance(raw, dict) or len(raw) < 2:
-        raise LimitsError(f"{where}: rate must map ≥ 2 stack heights (m) to rates (kg/h)")
-    pairs = sorted((_number(h, f"{where} height"), _number(q, f"{where} at {h} m")) for h, q in raw.items())
-    qs = [q for _, q in pairs]
-    if any(b < a for a, b in pairwise(qs)):
-        raise LimitsError(f"{where}: rates must not fall with height")
-    return tuple(pairs)
-
-
 def _value_or_range(raw: Any, where: str) -> tuple[float | None, float | None]:
     """``12`` → (None, 12.0); ``[6, 9]`` → (6.0, 9.0)."""
     if isinstance(raw, (list, tuple)):
@@ -196,117 +208,298 @@ def _value_or_range(raw: Any, where: str) -> tuple[float | None, float | None]:
     return None, _number(raw, where)
 
 
+# ---------------------------------------------------------------------------------------------------
+# The standard-file grammar as pydantic models (limits/README.md "Standard file grammar")
+# ---------------------------------------------------------------------------------------------------
+Number = Annotated[StrictFloat, Field(ge=0, description="a limit value (never negative)")]
+Range = tuple[Number, Number]
+#: ``applies_to`` keys a limit may be conditioned on (the point context built by the catalogue).
+APPLIES_KEYS = ("kind", "grade", "zone_class", "region", "special_area", "built")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _one_of(value: Any, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+class BuiltCondition(_Model):
+    """``built: {before: 2006-01-01}`` / ``built: {from: 2006-01-01}``: when the plant or source was built
+    (registry ``built``). A point without a ``built`` date is taken as built after every such date (a new
+    source, the stricter current rule) and the note says so."""
+
+    before: dt.date | None = None
+    from_: dt.date | None = Field(None, alias="from")
+
+    def __str__(self) -> str:
+        return f"before {self.before}" if self.before is not None else f"from {self.from_}"
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> BuiltCondition:
+        if (self.before is None) == (self.from_ is None):
+            raise ValueError("give exactly one of 'before' or 'from' (an ISO date)")
+        return self
+
+
+class _Common(_Model):
+    """Fields every entry may carry (merged with the file's ``defaults``)."""
+
+    name: str = ""
+    clause: str = ""
+    averaging: str = ""
+    unit: str = ""
+    check: str = ""
+    status: str | None = None
+    source: str | None = None
+    reason: str = ""
+    applies_to: dict[str, Any] = Field(default_factory=dict)
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _status_known(cls, v: str | None) -> str | None:
+        return None if v is None else _one_of(v, STATUSES, "status")
+
+    @field_validator("applies_to")
+    @classmethod
+    def _applies_known(cls, v: dict[str, Any]) -> dict[str, Any]:
+        unknown = [k for k in v if k not in APPLIES_KEYS]
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(APPLIES_KEYS)}")
+        if "built" in v and not isinstance(v["built"], BuiltCondition):
+            v = {**v, "built": BuiltCondition.model_validate(v["built"])}
+        return v
+
+
+class PollutantRow(_Common):
+    """Compact air table row (GB 16297 表2 style) → concentration, rate and boundary limits."""
+
+    code: str = Field(min_length=1)
+    concentration: Number | None = None
+    boundary: Number | None = None
+    rate: dict[Number, Number] | None = None
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_rises(cls, v: dict[float, float] | None) -> dict[float, float] | None:
+        if v is None:
+            return v
+        if len(v) < 2:
+            raise ValueError("rate must map ≥ 2 stack heights (m) to rates (kg/h)")
+        qs = [q for _, q in sorted(v.items())]
+        if any(b < a for a, b in pairwise(qs)):
+            raise ValueError("rates must not fall with height")
+        return v
+
+
+class LimitEntry(_Common):
+    """One ``limits:`` entry: ``value`` | ``range`` | ``values`` (one per grade) | ``rate``."""
+
+    parameter: str = Field(min_length=1)
+    value: Number | None = None
+    range: Range | None = None
+    values: list[Number | Range | None] | None = None
+    cold_value: Number | None = None
+    cold_values: list[Number | None] | None = None
+    cold_max_temp_c: float | None = None
+    rate: dict[Number, Number] | None = None
+
+    _rate_rises = field_validator("rate")(PollutantRow._rate_rises.__func__)
+
+    @model_validator(mode="after")
+    def _checked(self) -> LimitEntry:
+        _one_of(self.check, CHECKS, "check")
+        _one_of(self.averaging, AVERAGINGS, "averaging")
+        if not self.unit:
+            raise ValueError("unit missing")
+        given = [k for k in ("value", "range", "values", "rate") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"needs exactly one of value, range, values or rate (got {given or 'none'})")
+        if self.range is not None and self.range[0] >= self.range[1]:
+            raise ValueError(f"range low {self.range[0]} is not below high {self.range[1]}")
+        return self
+
+
+class RuleEntry(BaseModel):
+    """A non-tabular rule; keys beyond the known ones are kept in ``Rule.extra`` (e.g. ``bands``, ``due``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(min_length=1)
+    standard: str | None = None
+    value: Any = None
+    unit: str = ""
+    clause: str = ""
+    status: str | None = None
+    source: str | None = None
+    text: str = ""
+
+    _status_known = field_validator("status")(_Common._status_known.__func__)
+
+
+class InheritSpec(_Model):
+    """``inherit:``: copy every limit of another standard (provisionally), see README "Inheritance"."""
+
+    standard: str = Field(min_length=1)
+    clause: str | None = None
+    applies_to: dict[str, Any] = Field(default_factory=dict)
+    status: str = "provisional"
+    reason: str = ""
+
+    _status_known = field_validator("status")(_Common._status_known.__func__)
+
+
+class ExistingSources(_Model):
+    """``existing_sources: {built_before: D, effective_from: D2}``: the standard binds sources built before
+    D (existing ones) only from D2 (e.g. GB 37822-2019: new 2019-07-01, existing 2020-07-01)."""
+
+    built_before: dt.date
+    effective_from: dt.date
+
+
+class StandardDoc(_Model):
+    """A whole standard file before expansion."""
+
+    standard: str = Field(min_length=1)
+    title: str = ""
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None
+    existing_sources: ExistingSources | None = None
+    status: str = "text"
+    source: str = ""
+    notes: str = ""
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    grades: list[str] = Field(default_factory=list)
+    pollutants: list[dict[str, Any]] = Field(default_factory=list)
+    limits: list[dict[str, Any]] = Field(default_factory=list)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+    inherit: InheritSpec | None = None
+
+    _status_known = field_validator("status")(_Common._status_known.__func__)
+
+    @field_validator("grades", mode="before")
+    @classmethod
+    def _grades_text(cls, v: Any) -> Any:
+        return [str(g) for g in v] if isinstance(v, list) else v
+
+
+def _errors(exc: ValidationError, where: str) -> LimitsError:
+    """One line per pydantic error: ``file: entry: field: reason`` (pydantic's "Value error, " dropped)."""
+    lines = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {loc}: {msg}" if loc else f"{where}: {msg}")
+    return LimitsError("\n".join(lines))
+
+
+def _validate(model: type[BaseModel], raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise LimitsError(f"{where}: must be a mapping")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise _errors(exc, where) from None
+
+
+def _merge(defaults: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """``defaults`` under ``entry``; ``applies_to`` merged key by key."""
+    applies = {**(defaults.get("applies_to") or {}), **(entry.get("applies_to") or {})}
+    return {**defaults, **entry, "applies_to": applies}
+
+
 def parse_standard(raw: dict, path: str | Path = "<limits>") -> StandardFile:
-    """Validate one standard file's mapping and expand its compact forms into :class:`Limit` entries."""
+    """Validate one standard file (pydantic models above) and expand its compact forms into :class:`Limit`."""
     name = Path(path).name
-    std = raw.get("standard")
-    if not std:
+    if not isinstance(raw, dict) or not raw.get("standard"):
         raise LimitsError(f"{name}: 'standard' (the standard id) is required")
-    title = str(raw.get("title", ""))
-    file_status = _status(raw.get("status", "text"), f"{name}: status")
-    file_source = str(raw.get("source", ""))
-    eff_from = _date(raw.get("effective_from"), f"{name}: effective_from")
-    eff_to = _date(raw.get("effective_to"), f"{name}: effective_to")
-    defaults = dict(raw.get("defaults") or {})
-    base = dict(standard=str(std), title=title, effective_from=eff_from, effective_to=eff_to)
+    doc: StandardDoc = _validate(StandardDoc, raw, name)
+    existing = doc.existing_sources
+    base = dict(standard=doc.standard, title=doc.title,
+                existing_before=existing.built_before if existing else None,
+                existing_from=existing.effective_from if existing else None)
+
+    def common(entry: _Common) -> dict[str, Any]:
+        return dict(base, name=entry.name, clause=entry.clause, averaging=entry.averaging, unit=entry.unit,
+                    check=entry.check, status=entry.status or doc.status, source=entry.source or doc.source,
+                    applies_to=dict(entry.applies_to), reason=entry.reason.strip(),
+                    effective_from=entry.effective_from or doc.effective_from,
+                    effective_to=entry.effective_to or doc.effective_to)
+
     limits: list[Limit] = []
-
-    def common(entry: dict, where: str) -> dict:
-        merged = {**defaults, **entry}
-        applies = {**(defaults.get("applies_to") or {}), **(entry.get("applies_to") or {})}
-        return dict(
-            base,
-            parameter=str(merged.get("parameter") or merged.get("code") or ""),
-            name=str(merged.get("name", "")),
-            clause=str(merged.get("clause", "")),
-            averaging=str(merged.get("averaging", "")),
-            unit=str(merged.get("unit", "")),
-            check=str(merged.get("check", "")),
-            status=_status(merged.get("status", file_status), f"{where}: status"),
-            source=str(merged.get("source", file_source)),
-            applies_to=applies,
-            effective_from=_date(merged.get("effective_from"), where) or eff_from,
-            effective_to=_date(merged.get("effective_to"), where) or eff_to,
-        )
-
     # compact air table (GB 16297 表2 style): one row per pollutant → concentration, rate, boundary
-    for i, p in enumerate(raw.get("pollutants") or []):
-        where = f"{name}: pollutants[{i}] ({p.get('code', '?') if isinstance(p, dict) else '?'})"
-        if not isinstance(p, dict):
-            raise LimitsError(f"{where}: must be a mapping")
-        c = common(p, where)
-        if "concentration" in p:
+    for i, raw_row in enumerate(doc.pollutants):
+        code = raw_row.get("code", "?") if isinstance(raw_row, dict) else "?"
+        where = f"{name}: pollutants[{i}] ({code})"
+        row: PollutantRow = _validate(PollutantRow, _merge(doc.defaults, raw_row), where)
+        c = common(row)
+        c["parameter"] = row.code
+        stack = {**c["applies_to"], "kind": "stack"}
+        if row.concentration is not None:
             limits.append(_check_fields(Limit(**{**c, "check": "concentration", "unit": "mg/m3",
-                                                 "applies_to": {**c["applies_to"], "kind": "stack"}},
-                                              value=_number(p["concentration"], f"{where}: concentration"),
+                                                 "applies_to": stack}, value=row.concentration, origin=where), where))
+        if row.rate is not None:
+            limits.append(_check_fields(Limit(**{**c, "check": "rate", "unit": "kg/h", "applies_to": stack},
+                                              value=None, rate_table=tuple(sorted(row.rate.items())),
                                               origin=where), where))
-        if "rate" in p:
-            limits.append(_check_fields(Limit(**{**c, "check": "rate", "unit": "kg/h",
-                                                 "applies_to": {**c["applies_to"], "kind": "stack"}},
-                                              value=None, rate_table=_rate_table(p["rate"], f"{where}: rate"),
-                                              origin=where), where))
-        if "boundary" in p:
-            limits.append(_check_fields(Limit(**{**c, "check": "boundary", "unit": "mg/m3",
-                                                 "clause": c["clause"].replace("表2", "表2 无组织排放监控浓度限值")
-                                                 if c["clause"] else "无组织排放监控浓度限值",
+        if row.boundary is not None:
+            clause = (c["clause"].replace("表2", "表2 无组织排放监控浓度限值") if c["clause"]
+                      else "无组织排放监控浓度限值")
+            limits.append(_check_fields(Limit(**{**c, "check": "boundary", "unit": "mg/m3", "clause": clause,
                                                  "applies_to": {**c["applies_to"], "kind": "fugitive"}},
-                                              value=_number(p["boundary"], f"{name}: {where}: boundary"),
-                                              origin=where), where))
+                                              value=row.boundary, origin=where), where))
 
     # generic list; ``values`` per grade when the file declares ``grades``
-    grades = [str(g) for g in raw.get("grades") or []]
-    for i, e in enumerate(raw.get("limits") or []):
-        label = e.get("parameter") or defaults.get("parameter") or "?" if isinstance(e, dict) else "?"
+    for i, raw_entry in enumerate(doc.limits):
+        label = (raw_entry.get("parameter") or doc.defaults.get("parameter") or "?"
+                 if isinstance(raw_entry, dict) else "?")
         where = f"{name}: limits[{i}] ({label})"
-        if not isinstance(e, dict):
-            raise LimitsError(f"{where}: must be a mapping")
-        c = common(e, where)
-        if "values" in e:
-            if not grades:
+        e: LimitEntry = _validate(LimitEntry, _merge(doc.defaults, raw_entry), where)
+        c = common(e)
+        c["parameter"] = e.parameter
+        if e.values is not None:
+            if not doc.grades:
                 raise LimitsError(f"{where}: 'values' needs a file-level 'grades' list")
-            vals = e["values"]
-            if not isinstance(vals, list) or len(vals) != len(grades):
-                raise LimitsError(f"{where}: values: {len(vals) if isinstance(vals, list) else '?'} values "
-                                  f"for {len(grades)} grades")
-            colds = e.get("cold_values")
-            if colds is not None and (not isinstance(colds, list) or len(colds) != len(grades)):
+            if len(e.values) != len(doc.grades):
+                raise LimitsError(f"{where}: values: {len(e.values)} values for {len(doc.grades)} grades")
+            if e.cold_values is not None and len(e.cold_values) != len(doc.grades):
                 raise LimitsError(f"{where}: cold_values must have one value per grade")
-            for g, v, cold in zip(grades, vals, colds or [None] * len(grades)):
+            for g, v, cold in zip(doc.grades, e.values, e.cold_values or [None] * len(doc.grades)):
                 if v is None:  # "–" in the table: no limit for this grade
                     continue
-                low, high = _value_or_range(v, f"{where} grade {g}")
+                low, high = (v if isinstance(v, tuple) else (None, v))
+                if low is not None and low >= high:
+                    raise LimitsError(f"{where} grade {g}: range low {low} is not below high {high}")
                 limits.append(_check_fields(Limit(
                     **{**c, "applies_to": {**c["applies_to"], "grade": g}}, value=high, low=low,
-                    cold_value=None if cold is None else _number(cold, f"{where} cold grade {g}"),
-                    cold_max_temp_c=e.get("cold_max_temp_c"), origin=f"{where} grade {g}"), where))
+                    cold_value=cold, cold_max_temp_c=e.cold_max_temp_c, origin=f"{where} grade {g}"), where))
         else:
-            if "value" not in e and "range" not in e and "rate" not in e:
-                raise LimitsError(f"{where}: needs value, range or rate")
-            low, high = _value_or_range(e.get("range", e.get("value")), where) \
-                if ("value" in e or "range" in e) else (None, None)
+            low, high = e.range if e.range is not None else (None, e.value)
             limits.append(_check_fields(Limit(
                 **c, value=high, low=low,
-                rate_table=_rate_table(e["rate"], f"{where}: rate") if "rate" in e else None,
-                cold_value=e.get("cold_value"), cold_max_temp_c=e.get("cold_max_temp_c"),
-                reason=str(e.get("reason", "")), origin=where), where))
+                rate_table=tuple(sorted(e.rate.items())) if e.rate is not None else None,
+                cold_value=e.cold_value, cold_max_temp_c=e.cold_max_temp_c, origin=where), where))
 
     rules: list[Rule] = []
-    for i, r in enumerate(raw.get("rules") or []):
+    known = set(RuleEntry.model_fields)
+    for i, raw_rule in enumerate(doc.rules):
         where = f"{name}: rules[{i}]"
-        if not isinstance(r, dict) or not r.get("name"):
+        if not isinstance(raw_rule, dict) or not raw_rule.get("name"):
             raise LimitsError(f"{where}: a rule is a mapping with a 'name'")
-        known = {"name", "standard", "value", "unit", "clause", "status", "source", "text"}
-        rules.append(Rule(name=str(r["name"]), standard=str(r.get("standard", std)), value=r.get("value"),
-                          unit=str(r.get("unit", "")), clause=str(r.get("clause", "")),
-                          status=_status(r.get("status", file_status), f"{where}: status"),
-                          source=str(r.get("source", file_source)), text=str(r.get("text", "")).strip(),
-                          extra={k: v for k, v in r.items() if k not in known}, origin=where))
-    inherit = raw.get("inherit")
-    if inherit is not None and (not isinstance(inherit, dict) or not inherit.get("standard")):
-        raise LimitsError(f"{name}: inherit: needs at least 'standard'")
-    return StandardFile(standard=str(std), title=title, path=str(path), limits=tuple(limits),
-                        rules=tuple(rules), inherit=inherit, effective_from=eff_from, effective_to=eff_to,
-                        status=file_status, source=file_source, notes=str(raw.get("notes", "")).strip())
+        r: RuleEntry = _validate(RuleEntry, raw_rule, where)
+        rules.append(Rule(name=r.name, standard=r.standard or doc.standard, value=r.value, unit=r.unit,
+                          clause=r.clause, status=r.status or doc.status, source=r.source or doc.source,
+                          text=r.text.strip(), extra={k: v for k, v in raw_rule.items() if k not in known},
+                          origin=where))
+    inherit = doc.inherit.model_dump(exclude_none=True) if doc.inherit else None
+    return StandardFile(standard=doc.standard, title=doc.title, path=str(path), limits=tuple(limits),
+                        rules=tuple(rules), inherit=inherit, effective_from=doc.effective_from,
+                        effective_to=doc.effective_to, status=doc.status, source=doc.source,
+                        notes=doc.notes.strip())
 
 
 def load_standard(path: str | Path) -> StandardFile:

@@ -12,7 +12,7 @@ Enterprises other than the nine the plan names are plausible simulated entries, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import time
+from datetime import date, time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -45,6 +45,8 @@ class Zone(_Model):
     elevation_m: tuple[float, float]
     industries: list[str]
     sewage_plant: str | None = None
+    vocs_special_area: bool = Field(False, description="designated by the province for the GB 37822-2019 "
+                                    "special limits (特别排放限值, 6 / 20 mg/m³)")
     source: str = "云阳府办发〔2021〕75号"
 
 
@@ -72,6 +74,8 @@ class _PointBase(_Model):
     pw: str | None = Field(None, description="HJ 212 access password (PW), online points only")
     interval_s: int = Field(60, gt=0, description="expected reporting interval, s")
     parameters: list[str] = Field(min_length=1, description="HJ 212-2017 codes measured here")
+    built: date | None = Field(None, description="when the source or plant was built (EIA approval date); "
+                               "decides GB 18918-2002 TP and the GB 37822-2019 start (new vs existing)")
     example: bool = True
 
     @model_validator(mode="after")

@@ -194,3 +194,88 @@ def test_cli_limits_rate_and_show(monkeypatch):
     assert all(r["status"] == "text" and r["source"] for r in rows)
     res = runner.invoke(app, ["limits", "rate", "--pollutant", "nope", "--height", "20"])
     assert res.exit_code != 0 and "unknown pollutant" in res.output
+
+
+# --- dates and designations the standards set (issue 10 item 7) ------------------------------------------
+def _one_point(kind: str, zone: dict | None = None, **attrs):
+    pt = {"id": "P", "kind": kind, "zone": "jiangkou", "enterprise": "E1", "name": "p", "online": False,
+          "parameters": ["a24088"], **attrs}
+    ent = {"code": "E1", "name": "E1", "zone": "jiangkou", "industry": "x", "category": "key"}
+    return parse_registry({"zones": [zone or ZONE], "enterprises": [ent], "points": [pt]})
+
+
+@pytest.mark.parametrize("built, on, expected", [
+    ("2018-05-01", "2020-06-30", set()),               # existing plant: not yet bound
+    ("2018-05-01", "2020-07-01", {10.0, 30.0}),        # existing plant: bound from 2020-07-01
+    ("2019-09-01", "2019-10-01", {10.0, 30.0}),        # new plant: bound from 2019-07-01
+    (None, "2020-06-30", set()),                       # unknown: taken as existing
+])
+def test_gb37822_binds_new_plants_from_2019_and_existing_from_2020(cat, built, on, expected):
+    """GB 37822-2019: in force 2019-07-01 for new plants, 2020-07-01 for existing ones (附录A 表A.1
+    NMHC 10 mg/m³ 1-h mean, 30 mg/m³ any single reading)."""
+    import datetime as dt
+    reg = _one_point("insite_vocs", **({"built": built} if built else {}))
+    pl = cat.point_limits(reg, on=dt.date.fromisoformat(on))
+    assert set(pl["limit"]) == expected
+
+
+def test_gb37822_special_limits_for_designated_areas(cat):
+    """GB 37822-2019 附录A 表A.1 特别排放限值: 6 mg/m³ (1-h mean) and 20 mg/m³ (single reading) where the
+    province designates key areas (registry zone ``vocs_special_area: true``)."""
+    reg = _one_point("insite_vocs", zone={**ZONE, "vocs_special_area": True}, built="2021-01-01")
+    pl = cat.point_limits(reg).set_index("check")
+    assert (pl.loc["concentration", "limit"], pl.loc["single_reading", "limit"]) == (6, 20)
+    assert "特别排放限值" in pl.loc["concentration", "clause"]
+    plain = cat.point_limits(_one_point("insite_vocs", built="2021-01-01")).set_index("check")
+    assert (plain.loc["concentration", "limit"], plain.loc["single_reading", "limit"]) == (10, 30)
+
+
+@pytest.mark.parametrize("built, grade, tp", [("2004-06-01", "1A", 1.0), ("2004-06-01", "1B", 1.5),
+                                              ("2006-01-01", "1A", 0.5), ("2012-01-01", "1B", 1.0),
+                                              (None, "1A", 0.5)])
+def test_gb18918_tp_by_build_date(cat, built, grade, tp):
+    """GB 18918-2002 表1: TP 0.5 / 1 mg/L (一级A / 一级B) for plants built from 2006-01-01, 1 / 1.5 for plants
+    built before; a plant without a build date gets the stricter (new-plant) value and a note."""
+    reg = _one_point("plant_effluent", standard="GB 18918-2002", grade=grade, parameters=["w21011"],
+                     receiving="surface_water", **({"built": built} if built else {}))
+    row = cat.point_limits(reg).query("parameter == 'w21011'")
+    assert row["limit"].tolist() == [tp]
+    assert ("no 'built' date" in row["note"].iat[0]) == (built is None)
+
+
+# --- DB 50/418-2016 表1: provisional until read; replacing it is one data-file change (item 10) -----------
+def test_db50_418_values_all_provisional_with_the_reason(cat):
+    """standards.md: DB 50/418-2016 表1 其他区域 is unconfirmed — every value is shipped as a provisional
+    copy of GB 16297-1996 表2 二级 with the reason, and an applied limit says so (status and source)."""
+    lims = cat.find(standard="DB 50/418-2016")
+    assert len(lims) == len(cat.find(standard="GB 16297-1996")) > 40
+    assert {lim.status for lim in lims} == {"provisional"} and all("not yet read" in lim.reason for lim in lims)
+    reg = _registry()
+    pl = cat.point_limits(reg)
+    assert set(pl["limit_status"]) == {"provisional"} and pl["limit_source"].str.contains("provisional:").all()
+
+
+def test_replacing_db50_418_table_is_one_data_file_change(tmp_path: Path):
+    """When DB 50/418-2016 表1 其他区域 is read, its values go into db50-418-2016.yaml (same compact table
+    as GB 16297) with status text: they replace the inherited provisional copies one by one, nothing else
+    changes (the other pollutants stay provisional)."""
+    import shutil
+
+    from limits.loader import DATA_DIR
+    for f in DATA_DIR.glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    db = tmp_path / "db50-418-2016.yaml"
+    db.write_text(db.read_text(encoding="utf-8").replace("limits: []", """limits: []
+defaults: {clause: "表1 其他区域", averaging: 1h, applies_to: {region: 其他区域, grade: "2"}, status: text,
+           source: "DB 50/418-2016 表1, official text"}
+pollutants:
+  - {code: a21026, name: 二氧化硫, concentration: 400, boundary: 0.40, rate: {15: 2.0, 20: 3.5, 30: 12}}
+"""), encoding="utf-8")
+    cat = load_catalogue(None, directory=tmp_path)
+    pl = cat.point_limits(_registry()).set_index(["point", "parameter", "check"])
+    so2 = pl.loc[("S1", "a21026", "concentration")]
+    assert (so2["limit"], so2["limit_status"], so2["clause"]) == (400, "text", "表1 其他区域")
+    assert pl.loc[("S1", "a21026", "rate"), "limit"] == pytest.approx(3.5 + (12 - 3.5) * 5 / 10)   # 25 m
+    assert cat.stack_rate("SO2", 30).limit.status == "text"
+    assert cat.stack_rate("NOx", 30).limit.status == "provisional"
+    assert len(cat.find(standard="DB 50/418-2016", parameter="a21026")) == 3      # replaced, not added
