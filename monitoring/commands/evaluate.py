@@ -1,8 +1,11 @@
 """``envmon evaluate --from DATE --to DATE [--zone Z]``: judge stored readings, print exceedances and capture.
 
 Dates are local (Asia/Shanghai) calendar days, both inclusive: ``--from 2024-05-01 --to 2024-05-31``
-evaluates 2024-05-01 00:00 to 2024-06-01 00:00 local. Assessments (every window) and capture are written
-to InfluxDB (measurements ``assessments`` and ``capture``) unless ``--no-write``.
+evaluates 2024-05-01 00:00 to 2024-06-01 00:00 local. Readings are judged (air, noise, water) and so is the
+stored hazardous-waste ledger as of the end of the last day (storage days, temporary stock, manifests and
+licences of transfers in the period; :func:`monitoring.compliance.evaluate_ledger`, the checks the daily
+DAG runs). Assessments (every window) and capture are written to InfluxDB (measurements ``assessments``
+and ``capture``) unless ``--no-write``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rich.table import Table
 
 from limits.catalogue import load_catalogue
 from limits.loader import LimitsError
-from monitoring.compliance import evaluate_period
+from monitoring.compliance import evaluate_ledger, evaluate_period
 from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.registry import RegistryError, load_registry
 from monitoring.store import InfluxError, InfluxNotConfigured, InfluxStore
@@ -26,6 +29,25 @@ from monitoring.store import InfluxError, InfluxNotConfigured, InfluxStore
 
 def _local(t: pd.Series) -> pd.Series:
     return t.dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m-%d %H:%M")
+
+
+#: How far back the stored ledger is read: a stock older than the 365-day limit must still be seen.
+LEDGER_HISTORY = pd.Timedelta(days=800)
+
+
+def _hazardous_waste(store: InfluxStore, registry, catalogue, start: pd.Timestamp, end: pd.Timestamp,
+                     zone: str | None, write: bool) -> pd.DataFrame:
+    """Ledger checks as of the end of the period (transfers and temporary-stock days within it)."""
+    from monitoring.alerting import stored_ledger
+    from monitoring.store import ASSESSMENT_FIELDS, ASSESSMENT_TAGS, ASSESSMENTS_MEASUREMENT
+
+    ledger = stored_ledger(store, start - LEDGER_HISTORY, end)
+    if zone is not None:
+        ledger = ledger[ledger["zone"] == zone]
+    a = evaluate_ledger(ledger, registry, catalogue, as_of=end - pd.Timedelta(seconds=1), since=start)
+    if write and not a.empty:
+        store.write_frame(a, ASSESSMENTS_MEASUREMENT, ASSESSMENT_TAGS, ASSESSMENT_FIELDS, "window_start")
+    return a
 
 
 def command(date_from: Annotated[dt.datetime, typer.Option("--from", formats=["%Y-%m-%d"],
@@ -55,9 +77,12 @@ def command(date_from: Annotated[dt.datetime, typer.Option("--from", formats=["%
     try:
         with store:
             ev = evaluate_period(store, registry, catalogue, start, end, zone=zone_id, write=write)
+            hw = _hazardous_waste(store, registry, catalogue, start, end, zone_id, write)
     except InfluxError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if not hw.empty:
+        ev.assessments = pd.concat([ev.assessments, hw], ignore_index=True)
     ex = ev.exceedances
     daily = ev.capture[ev.capture["window"] == "1d"]
     cap = (daily.groupby(["zone", "point", "parameter"], observed=True)

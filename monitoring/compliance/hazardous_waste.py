@@ -7,10 +7,12 @@ Rules and limits are data (``limits/data/hazardous-waste.yaml``):
   still in store at ``as_of`` must be ≤ 365 days old (local dates).
 * ``temporary_stock`` (GB 18597-2023, 3 t): a registry point with ``temporary: true`` may not hold more
   than 3 t; judged on the end-of-day stock of every local day with a ledger entry.
-* ``declaration`` (HJ 1259-2022): key units monthly by the 15th of the next month, simplified units
-  quarterly by the 15th of the next quarter's first month, registration units yearly by 31 March. Judged
-  only when a declarations frame (:data:`DECLARATION_COLUMNS`) is given: a declaration submitted after its
-  deadline, or missing once the deadline has passed, exceeds.
+* ``declaration`` (HJ 1259-2022, 固废法第七十八条): key units monthly by the 15th of the next month,
+  simplified units quarterly by the 15th of the next quarter's first month, registration units yearly by
+  31 March — and key and simplified units **also** yearly by 31 March (rule ``declaration_yearly``,
+  [unconfirmed]). The schedules are data: every rule with ``check: declaration`` names the ``classes`` it
+  binds and its ``frequency``. Judged only when a declarations frame (:data:`DECLARATION_COLUMNS`) is given:
+  a declaration submitted after its deadline, or missing once the deadline has passed, exceeds.
 * ``manifest`` (transfer rules 2021): a transfer (``quantity_out_t`` > 0) needs a manifest, and the
   receiver must confirm within 5 working days after the transfer day — Chinese working days including
   adjusted workdays (:mod:`monitoring.calendar`: chinese_calendar, then the local holiday file). Unconfirmed manifests still inside the period
@@ -38,7 +40,6 @@ DECLARATION_COLUMNS: dict[str, str] = {
     "period": "string",                     # "2024-03" (monthly), "2024Q1" (quarterly), "2024" (yearly)
     "submitted": "datetime64[ns, UTC]",
 }
-_FREQ = {"key": "monthly", "simplified": "quarterly", "registration": "yearly"}
 
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,19 @@ def _periods(freq: str, since: dt.date, as_of: dt.date) -> list[tuple[str, dt.da
     return out
 
 
+def _schedules(catalogue: Any, hw_class: str, since: dt.date, as_of: dt.date
+               ) -> list[tuple[Any, str, str, dt.date, dt.date]]:
+    """(rule, frequency, period label, first day, deadline) of every declaration due in (since, as_of] for
+    an enterprise of ``hw_class``, from the rules with ``check: declaration``."""
+    out = []
+    for rule in catalogue.rules.values():
+        if rule.extra.get("check") != "declaration" or hw_class not in rule.extra.get("classes", ()):
+            continue
+        freq = str(rule.extra["frequency"])
+        out += [(rule, freq, label, first, deadline) for label, first, _, deadline in _periods(freq, since, as_of)]
+    return out
+
+
 def declarations_check(registry: Any, catalogue: Any, declarations: pd.DataFrame, enterprises: list[str],
                        as_of: pd.Timestamp, since: pd.Timestamp) -> pd.DataFrame:
     as_of_day = as_of.tz_convert(LOCAL_TZ).date()
@@ -163,9 +177,7 @@ def declarations_check(registry: Any, catalogue: Any, declarations: pd.DataFrame
         ent = registry.enterprises.get(code)
         if ent is None:
             continue
-        freq = _FREQ[ent.hw_class]
-        rule = _rule(catalogue, f"declaration_{ent.hw_class}")
-        for label, first_day, _, deadline in _periods(freq, since_day, as_of_day):
+        for rule, freq, label, first_day, deadline in _schedules(catalogue, ent.hw_class, since_day, as_of_day):
             got = sub.get((code, label))
             if got is None:
                 verdict, value, reason = "exceeds", (as_of_day - deadline).days, f"{freq} declaration {label} missing, due {deadline}"

@@ -121,6 +121,35 @@ def test_declaration_deadlines_by_class(catalogue):
     assert d.loc[("JK-001", "2024-01"), "standard"] == "HJ 1259-2022"
 
 
+def test_key_and_simplified_units_also_declare_yearly(catalogue):
+    """HJ 1259-2022 (standards.md; marked unconfirmed): key and simplified units file a yearly declaration
+    by 31 March of the next year besides their monthly / quarterly ones; registration units only yearly."""
+    reg = make_registry(store("H1"), store("H2", "JK-002"), store("H3", "JK-003"), enterprises=[ENT, E2, E3])
+    decl = pd.DataFrame({
+        "enterprise": ["JK-001", "JK-003"], "period": ["2023", "2023"],
+        "submitted": pd.to_datetime(["2024-03-20 10:00", "2024-03-20 10:00"])
+        .tz_localize("Asia/Shanghai").tz_convert("UTC")})
+    a = evaluate_ledger(empty_ledger(), reg, catalogue, as_of="2024-04-02", since="2024-03-01",
+                        declarations=decl)
+    d = checks(a, "declaration").set_index(["enterprise", "parameter"])
+    assert d.loc[("JK-001", "2023"), "verdict"] == "compliant"             # key: yearly, by 31 Mar
+    assert d.loc[("JK-001", "2023"), "limit_status"] == "unconfirmed"
+    assert d.loc[("JK-002", "2023"), "verdict"] == "exceeds"               # simplified: yearly missing
+    assert "yearly declaration 2023 missing" in d.loc[("JK-002", "2023"), "reason"]
+    assert ("JK-001", "2024-02") in d.index and ("JK-002", "2024Q1") not in d.index   # due 15 Mar / 15 Apr
+    assert d.loc[("JK-003", "2023"), "limit_status"] == "text"
+    assert {"declaration_yearly", "declaration_key"} <= {r.name for r in catalogue.rules.values()
+                                                         if r.extra.get("check") == "declaration"}
+
+
+def test_every_hazardous_waste_rule_names_its_article(catalogue):
+    """Issue 10 item 8: each rule in limits/data/hazardous-waste.yaml carries the article (clause) it
+    implements, so a verdict can cite it."""
+    hw = catalogue.standards["hazardous-waste rules"].rules
+    assert len(hw) >= 8 and all(r.clause for r in hw), [r.name for r in hw if not r.clause]
+    assert catalogue.rule("manifest_required").clause == "第八十二条"
+
+
 def test_manifest_deadline_in_a_year_the_calendar_package_does_not_know(tmp_path, monkeypatch):
     """A transfer late in December 2026 has its deadline in 2027, beyond chinesecalendar's data: the local
     holiday file decides (元旦 2027-01-01 is a holiday there), not an exception."""
