@@ -210,18 +210,51 @@ class Catalogue:
                    standard: str | None = None) -> RateLimit:
         """Height-based rate limit for ``pollutant`` (code or name) under the air standard (DB 50/418-2016
         其他区域 by default), applying GB 16297-1996 §7 interpolation, extrapolation and halving."""
+        lim = self.rate_entry(pollutant, standard)
+        q, rule = rate_from_table(lim.rate_table, height_m, above_buildings,
+                                  low_stack_factor=self._factor("rate_halved_below_15m"),
+                                  building_factor=self._factor("rate_halved_not_above_buildings"))
+        return RateLimit(lim.parameter, float(height_m), above_buildings, q, rule, lim)
+
+    def rate_entry(self, pollutant: str, standard: str | None = None) -> Limit:
+        """The height-based rate table (a :class:`Limit` with ``rate_table``) of ``pollutant`` under the air
+        standard (DB 50/418-2016 其他区域 by default)."""
         code = self.parameter_code(pollutant)
         std = standard or self.air_standard
-        ctx = {"kind": "stack", "region": self.air_region, "grade": AIR_GRADE}
+        ctx = {"kind": "stack", "region": self.air_region, "grade": AIR_GRADE, "built": None}
         found = [lim for lim in self.find(standard=std, parameter=code, check="rate", context=ctx)
                  if lim.rate_table]
         if not found:
             raise KeyError(f"{std} has no height-based emission rate for {pollutant!r} ({code})")
-        lim = found[0]
-        q, rule = rate_from_table(lim.rate_table, height_m, above_buildings,
-                                  low_stack_factor=self._factor("rate_halved_below_15m"),
-                                  building_factor=self._factor("rate_halved_not_above_buildings"))
-        return RateLimit(code, float(height_m), above_buildings, q, rule, lim)
+        return found[0]
+
+    def equivalent_stack(self, pollutant: str, heights: list[float], distances: list[float] | None = None,
+                         above_buildings: bool = True) -> dict[str, Any]:
+        """GB 16297-1996 §7.2 附录A for stacks of ``heights`` (m): whether they combine (each distance — to the
+        previous equivalent stack — below the sum of heights) and the rate limit at the equivalent height
+        √((h1² + h2²)/2), applied pairwise in order (``envmon limits rate --height H1 --height H2``)."""
+        if len(heights) < 2:
+            raise ValueError("an equivalent stack needs at least two stack heights")
+        if distances is not None and len(distances) != len(heights) - 1:
+            raise ValueError(f"give {len(heights) - 1} distance(s) for {len(heights)} stacks")
+        h2, joined = float(heights[0]) ** 2, [float(heights[0])]
+        for i, h in enumerate(heights[1:]):
+            if distances is not None and not distances[i] < math.sqrt(h2) + h:
+                break
+            h2 = (h2 + float(h) ** 2) / 2
+            joined.append(float(h))
+        combined = len(joined) >= 2
+        h_eq = math.sqrt(h2) if combined else float(heights[0])
+        r = self.stack_rate(pollutant, h_eq, above_buildings)
+        return {**r.as_dict(), "combined": combined, "heights_m": [float(h) for h in heights],
+                "joined_heights_m": joined, "distances_m": distances, "equivalent_height_m": round(h_eq, 3),
+                "clause": f"{r.limit.clause}; GB 16297-1996 §7.2 附录A 等效排气筒",
+                "rule": (f"equivalent stack of {len(joined)} (h = √((h1² + h2²)/2) = {h_eq:.2f} m): {r.rule}"
+                         if combined else f"not combined: distance ≥ sum of heights (§7.2); {r.rule}")}
+
+    def rate_factor(self, rule_name: str) -> float:
+        """The halving factor of GB 16297-1996 §7.1 / §7.4 (rules ``rate_halved_*``)."""
+        return self._factor(rule_name)
 
     def _factor(self, rule_name: str) -> float:
         r = self.rules.get(rule_name)

@@ -91,6 +91,9 @@ class StackPoint(_PointBase):
     kind: Literal["stack"]
     height_m: float = Field(gt=0, description="stack height above ground, m")
     above_buildings: bool = Field(description="≥ 5 m above every building within 200 m (§7.1)")
+    position_m: tuple[float, float] | None = Field(
+        None, description="[x, y] m in the enterprise's site-plan frame: stacks of one enterprise closer than "
+        "the sum of their heights are judged as one equivalent stack (GB 16297-1996 §7.2, 附录A)")
 
 
 class FugitivePoint(_PointBase):

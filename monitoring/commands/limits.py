@@ -49,15 +49,25 @@ def show(standard: Annotated[str | None, typer.Option(help="standard id, e.g. 'G
 
 @app.command("rate")
 def rate(pollutant: Annotated[str, typer.Option(help="HJ 212 code or name (SO2, a21026, 苯)")],
-         height: Annotated[float, typer.Option(help="stack height above ground, m")],
+         height: Annotated[list[float], typer.Option(
+             help="stack height above ground, m; repeat for near stacks of the same pollutant (equivalent "
+                  "stack, GB 16297-1996 §7.2 附录A)")],
+         distance: Annotated[list[float] | None, typer.Option(
+             help="with several --height: distance m of each further stack to the (equivalent) stack before "
+                  "it; combined only when less than the sum of heights")] = None,
          not_above_buildings: Annotated[bool, typer.Option(
              "--not-above-buildings", help="the stack is not ≥ 5 m above buildings within 200 m")] = False,
          standard: Annotated[str | None, typer.Option(help="default: DB 50/418-2016 其他区域")] = None) -> None:
-    """Maximum emission rate (kg/h) for a stack, GB 16297-1996 §7 rules; prints JSON."""
+    """Maximum emission rate (kg/h) for a stack, GB 16297-1996 §7 rules; for several heights the equivalent
+    stack's (§7.2, 附录A: h = √((h1² + h2²)/2), Q = Q1 + Q2 judged against it); prints JSON."""
     cat = _catalogue()
     try:
-        r = cat.stack_rate(pollutant, height, above_buildings=not not_above_buildings, standard=standard)
+        if len(height) > 1:
+            out = cat.equivalent_stack(pollutant, height, distance or None, not not_above_buildings)
+        else:
+            out = cat.stack_rate(pollutant, height[0], above_buildings=not not_above_buildings,
+                                 standard=standard).as_dict()
     except (KeyError, ValueError) as exc:
         typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps(r.as_dict(), ensure_ascii=False, indent=2))
+    typer.echo(json.dumps(out, ensure_ascii=False, indent=2))

@@ -13,14 +13,20 @@
 An hourly mean needs at least ``min_capture`` (75 % by default, after HJ 75-2017's ≥ 45 valid minutes per
 hour) of the expected values; a window below that is ``invalid``, a window without any valid value is
 ``no_data`` — flagged data is never an exceedance. The single-reading check needs one valid reading.
+
+Equivalent stacks (GB 16297-1996 §7.2, 附录A): near stacks of one enterprise emitting the same pollutant
+are judged as one equivalent stack, see :mod:`monitoring.compliance.equivalent`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from monitoring.compliance.aggregate import GAP_COLUMNS
+from monitoring.compliance.equivalent import combine_equivalent_stacks
 from monitoring.compliance.frames import expected_per_hour, gap_text, hours, measured, to_assessments, verdicts
 
 AIR_KINDS = ("stack", "fugitive", "insite_vocs")
@@ -48,7 +54,8 @@ def _windows(limits: pd.DataFrame, points: pd.DataFrame, start: pd.Timestamp, en
 
 
 def evaluate_air(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.DataFrame,
-                 start: pd.Timestamp, end: pd.Timestamp, min_capture: float = 0.75) -> pd.DataFrame:
+                 start: pd.Timestamp, end: pd.Timestamp, min_capture: float = 0.75,
+                 catalogue: Any = None) -> pd.DataFrame:
     """Assessments for every (air point, parameter, check, hour) in [start, end).
 
     ``hourly``: :func:`~monitoring.compliance.aggregate.best_period` aggregates;
@@ -118,4 +125,4 @@ def evaluate_air(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.Da
     g["window_end"] = g["window_start"] + pd.Timedelta(hours=1)
     g["valid_count"] = valid
     g["expected_count"] = expected
-    return to_assessments(g)
+    return to_assessments(combine_equivalent_stacks(g, points, catalogue))

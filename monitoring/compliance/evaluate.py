@@ -127,7 +127,7 @@ def evaluate_aggregates(agg: pd.DataFrame, registry: Any, catalogue: Any, *, sta
     limits = catalogue.point_limits(registry, on=start.tz_convert(LOCAL_TZ).date())
     limits = limits[limits["point"].isin(points["point"])]
     hourly = best_period(agg)
-    parts = [evaluate_air(hourly, limits, points, start, end, min_capture),
+    parts = [evaluate_air(hourly, limits, points, start, end, min_capture, catalogue),
              evaluate_noise(hourly, background if background is not None else empty_aggregates(), limits,
                             points, catalogue, start, end, min_capture),
              evaluate_water(hourly, limits, points, start, end, min_capture)]

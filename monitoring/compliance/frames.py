@@ -31,7 +31,7 @@ def points_table(registry: Any) -> pd.DataFrame:
     for p in registry:
         d = {"point": p.id, "zone": p.zone, "enterprise": p.enterprise, "kind": p.kind, "online": p.online,
              "interval_s": float(p.interval_s), "parameters": tuple(p.parameters)}
-        for attr in ("height_m", "above_buildings", "zone_class", "day_start", "night_start", "noise_type",
+        for attr in ("height_m", "above_buildings", "position_m", "zone_class", "day_start", "night_start", "noise_type",
                      "indoor", "standard", "grade", "capacity_t", "temporary"):
             d[attr] = getattr(p, attr, None)
         rows.append(d)

@@ -140,3 +140,59 @@ def test_flag_t_above_range_counts_and_can_exceed(catalogue):
     c = one(ev, "concentration")
     assert c["verdict"] == "exceeds" and c["value"] == pytest.approx(575) and c["valid_count"] == 60
     assert "15 value(s) above the analyser's range (flag T)" in c["reason"]
+
+
+def _two_stacks(distance: float):
+    return make_registry(
+        online("S1", "stack", ["a21026", "a00000"], height_m=20, above_buildings=True, position_m=[0, 0]),
+        online("S2", "stack", ["a21026", "a00000"], height_m=30, above_buildings=True,
+               position_m=[distance, 0]))
+
+
+def _rates(so2_1: float, so2_2: float):
+    return pd.concat([minutes("S1", "stack", "a21026", H, [so2_1] * 60),
+                      minutes("S1", "stack", "a00000", H, [1.0] * 60, unit="m3/s"),
+                      minutes("S2", "stack", "a21026", H, [so2_2] * 60),
+                      minutes("S2", "stack", "a00000", H, [1.0] * 60, unit="m3/s")])
+
+
+def test_equivalent_stack_near_stacks_judged_as_one(catalogue):
+    """GB 16297-1996 §7.2, 附录A: two stacks of SO₂ 20 m and 30 m high, 40 m apart (< 20 + 30), count as one:
+    Q = Q1 + Q2 against the rate at h = √((20² + 30²)/2) = 25.5 m (interpolated 4.3 → 15 kg/h: 10.19).
+    Each alone complies (3.6 < 4.3 at 20 m; 7.2 < 15 at 30 m); together 10.8 > 10.19 exceeds."""
+    ev = run(_rates(1000.0, 2000.0), _two_stacks(40.0), catalogue)
+    rate = ev.assessments[ev.assessments["check"] == "rate"]
+    assert rate["point"].tolist() == ["S1"]                      # one row: the equivalent stack
+    q = rate.iloc[0]
+    h_eq = (0.5 * (20**2 + 30**2)) ** 0.5
+    assert q["value"] == pytest.approx(3.6 + 7.2) and q["limit"] == pytest.approx(4.3 + (15 - 4.3) * (h_eq - 20) / 10)
+    assert q["verdict"] == "exceeds" and "equivalent stack" in q["reason"] and "S2" in q["reason"]
+    assert "§7.2 附录A" in q["clause"]
+
+
+def test_stacks_farther_than_the_sum_of_heights_are_judged_apart(catalogue):
+    """GB 16297-1996 §7.2: at 50 m (not less than 20 + 30) the two stacks stay separate and both comply."""
+    ev = run(_rates(1000.0, 2000.0), _two_stacks(50.0), catalogue)
+    rate = ev.assessments[ev.assessments["check"] == "rate"].set_index("point")
+    assert rate.loc["S1", "limit"] == pytest.approx(4.3) and rate.loc["S2", "limit"] == pytest.approx(15)
+    assert set(rate["verdict"]) == {"compliant"}
+
+
+def test_cli_limits_rate_equivalent_stack():
+    """``envmon limits rate`` with two heights and their distance gives the equivalent stack's rate limit
+    (GB 16297-1996 附录A: h = √((h1² + h2²)/2)); at a distance ≥ the sum of heights it is not combined."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from monitoring.cli import app
+    res = CliRunner().invoke(app, ["limits", "rate", "--pollutant", "SO2", "--height", "20", "--height", "30",
+                                   "--distance", "40"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    h_eq = (0.5 * (20**2 + 30**2)) ** 0.5
+    assert out["combined"] and out["equivalent_height_m"] == pytest.approx(h_eq, abs=1e-3)
+    assert out["rate_kg_h"] == pytest.approx(4.3 + (15 - 4.3) * (h_eq - 20) / 10)
+    out = json.loads(CliRunner().invoke(app, ["limits", "rate", "--pollutant", "SO2", "--height", "20",
+                                              "--height", "30", "--distance", "50"]).output)
+    assert not out["combined"] and out["rate_kg_h"] == pytest.approx(4.3)
