@@ -7,6 +7,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 
 COPY . /opt/envmon
 RUN pip install --no-cache-dir /opt/envmon psycopg2-binary "apache-airflow-providers-celery" redis \
     && useradd --system --home /var/lib/envmon --uid 50000 envmon \
-    && mkdir -p /var/lib/envmon /opt/airflow && chown envmon /var/lib/envmon /opt/airflow
+    && mkdir -p /var/lib/envmon /opt/airflow/config && python -c "from monitoring.airflow_preload import \
+       LOCAL_SETTINGS as s; open('/opt/airflow/config/airflow_local_settings.py', 'w').write(s)" \
+    && chown -R envmon /var/lib/envmon /opt/airflow
 USER envmon
 WORKDIR /var/lib/envmon

@@ -1,15 +1,16 @@
-"""Compliance evaluation and incident alerts, scheduled on the zones' readings assets (issue #3 §5).
+"""Compliance evaluation and incident alerts, once per ingest run (scheduled on ``envmon://readings``).
 
-Evaluates the completed hours that the new readings touched, updates incidents, notifies. A manual run
-may pass ``{"start": ISO, "end": ISO}`` as run conf to (re-)evaluate a period (backfill: incidents are
-updated, notifications already sent are not sent again). Every decision lives in
-:mod:`monitoring.alerting`.
+The ingest run's asset event names, per zone, the first and last new reading; the evaluation covers
+only the windows those readings touched (:func:`monitoring.alerting.touched_windows`), updates
+incidents and notifies. Several events queued while a run was busy are taken together.
+
+A manual run may pass ``{"start": ISO, "end": ISO}`` as run conf to (re-)evaluate a period (backfill:
+incidents are updated in place, a notification already sent is never sent again; ``"notify": false``
+sends nothing at all, e.g. for a historical import). Every decision lives in :mod:`monitoring.alerting`.
 """
 
 from __future__ import annotations
 
-import functools
-import operator
 from datetime import timedelta
 
 import pendulum
@@ -17,12 +18,10 @@ from airflow.sdk import dag, task
 
 from monitoring import alerting, ingest
 
-READINGS = functools.reduce(operator.or_, [ingest.zone_asset(z) for z in ingest.zone_ids()])
-
 
 @dag(
     dag_id="evaluate_and_alert",
-    schedule=READINGS,                      # any zone's new readings
+    schedule=[ingest.readings_asset()],        # one event per ingest run that stored something
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
@@ -36,11 +35,11 @@ def evaluate_and_alert():
         conf = (dag_run.conf or {}) if dag_run is not None else {}
         if conf.get("start") and conf.get("end"):
             report = alerting.evaluate_and_alert(start=pendulum.parse(conf["start"]),
-                                                 end=pendulum.parse(conf["end"]))
+                                                 end=pendulum.parse(conf["end"]),
+                                                 notify=bool(conf.get("notify", True)))
         else:
-            first = [e.extra.get("first_time") for events in (triggering_asset_events or {}).values()
-                     for e in events]
-            report = alerting.evaluate_and_alert(first_times=first)
+            extras = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
+            report = alerting.evaluate_and_alert(touched=alerting.touched_zones(extras))
         return report.as_dict()
 
     evaluate()

@@ -1,9 +1,15 @@
-"""Ingest readings every 5 minutes: one mapped task per cluster (zone).
+"""Ingest readings every minute: one mapped task per cluster (zone), then one asset event for the run.
 
 spool + landing files → decode → normalise → validate → write to InfluxDB → mark consumed.
-Every decision lives in :mod:`monitoring.ingest`; this file only wires it into Airflow. Each zone's task
-emits an asset event on ``envmon://readings/<zone>`` (through the ``envmon-readings`` alias) that the
-evaluation DAG is scheduled on.
+Every decision lives in :mod:`monitoring.ingest`; this file only wires it into Airflow. ``summarise``
+emits ONE event on ``envmon://readings`` per run that stored anything, its extra naming what each zone
+got (``zones: {zone: {first_time, last_time, readings}}``), so ``evaluate_and_alert`` runs once per
+ingest run with all zones' news together.
+
+Cadence: every minute (the receiver rotates its spool segments every 10 s). This, not an AssetWatcher
+on the spool, is how alerts stay within the latency goal: with live devices a ready segment exists at
+every moment, so a watcher would fire continuously anyway, and a fixed cadence bounds the scheduler's
+and the database's load. ``max_active_runs=1``: a slow run delays the next instead of racing it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ READINGS_ALIAS = AssetAlias(ingest.READINGS_ALIAS)
 
 @dag(
     dag_id="ingest_readings",
-    schedule=timedelta(minutes=5),
+    schedule=timedelta(minutes=1),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,               # a late scheduler never replays a backlog of runs: the spool holds the data
     max_active_runs=1,
@@ -29,24 +35,21 @@ READINGS_ALIAS = AssetAlias(ingest.READINGS_ALIAS)
     doc_md=__doc__,
 )
 def ingest_readings():
-    @task
-    def zones() -> list[str]:
-        return ingest.zone_ids()
+    @task(map_index_template="{{ task.op_kwargs['zone'] }}")
+    def ingest_zone(zone: str) -> dict:
+        return ingest.ingest_zone(zone).as_dict()
 
-    @task(outlets=[READINGS_ALIAS], map_index_template="{{ task.op_kwargs['zone'] }}")
-    def ingest_zone(zone: str, *, outlet_events=None) -> dict:
-        report = ingest.ingest_zone(zone)
-        if report.readings_stored:
-            outlet_events[READINGS_ALIAS].add(ingest.zone_asset(zone), extra=report.asset_extra())
-        return report.as_dict()
-
-    @task
-    def summarise(reports: list[dict]) -> dict:
+    @task(outlets=[READINGS_ALIAS])
+    def summarise(reports: list[dict], *, outlet_events=None) -> dict:
         # One slice request for all mapped results: iterating the lazy sequence reads until the
         # api-server answers 404, which the task log shows as an "XCom not found" error line.
-        return ingest.summarise(list(reports[:]))
+        reports = list(reports[:])
+        extra = ingest.run_asset_extra(reports)
+        if extra["zones"]:   # nothing new → no event (through the alias), so no evaluation for nothing
+            outlet_events[READINGS_ALIAS].add(ingest.readings_asset(), extra=extra)
+        return ingest.summarise(reports)
 
-    summarise(ingest_zone.expand(zone=zones()))
+    summarise(ingest_zone.expand(zone=ingest.zone_ids()))
 
 
 DAG = ingest_readings()

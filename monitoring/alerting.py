@@ -51,6 +51,29 @@ def completed_hour(now: datetime) -> pd.Timestamp:
     return pd.Timestamp(now).tz_convert("UTC").floor("h")
 
 
+def touched_zones(extras: list[dict[str, Any]]) -> dict[str, str]:
+    """Earliest new reading per zone over the asset events of one or more ingest runs
+    (:func:`monitoring.ingest.run_asset_extra`)."""
+    first: dict[str, pd.Timestamp] = {}
+    for extra in extras:
+        for zone, news in (extra or {}).get("zones", {}).items():
+            if news.get("first_time"):
+                t = pd.Timestamp(news["first_time"])
+                first[zone] = min(first.get(zone, t), t)
+    return {z: t.isoformat() for z, t in first.items()}
+
+
+def touched_windows(assessments: pd.DataFrame, touched: dict[str, str]) -> pd.DataFrame:
+    """The assessments of windows that new readings touched: per zone, windows ending after the zone's
+    first new reading (a day or night window containing it included). Other windows were judged
+    before on the same data and are left alone."""
+    if assessments.empty or not touched:
+        return assessments.iloc[0:0] if not touched else assessments
+    since = assessments["zone"].map({z: pd.Timestamp(t) for z, t in touched.items()})
+    keep = since.notna() & (assessments["window_end"] > since)
+    return assessments[keep.fillna(False).astype(bool)]
+
+
 def evaluation_window(first_times: list[str | None], now: datetime,
                       default: timedelta = timedelta(hours=3)) -> tuple[pd.Timestamp, pd.Timestamp]:
     """[start, end): from local midnight of the earliest new reading to the last completed hour."""
@@ -88,24 +111,43 @@ def _apply(manager, changes, settings: Settings, registry: Registry, report: Ale
     report.escalated += len(escalations.escalated)
 
 
-def evaluate_and_alert(*, first_times: list[str | None] | None = None, start: datetime | None = None,
-                       end: datetime | None = None, zone: str | None = None, now: datetime | None = None,
+def evaluate_and_alert(*, first_times: list[str | None] | None = None, touched: dict[str, str] | None = None,
+                       start: datetime | None = None, end: datetime | None = None, zone: str | None = None,
+                       now: datetime | None = None, notify: bool = True,
                        settings: Settings | None = None, registry: Registry | None = None) -> AlertReport:
-    """Evaluate [start, end) (default: what ``first_times`` of new readings touched), update incidents, notify."""
+    """Evaluate and update incidents, then notify (unless ``notify`` is false).
+
+    ``touched``: {zone: first new reading} of one ingest run (:func:`touched_zones`): one evaluation
+    from the local midnight of the earliest (so that daily water means and noise day/night periods are
+    whole) to the last completed hour, restricted to those zones, and only the windows the new
+    readings touched go to the incidents. ``start``/``end``: a given period (backfill). ``first_times``:
+    the older per-event form (all zones)."""
     from monitoring.compliance.evaluate import evaluate_period
     from monitoring.incidents import IncidentManager
 
     now = now or datetime.now(UTC)
     settings, registry, catalogue, store = _context(settings, registry)
     if start is None or end is None:
-        start, end = evaluation_window(first_times or [], now)
+        times = list(touched.values()) if touched is not None else (first_times or [])
+        start, end = evaluation_window(times, now)
+        if touched is not None and len(touched) == 1:
+            zone = next(iter(touched))
     report = AlertReport(start=pd.Timestamp(start).isoformat(), end=pd.Timestamp(end).isoformat())
+    if touched is not None and not touched:
+        return report
     evaluation = evaluate_period(store, registry, catalogue, start, end, zone=zone, write=True)
     assessments = evaluation.assessments
+    if touched is not None:
+        assessments = touched_windows(assessments, touched)
     report.windows = len(assessments)
     report.exceedances = int((assessments["verdict"] == "exceeds").sum()) if len(assessments) else 0
     manager = IncidentManager(settings.sql_url)
-    _apply(manager, manager.apply_assessments(assessments, now=now), settings, registry, report, now)
+    changes = manager.apply_assessments(assessments, now=now)
+    if notify:
+        _apply(manager, changes, settings, registry, report, now)
+    else:
+        report.opened, report.updated, report.cleared = (len(changes.opened), len(changes.updated),
+                                                         len(changes.cleared))
     return report
 
 

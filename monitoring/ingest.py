@@ -37,7 +37,7 @@ from monitoring.schema import conform, empty_readings
 
 log = logging.getLogger(__name__)
 
-#: Airflow asset alias that every zone's ingest task emits through; the evaluation DAG listens on it.
+#: Airflow asset alias the ingest run's summary emits through (only when something was stored).
 READINGS_ALIAS = "envmon-readings"
 LAB_SUFFIXES = {".csv", ".xlsx"}
 
@@ -66,21 +66,26 @@ class IngestReport:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def asset_extra(self) -> dict[str, Any]:
-        """The asset event's payload: which period got new data (for the evaluation DAG)."""
-        return {"zone": self.zone, "batch": self.batch, "readings": self.readings_stored,
-                "first_time": self.first_time, "last_time": self.last_time}
-
 
 def zone_ids(registry: Registry | None = None) -> list[str]:
     return list((registry or load_registry(load_settings().registry_path)).zones)
 
 
-def zone_asset(zone: str):
-    """The Airflow asset of a zone's readings (imported lazily: the pipeline itself needs no Airflow)."""
+def readings_asset():
+    """The Airflow asset "new readings stored" (imported lazily: the pipeline itself needs no Airflow).
+    One event per ingest run; its extra is :func:`run_asset_extra`."""
     from airflow.sdk import Asset
 
-    return Asset(name=f"envmon_readings_{zone}", uri=f"envmon://readings/{zone}")
+    return Asset(name="envmon_readings", uri="envmon://readings")
+
+
+def run_asset_extra(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """What one ingest run stored, per zone: ``{"zones": {zone: {first_time, last_time, readings}}}``
+    (zones that stored nothing are left out)."""
+    zones = {r["zone"]: {"first_time": r.get("first_time"), "last_time": r.get("last_time"),
+                         "readings": r.get("readings_stored", 0)}
+             for r in reports if r.get("readings_stored")}
+    return {"zones": zones}
 
 
 def new_batch_id(zone: str, now: datetime | None = None) -> str:

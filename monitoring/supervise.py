@@ -131,6 +131,10 @@ def prepare(layout: Layout) -> dict[str, str]:
     load_settings(data_dir=layout.data_dir).ensure_dirs()
     if layout.influx_url is None:
         write_influx_config(layout)
+    from monitoring.airflow_preload import LOCAL_SETTINGS
+
+    (layout.airflow_home / "config").mkdir(exist_ok=True)
+    (layout.airflow_home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS, encoding="utf-8")
     env = {**os.environ, **layout.environment()}
     done = subprocess.run([str(Path(sys.executable).with_name(INIT_COMMAND[0])), *INIT_COMMAND[1:]],
                           check=False, env=env, capture_output=True, text=True)
