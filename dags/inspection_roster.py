@@ -2,7 +2,9 @@
 
 Wiring only: every decision (period, idempotence, rules, deadlines) lives in
 :mod:`monitoring.roster.schedule`. The draw's cron comes from the rules file (``schedule``; quarterly,
-08:00 on the first day of each quarter, Asia/Shanghai, by default).
+08:00 on the first day of each quarter, Asia/Shanghai, by default). A scheduled run draws only on its
+date — unpausing the DAG or starting the scheduler later never draws; a late draw is a manual trigger
+with run conf ``{"period": "2026-Q4", "reason": "…"}``, the reason recorded in the draw record.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ def _run_time() -> str:
 def inspection_roster_draw():
     @task
     def draw_quarter() -> dict:
-        return roster.scheduled_draw(_run_time())
+        ctx = get_current_context()
+        run = ctx["dag_run"]
+        conf = run.conf or {}
+        manual = str(run.run_type).lower().endswith("manual")
+        started = run.start_date or run.run_after
+        return roster.scheduled_draw(_run_time(), run_at_iso=started.isoformat(), manual=manual,
+                                     period=conf.get("period"), reason=conf.get("reason"))
 
     draw_quarter()
 

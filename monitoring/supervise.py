@@ -121,6 +121,17 @@ def service_lines(layout: Layout) -> list[str]:
     return out
 
 
+def _ui_password(path: Path) -> None:
+    """The Airflow UI user's password, generated here (mode 0600) so that Airflow's SimpleAuthManager
+    finds it and does not print a freshly generated one into the api-server log."""
+    import secrets
+
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"admin": secrets.token_urlsafe(12)}, fh)
+
+
 def prepare(layout: Layout) -> dict[str, str]:
     """Directories, influxd config, the shared environment, ``airflow db migrate``. Returns the env."""
     from monitoring.config import load_settings
@@ -131,6 +142,7 @@ def prepare(layout: Layout) -> dict[str, str]:
     load_settings(data_dir=layout.data_dir).ensure_dirs()
     if layout.influx_url is None:
         write_influx_config(layout)
+    _ui_password(layout.airflow_home / "passwords.json")
     from monitoring.airflow_preload import LOCAL_SETTINGS
 
     (layout.airflow_home / "config").mkdir(exist_ok=True)

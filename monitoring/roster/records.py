@@ -103,8 +103,11 @@ def record_body_sha(record: dict) -> str:
 
 def run_draw(settings: Settings, period: str | Period, *, zone: str | None = None, seed: int | None = None,
              by: str | None = None, replace_reason: str | None = None, now: datetime | None = None,
-             registry: Registry | None = None) -> dict[str, Any]:
+             registry: Registry | None = None, late_reason: str | None = None) -> dict[str, Any]:
     """Draw one round, store the record (SQL + JSON file) and return it.
+
+    ``late_reason``: why a draw is made after its scheduled date (a manual trigger); kept in the record
+    as ``late_draw_reason``.
 
     Refuses when a non-superseded record of the same period overlaps the scope, unless
     ``replace_reason`` is given (and none of the replaced tasks has a result yet).
@@ -170,6 +173,8 @@ def run_draw(settings: Settings, period: str | Period, *, zone: str | None = Non
             "task_ids": task_ids,
             "previous_sha256": store.last_record_sha(s),
         }
+        if late_reason:
+            record["late_draw_reason"] = late_reason
         record = json.loads(json.dumps(record, ensure_ascii=False))   # exactly what the file will hold
         record["record_sha256"] = record_body_sha(record)
         s.add(store.DrawRow(record_id=record_id, period=str(period), scope=scope, seed=seed, algorithm=ALGORITHM,
