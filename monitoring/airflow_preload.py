@@ -39,6 +39,6 @@ def preload(argv: list[str] | None = None) -> list[str]:
         try:
             importlib.import_module(name)
             done.append(name)
-        except Exception:  # noqa: BLE001 - a warm-up must never stop the scheduler; the task will say why
+        except Exception:  # noqa: BLE001,S112 - a warm-up must never stop the scheduler; the task says why
             continue
     return done
