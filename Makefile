@@ -4,10 +4,13 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo up test test-live install system-deps bench lint clean
+.PHONY: demo demo-once up test test-live install system-deps bench lint clean
 
-demo: install            ## the main job: a simulated week through receiver → Airflow ingest → InfluxDB
+demo: install            ## back-fill a simulated week (receiver → Airflow → InfluxDB), then the live stack until Ctrl-C
 	$(BIN)/envmon demo
+
+demo-once: install       ## the back-fill and its summary only, then exit (CI, benchmarks)
+	$(BIN)/envmon demo --once
 
 test: install            ## the test suite against a throwaway influxd and a throwaway Airflow home
 	$(BIN)/pytest

@@ -36,6 +36,11 @@ def prepare_airflow_home(home: Path) -> Path:
 
 def run_dag_test(module: str, *, run_conf: dict | None = None):
     """Import ``dags.<module>`` and run its DAG once with ``dag.test()``; return the finished DagRun."""
+    import warnings
+
+    # Airflow's in-process API client imports starlette's TestClient, which warns about httpx; the
+    # warning is about Airflow's dependencies, not envmon, and would print in the middle of the demo.
+    warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
     mod = importlib.import_module(f"dags.{module}")
     dag = getattr(mod, "DAG")
     return dag.test(run_conf=run_conf) if run_conf else dag.test()

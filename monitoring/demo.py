@@ -135,7 +135,7 @@ def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
 
     influxd = None
     if not settings.influx_url:
-        influxd = ManagedInfluxd(data_dir / "influxd").start()
+        influxd = ManagedInfluxd(data_dir / "influxdb").start()   # the directory `envmon up` keeps using
         os.environ["ENVMON_INFLUX_URL"] = influxd.url
         settings = load_settings()
         console.print(f"[bold]InfluxDB[/] managed throwaway influxd at {influxd.url}")
@@ -189,6 +189,18 @@ def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
             influxd.stop()
     console.print(f"Data directory (spool, quarantine, records): {data_dir}")
     return result
+
+
+def keep_stack_up(data_dir: Path, *, seed: int = DEFAULT_SEED) -> int:
+    """After the back-fill: the whole stack on the same data directory with live simulated devices
+    (``envmon up --simulate``), until Ctrl-C. Default ports when free, other free ones when not."""
+    from monitoring.services import Layout, preferred_ports
+    from monitoring.supervise import up
+
+    layout = Layout(data_dir=data_dir, ports=preferred_ports(), simulate=True, seed=seed)
+    print(f"\nThe stack stays up with live simulated devices; Ctrl-C stops it. Look at the Airflow UI "
+          f"(DAG runs every minute), {layout.log_dir} (one log per process), {data_dir} (data).")
+    return up(layout)
 
 
 def _drop_landing_files(simulator, registry: Registry, settings, start, end, seed: int) -> None:

@@ -114,6 +114,20 @@ def resolve_ports(requested: dict[str, int] | None = None) -> dict[str, int]:
     return {k: (v or free_port()) for k, v in ports.items()}
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def preferred_ports() -> dict[str, int]:
+    """The default ports where they are free, free ones where they are taken (``make demo``)."""
+    return resolve_ports({k: (v if _port_free(v) else 0) for k, v in DEFAULT_PORTS.items()})
+
+
 def _secret(path: Path) -> str:
     """A random token kept in ``path`` (0600), created on first use."""
     if path.exists():

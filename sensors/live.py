@@ -6,7 +6,7 @@ interval, with the simulator's episodes, flagged windows and outages (an outage 
 packets), late and duplicated packets. The simulator is a pure function of ``(seed, point, time)``,
 so a live run shows the same values a back-fill of the same period would.
 
-Devices behave like data loggers when the receiver is unreachable: the unsent period is kept and sent
+The first tick sends the current clock hour so far. Devices behave like data loggers when the receiver is unreachable: the unsent period is kept and sent
 on the next tick that gets through (补传), up to ``max_backlog``.
 
 Test hooks, read at every tick (both optional, one entry per line):
@@ -78,7 +78,8 @@ def run_live(registry, host: str, port: int, *, seed: int, tick_s: float = 60.0,
              on_tick: Callable[[Tick], None] | None = None, clock: Callable[[], float] = time.time) -> None:
     """Send live packets until ``should_stop()``; one :class:`Tick` per send to ``on_tick``."""
     step = pd.Timedelta(seconds=tick_s)
-    sent_until = pd.Timestamp(clock(), unit="s", tz="UTC").floor(step).to_pydatetime()
+    # start with the current clock hour, so the hour a fleet comes up in is complete in the data
+    sent_until = pd.Timestamp(clock(), unit="s", tz="UTC").floor("h").to_pydatetime()
     while not should_stop():
         now = pd.Timestamp(clock(), unit="s", tz="UTC")
         due = now.floor(step).to_pydatetime()

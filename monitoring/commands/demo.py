@@ -15,8 +15,13 @@ def command(
                                                                "the whole period goes as hourly data")] = 24,
     data_dir: Annotated[Path | None, typer.Option(help="where spool, quarantine, records go "
                                                        "(default: a new temp dir)")] = None,
+    once: Annotated[bool, typer.Option("--once", help="back-fill, summarise and exit (CI, benchmarks); "
+                                                      "without it the live stack stays up until Ctrl-C")] = False,
 ) -> None:
-    """Simulate the five clusters' devices for a week, ingest through Airflow into InfluxDB, summarise."""
-    from monitoring.demo import run_demo
+    """Back-fill a simulated week through Airflow into InfluxDB and summarise; then keep the whole stack
+    running (`envmon up --simulate` on the same data) with live simulated devices until Ctrl-C."""
+    from monitoring.demo import keep_stack_up, run_demo
 
-    run_demo(days=days, seed=seed, minute_hours=minute_hours, data_dir=data_dir)
+    result = run_demo(days=days, seed=seed, minute_hours=minute_hours, data_dir=data_dir)
+    if not once:
+        raise typer.Exit(keep_stack_up(result.data_dir, seed=seed))

@@ -1,0 +1,213 @@
+"""Live run under the real Airflow scheduler: alert counts, alert latency, clean stop (issue #8 §2).
+
+``envmon up --simulate --healthy --free-ports`` on a private data directory, with a local webhook sink as
+the only notification channel. Timeline (minutes from the moment every service answers; ``--minutes``
+scales the whole plan, 30 by default):
+
+========  ===============================================================================================
+phase     what happens
+========  ===============================================================================================
+0–3       healthy live feed (start-up grace: no data-missing notification may come from the start-up)
+3–15      one device silenced (``run/silent-points``): exactly one data-missing incident and, after it
+          resumes, one recovery
+4–14      alert-latency samples: for each of N stack points, the 60 minute packets of an exceeding hour
+          (the hour before the stack started, particulate at 400 mg/m³) are sent; the clock starts at the
+          9014 answer to the last packet (the one that completes the hour) and stops when the webhook
+          sink receives the "超标" message of that point's incident
+15–27     the receiver is stopped (``supervisorctl stop receiver``): every device is silent → one county-
+          or zone-level incident, not one per point; then it is started again → recovery
+27–end    recovery; then SIGTERM to ``envmon up``: every process must be gone, exit status 0
+========  ===============================================================================================
+
+Prints the notification counts by kind, the latency p50/p95 (goal p95 ≤ 90 s), the process list before
+and after the stop, and the machine load. ``tests/monitoring/test_live_run.py`` (``make test-live``) runs
+it and asserts the goals.
+
+Usage: ``python bench/bench_live.py [--minutes 30] [--samples 12] [--workdir DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from tests.live_stack import LiveStack, alive  # noqa: E402
+from tests.monitoring.sinks import HttpSink  # noqa: E402
+
+PARAMETER = "a34013"          # particulate, mg/m³; 400 exceeds every stack limit in the registry (≤ 120)
+LEVEL = 400.0
+
+
+class _TimedPosts(list):
+    """The sink's list of posts, stamping each with its arrival time (time.time())."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def append(self, item) -> None:  # type: ignore[override]
+        self.times.append(time.time())
+        super().append(item)
+
+
+@dataclass
+class LiveRunResult:
+    minutes: float
+    posts: list[dict] = field(default_factory=list)          # title, message, at
+    latencies_s: list[float] = field(default_factory=list)
+    missing_latency: list[str] = field(default_factory=list)
+    silenced_point: str = ""
+    processes_before: list[tuple[int, str]] = field(default_factory=list)
+    processes_left: list[int] = field(default_factory=list)
+    exit_code: int | None = None
+    load: str = ""
+
+    def count(self, word: str) -> int:
+        return sum(word in p["title"] for p in self.posts)
+
+    def about(self, point_name: str) -> list[dict]:
+        return [p for p in self.posts if point_name in p["title"] + p["message"]]
+
+    def p(self, q: float) -> float:
+        return float(np.percentile(self.latencies_s, q)) if self.latencies_s else float("nan")
+
+
+def _hour_packets(point, hour_start: pd.Timestamp) -> list[tuple[str, bytes]]:
+    from sensors.hj212 import build_packet
+
+    out = []
+    for minute in range(60):
+        t = hour_start + pd.Timedelta(minutes=minute)
+        qn = t.tz_convert("Asia/Shanghai").strftime("%Y%m%d%H%M%S") + "000"
+        out.append((point.mn, build_packet(st="31", cn="2051", mn=point.mn, pw=point.pw,
+                                           data_time=t.to_pydatetime(), qn=qn, ack=True,
+                                           cp={PARAMETER: {"Avg": LEVEL, "Flag": "N"}})[0]))
+    return out
+
+
+def _incident_of(stack: LiveStack, point_id: str) -> int | None:
+    from monitoring.incidents import IncidentManager
+
+    incs = [i for i in IncidentManager(stack.settings().sql_url).list()
+            if i.point == point_id and i.kind == "exceedance"]
+    return incs[0].id if incs else None
+
+
+def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=print) -> LiveRunResult:
+    from monitoring.registry import load_registry
+    from monitoring.config import load_settings
+    from sensors.simulator import send_packets
+
+    scale = minutes / 30.0
+    at = {k: v * 60 * scale for k, v in dict(silence=3, resume=15, lat_from=4, lat_to=14, down=15, up=27,
+                                             end=30).items()}
+    registry = load_registry(load_settings().registry_path)
+    sink = HttpSink()
+    sink.posts = _TimedPosts()
+    sink.start()
+    env = {"ENVMON_NOTIFY_URLS": sink.url, "ENVMON_NOTIFY_MIN_INTERVAL_S": "0"}
+    stack = LiveStack(workdir / "data", simulate=True, healthy=True, env=env)
+    result = LiveRunResult(minutes=minutes)
+    t_start = time.time()
+    stack.start()
+    t0 = time.time()
+    out(f"stack healthy after {t0 - t_start:.0f} s; data {stack.data_dir}")
+    result.processes_before = stack.processes()
+    receiver_port = stack.info["ports"]["receiver"]
+    stacks = [p for p in registry.points_of(kind="stack", online=True) if PARAMETER in p.parameters]
+    silenced = next(p for p in registry.points_of(online=True) if p.interval_s == 60 and p.kind != "stack")
+    result.silenced_point = silenced.id
+    lat_points = stacks[:samples]
+    hour = pd.Timestamp(t_start, unit="s", tz="UTC").floor("h") - pd.Timedelta(hours=1)
+    sent_at: dict[str, float] = {}
+    next_sample = at["lat_from"]
+    gap = (at["lat_to"] - at["lat_from"]) / max(1, samples)
+    state = "healthy"
+    try:
+        while (now := time.time() - t0) < at["end"]:
+            if state == "healthy" and now >= at["silence"]:
+                stack.silence([silenced.id]); state = "silenced"
+                out(f"{now / 60:5.1f} min: {silenced.id} silenced")
+            if state == "silenced" and now >= at["resume"]:
+                stack.silence([]); state = "resumed"
+                out(f"{now / 60:5.1f} min: {silenced.id} resumes")
+            if state == "resumed" and now >= at["down"]:
+                out(f"{now / 60:5.1f} min: receiver stopped: {stack.supervisorctl('stop', 'receiver').strip()}")
+                state = "down"
+            if state == "down" and now >= at["up"]:
+                out(f"{now / 60:5.1f} min: receiver started: {stack.supervisorctl('start', 'receiver').strip()}")
+                state = "up"
+            if lat_points and now >= next_sample and state in ("silenced", "resumed"):
+                p = lat_points.pop(0)
+                report = send_packets("127.0.0.1", receiver_port, _hour_packets(p, hour), connections=1)
+                sent_at[p.id] = time.time()
+                out(f"{now / 60:5.1f} min: exceeding hour of {p.id} sent, {report.acked}/60 acknowledged")
+                next_sample += gap
+            for pid, t_ack in list(sent_at.items()):
+                iid = _incident_of(stack, pid)
+                if iid is None:
+                    continue
+                got = [t for post, t in zip(sink.posts, sink.posts.times, strict=False)
+                       if (post.json or {}).get("title", "").endswith(f"#{iid}")]
+                if got:
+                    result.latencies_s.append(got[0] - t_ack)
+                    out(f"  latency {pid}: {got[0] - t_ack:.0f} s")
+                    del sent_at[pid]
+            time.sleep(2)
+        result.missing_latency = sorted(sent_at)
+    finally:
+        result.load = open("/proc/loadavg").read().strip()
+        pids = [pid for pid, _ in stack.processes()]
+        result.exit_code = stack.stop()
+        time.sleep(1)
+        result.processes_left = alive(pids)
+        for post, t in zip(sink.posts, sink.posts.times, strict=False):
+            body = post.json or {}
+            result.posts.append({"title": body.get("title", ""), "message": body.get("message", ""), "at": t})
+        sink.stop()
+    return result
+
+
+def summary(r: LiveRunResult) -> str:
+    lines = [f"live run: {r.minutes:.0f} min under the real scheduler; load average at the end {r.load}",
+             f"notifications: {len(r.posts)} in all — "
+             + ", ".join(f"{w} {r.count(w)}" for w in ("超标", "数据缺失", "恢复", "升级", "进展")),
+             f"silenced device {r.silenced_point}: {len(r.about(r.silenced_point))} notifications",
+             f"alert latency (9014 of the completing packet → webhook): n={len(r.latencies_s)} "
+             f"p50={r.p(50):.0f} s p95={r.p(95):.0f} s max={max(r.latencies_s, default=float('nan')):.0f} s"
+             + (f"; no alert for {', '.join(r.missing_latency)}" if r.missing_latency else ""),
+             f"processes before stop ({len(r.processes_before)}):"]
+    lines += [f"  {pid:>7} {cmd}" for pid, cmd in r.processes_before]
+    lines.append(f"after stop: exit status {r.exit_code}, processes left: {r.processes_left or 'none'}")
+    lines.append("titles:")
+    lines += [f"  {time.strftime('%H:%M:%S', time.gmtime(p['at']))}Z {p['title']}" for p in r.posts]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=30)
+    ap.add_argument("--samples", type=int, default=12)
+    ap.add_argument("--workdir", type=Path, default=None)
+    a = ap.parse_args()
+    workdir = a.workdir or Path(tempfile.mkdtemp(prefix="envmon-live-"))
+    r = live_run(workdir, minutes=a.minutes, samples=a.samples)
+    print(summary(r))
+    (workdir / "live-run.json").write_text(json.dumps(r.__dict__, default=str, ensure_ascii=False, indent=1),
+                                           encoding="utf-8")
+    os.sync()
+
+
+if __name__ == "__main__":
+    main()

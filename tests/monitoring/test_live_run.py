@@ -1,0 +1,36 @@
+"""30 minutes of ``envmon up --simulate`` under the real scheduler: the alert goals of issue #8.
+
+``make test-live`` (marker ``live``, not in ``make test``). The run itself is ``bench/bench_live.py``;
+this test asserts what the bureau was promised:
+
+* a healthy live feed → 0 data-missing notifications for healthy devices (start-up grace included);
+* one device silent for 12 min → exactly 1 incident: 1 "数据缺失" and 1 "恢复" notification;
+* the receiver down → 1 county- or zone-level incident, not one per point;
+* every exceeding hour sent → its "超标" notification, p95 of the latency ≤ 90 s (reported always);
+* SIGTERM → exit 0, no process left.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.bench_live import live_run, summary
+
+pytestmark = [pytest.mark.live, pytest.mark.airflow, pytest.mark.timeout(3600)]
+
+
+def test_thirty_minutes_live(tmp_path):
+    r = live_run(tmp_path, minutes=30, samples=12)
+    print(summary(r))
+    missing = [p for p in r.posts if "数据缺失" in p["title"]]
+    about_silenced = r.about(r.silenced_point)
+    point_level = [p for p in missing if p not in about_silenced and ("全县" not in p["title"]
+                                                                      and "集聚区" not in p["title"])]
+    assert point_level == [], "no per-point data-missing alert for healthy devices or for the receiver outage"
+    assert sum("数据缺失" in p["title"] for p in about_silenced) == 1
+    assert sum("恢复" in p["title"] for p in about_silenced) == 1
+    groups = [p for p in missing if "全县" in p["title"] or "集聚区" in p["title"]]
+    assert 1 <= len(groups) <= 5, "the receiver outage is one county incident (or one per cluster)"
+    assert not r.missing_latency, f"exceeding hours without an alert: {r.missing_latency}"
+    assert r.exit_code == 0 and r.processes_left == []
+    assert r.p(95) <= 90, f"alert latency p95 {r.p(95):.0f} s > 90 s"
