@@ -39,11 +39,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from tests.live_stack import LiveStack, alive  # noqa: E402
-from tests.monitoring.sinks import HttpSink  # noqa: E402
+from tests.live_stack import LiveStack, alive
+from tests.monitoring.sinks import HttpSink
 
 PARAMETER = "a34013"          # particulate, mg/m³; 400 exceeds every stack limit in the registry (≤ 120)
 LEVEL = 400.0
@@ -105,13 +105,13 @@ def _incident_of(stack: LiveStack, point_id: str) -> int | None:
 
 
 def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=print) -> LiveRunResult:
-    from monitoring.registry import load_registry
     from monitoring.config import load_settings
+    from monitoring.registry import load_registry
     from sensors.simulator import send_packets
 
     scale = minutes / 30.0
-    at = {k: v * 60 * scale for k, v in dict(silence=3, resume=15, lat_from=4, lat_to=14, down=15, up=27,
-                                             end=30).items()}
+    plan = {"silence": 3, "resume": 15, "lat_from": 4, "lat_to": 14, "down": 15, "up": 27, "end": 30}
+    at = {k: v * 60 * scale for k, v in plan.items()}
     registry = load_registry(load_settings().registry_path)
     sink = HttpSink()
     sink.posts = _TimedPosts()
@@ -167,7 +167,7 @@ def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=print
             time.sleep(2)
         result.missing_latency = sorted(sent_at)
     finally:
-        result.load = open("/proc/loadavg").read().strip()
+        result.load = Path("/proc/loadavg").read_text().strip()
         pids = [pid for pid, _ in stack.processes()]
         result.exit_code = stack.stop()
         time.sleep(1)
