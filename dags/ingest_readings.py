@@ -39,11 +39,12 @@ def ingest_readings():
     def ingest_zone(zone: str) -> dict:
         return ingest.ingest_zone(zone).as_dict()
 
-    @task(outlets=[READINGS_ALIAS])
+    # all_done: one failed zone never hides (or keeps from evaluation) what the others stored
+    @task(outlets=[READINGS_ALIAS], trigger_rule="all_done")
     def summarise(reports: list[dict], *, outlet_events=None) -> dict:
         # One slice request for all mapped results: iterating the lazy sequence reads until the
         # api-server answers 404, which the task log shows as an "XCom not found" error line.
-        reports = list(reports[:])
+        reports = [r for r in reports[:] if r]      # a failed zone returned nothing
         extra = ingest.run_asset_extra(reports)
         if extra["zones"]:   # nothing new → no event (through the alias), so no evaluation for nothing
             outlet_events[READINGS_ALIAS].add(ingest.readings_asset(), extra=extra)

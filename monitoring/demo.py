@@ -255,9 +255,10 @@ def print_summary(console: Console, registry: Registry, result: DemoResult) -> N
         table.add_row(f"{z.name_zh} {z.pinyin}", f"{row.points} ({row.online})", f"{row.stored:,}",
                       f"{row.quarantined:,}", f"{row.capture_pct:.1f}")
     console.print(table)
-    from sensors.spool import Quarantine
+    from sensors.quarantine import read_records
 
-    received = Counter(r["reason"].split(":")[0] for r in Quarantine.records(result.data_dir / "quarantine"))
+    received = Counter(r["reason"].split(":")[0] for r in read_records(result.data_dir / "quarantine")
+                       if r.get("stage") == "receiver")
     if received:
         console.print("[bold]Receiver[/] refused (no 9014 answer, kept in quarantine): " +
                       "; ".join(f"{reason} × {n}" for reason, n in received.most_common()))

@@ -31,9 +31,9 @@ from typing import Any
 import pandas as pd
 
 from monitoring.config import Settings, load_settings
-from monitoring.quarantine import Quarantine
 from monitoring.registry import Registry, load_registry
 from monitoring.schema import conform, empty_readings
+from sensors.quarantine import Quarantine
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
     packets, origins = [], []
     reassembler = Reassembler()
     for path, lineno, raw in spool.read_segments(paths):
-        origin = f"{path.name}:{lineno}"
+        origin = f"spool segment {path.name.split('.claimed-')[0]}:{lineno}"
         report.packets += 1
         try:
             whole = reassembler.feed(parse_packet(raw))
@@ -182,7 +182,7 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
     for incomplete in reassembler.flush():
         quarantine.add(stage="decode", origin=f"MN={incomplete.mn} QN={incomplete.qn}",
                        reason=incomplete.reason, raw=b"\n".join(incomplete.parts))
-    readings, rejected = packets_to_readings(packets, registry, batch)
+    readings, rejected = packets_to_readings(packets, registry, batch, origins)
     for rej in rejected:
         origin = origins[rej.index] if 0 <= rej.index < len(origins) else f"packet {rej.index}"
         quarantine.add(stage="readings", origin=origin, reason=rej.reason, raw=rej.raw)
@@ -205,7 +205,7 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
     now = now or datetime.now(UTC)
     batch = new_batch_id(zone, now)
     report = IngestReport(zone=zone, batch=batch)
-    quarantine = Quarantine(settings.quarantine_dir, zone, batch)
+    quarantine = Quarantine(settings.quarantine_dir / zone, batch, batch=batch)
     store = store or store_from_settings(settings)
     writer = SpoolingWriter(store, settings.write_spool_dir)
 
@@ -219,17 +219,16 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
 
         frames = [decode_spool(spool, segments, registry, batch, quarantine, report)] if segments else []
         for path in lab_files:
-            df, rejected = read_lab_file(path, registry, batch)
+            df, rejected = read_lab_file(path, registry, batch, name=f"landing/{zone}/lab/{path.name}")
             frames.append(df)
             for rej in rejected:
-                quarantine.add(stage="lab", origin=f"{rej.source}:{rej.line}", reason=rej.reason, raw=rej.raw)
+                quarantine.add_rejected(rej, stage="lab")
         ledgers = []
         for path in ledger_files:
-            df, rejected = read_ledger_csv(path, registry, batch)
+            df, rejected = read_ledger_csv(path, registry, batch, name=f"landing/{zone}/ledger/{path.name}")
             ledgers.append(df)
             for rej in rejected:
-                quarantine.add(stage="ledger", origin=f"{rej.source}:{rej.line}", reason=rej.reason,
-                               raw=rej.raw)
+                quarantine.add_rejected(rej, stage="ledger")
 
         readings = conform(pd.concat(frames, ignore_index=True)) if frames else empty_readings()
         elsewhere = readings["zone"] != zone         # e.g. a lab file dropped in the wrong zone's folder
@@ -272,6 +271,37 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
     return report
 
 
+@dataclass
+class ZoneFailure:
+    """A zone whose ingest run failed: its input was released for the next run; the others went on."""
+
+    zone: str
+    error: str
+
+
+def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry: Registry | None = None,
+                 store=None) -> tuple[list[IngestReport], list[ZoneFailure]]:
+    """Run :func:`ingest_zone` for each zone; one failing zone never stops the others.
+
+    A failure is logged with its reason (secrets redacted) and returned; its claimed input went back
+    to the spool / landing folder, so the next run tries it again.
+    """
+    from sensors.quarantine import redact
+
+    settings = settings or load_settings()
+    registry = registry or load_registry(settings.registry_path)
+    reports: list[IngestReport] = []
+    failures: list[ZoneFailure] = []
+    for zone in zones:
+        try:
+            reports.append(ingest_zone(zone, settings=settings, registry=registry, store=store))
+        except Exception as exc:  # noqa: BLE001 - reported per zone, the next zone still runs
+            reason = redact(f"{type(exc).__name__}: {exc}")
+            log.error("ingest of zone %s failed, its input is kept for the next run: %s", zone, reason)
+            failures.append(ZoneFailure(zone, reason))
+    return reports, failures
+
+
 def write_report(report: IngestReport, settings: Settings) -> Path:
     """Keep each run's report as JSON under ``records/ingest/<zone>/`` (operators, the demo)."""
     import json
@@ -292,9 +322,10 @@ def read_reports(settings: Settings, zone: str | None = None) -> list[dict[str, 
     return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
-def summarise(reports: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(reports: list[dict[str, Any] | None]) -> dict[str, Any]:
     """Totals over the zones of one run (for the Airflow log and the demo)."""
     total: Counter = Counter()
+    reports = [r for r in reports if r]        # a failed zone's task returned nothing
     for r in reports:
         for key in ("segments", "packets", "readings_decoded", "readings_stored", "quarantined",
                     "lines_spooled", "ledger_rows"):

@@ -29,6 +29,9 @@ column                  dtype                         meaning
 ``source``              ``string``                    ``hj212`` ``lab`` ``sim`` (``ledger`` rows live in
                                                       :mod:`sensors.ledger`)
 ``batch``               ``string``                    ingest batch id
+``origin``              ``string`` (may be ``<NA>``)  where the reading came from, for the quarantine:
+                                                      ``<file>:<line>`` (lab) or ``<segment>:<line>`` (HJ 212
+                                                      spool); not written to InfluxDB
 ======================  ============================  =======================================================
 
 Identity (what makes a reading idempotent in InfluxDB): ``(point, parameter, statistic, period, time)``.
@@ -53,6 +56,7 @@ READINGS_COLUMNS: dict[str, str] = {
     "qualifier": "string",
     "source": "string",
     "batch": "string",
+    "origin": "string",
 }
 
 #: Columns that identify a reading; duplicates on these inside one batch are an error.
@@ -109,11 +113,11 @@ def empty_readings() -> pd.DataFrame:
 def conform(df: pd.DataFrame) -> pd.DataFrame:
     """Return ``df`` with exactly the canonical columns, in order, cast to the canonical dtypes.
 
-    Missing optional columns (``enterprise``, ``qualifier``) are filled with ``<NA>``; any other missing
+    Missing optional columns (``enterprise``, ``qualifier``, ``origin``) are filled with ``<NA>``; any other missing
     column raises :class:`KeyError` naming it. ``time`` must already be timezone-aware.
     """
     out = df.copy()
-    for optional in ("enterprise", "qualifier"):
+    for optional in ("enterprise", "qualifier", "origin"):
         if optional not in out:
             out[optional] = pd.NA
     missing = [c for c in READINGS_COLUMNS if c not in out]

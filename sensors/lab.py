@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,20 +49,7 @@ import pandas as pd
 from monitoring.config import LOCAL_TZ
 from monitoring.registry import Registry
 from monitoring.schema import conform, empty_readings
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """One rejected input unit (a row, a whole file, a packet) and why. ``str()`` gives ``file:line: reason``."""
-
-    source: str
-    line: int | None
-    reason: str
-    raw: str | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.source}:{self.line}" if self.line is not None else self.source
-        return f"{where}: {self.reason}"
+from sensors.quarantine import Rejected
 
 
 class TableError(ValueError):
@@ -265,19 +251,21 @@ def _lab_values(df: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[tuple[p
     return pd.DataFrame({"value": value, "qualifier": qualifier}), problems
 
 
-def read_lab_file(path: str | Path, registry: Registry, batch: str) -> tuple[pd.DataFrame, list[Rejected]]:
+def read_lab_file(path: str | Path, registry: Registry, batch: str, *, name: str | None = None
+                  ) -> tuple[pd.DataFrame, list[Rejected]]:
     """Read one lab results file (CSV or XLSX). Returns (canonical readings, rejected rows).
 
     A file that is not a table yields no readings and one :class:`Rejected` for the whole file.
+    ``name`` is how rejections and the readings' ``origin`` name the file (default: its path).
     """
     path = Path(path)
-    name = str(path)
+    name = name or str(path)
     try:
         df, _fmt = read_table(path, LAB_COLUMNS, LAB_REQUIRED)
     except TableError as exc:
-        return empty_readings(), [Rejected(name, None, str(exc))]
+        return empty_readings(), [Rejected(None, str(exc), source=name)]
     except OSError as exc:
-        return empty_readings(), [Rejected(name, None, f"cannot read file: {exc.strerror or exc}")]
+        return empty_readings(), [Rejected(None, f"cannot read file: {exc.strerror or exc}", source=name)]
     if df.empty:
         return empty_readings(), []
 
@@ -329,20 +317,21 @@ def read_lab_file(path: str | Path, registry: Registry, batch: str) -> tuple[pd.
         "qualifier": values["qualifier"][good].to_numpy(),
         "source": "lab",
         "batch": batch,
+        "origin": [f"{name}:{int(n)}" for n in kept["line"].to_numpy()],
     })
     out["time"] = pd.to_datetime(out["time"], utc=True)
     # identity duplicates inside one file: keep the first, reject the others naming it
     ident = ["point", "parameter", "time"]
     dup = out.duplicated(ident, keep="first").to_numpy()
     lines = kept["line"].to_numpy()
-    rejected = [Rejected(name, int(df["line"].iat[i]), reasons.iat[i], _raw(df, i))
+    rejected = [Rejected(int(df["line"].iat[i]), reasons.iat[i], _raw(df, i), source=name)
                 for i in np.flatnonzero(~good.to_numpy())]
     if dup.any():
         first_line = (pd.Series(lines).groupby([out[c] for c in ident]).transform("first")).to_numpy()
         kept_pos = np.flatnonzero(good.to_numpy())
         for j in np.flatnonzero(dup):
-            rejected.append(Rejected(name, int(lines[j]), f"duplicate of line {int(first_line[j])} "
-                                     "(same point, parameter and sample time)", _raw(df, kept_pos[j])))
+            rejected.append(Rejected(int(lines[j]), f"duplicate of line {int(first_line[j])} "
+                                     "(same point, parameter and sample time)", _raw(df, kept_pos[j]), source=name))
         out = out[~dup]
     rejected.sort(key=lambda r: r.line or 0)
     return conform(out.reset_index(drop=True)), rejected

@@ -39,7 +39,8 @@ import pandas as pd
 from monitoring.config import LOCAL_TZ
 from monitoring.registry import Registry
 from monitoring.schema import LEDGER_COLUMNS, empty_ledger
-from sensors.lab import Rejected, TableError, parse_number, read_table
+from sensors.lab import TableError, parse_number, read_table
+from sensors.quarantine import Rejected
 
 LEDGER_FILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "store": ("store", "贮存点", "贮存设施", "贮存点编号", "贮存场所"),
@@ -108,16 +109,18 @@ def _local_dates(text: pd.Series) -> pd.Series:
     return naive.dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
 
 
-def read_ledger_csv(path: str | Path, registry: Registry, batch: str) -> tuple[pd.DataFrame, list[Rejected]]:
-    """Read one ledger file (CSV in UTF-8/BOM/GB18030, or XLSX). Returns (ledger frame, rejected rows)."""
+def read_ledger_csv(path: str | Path, registry: Registry, batch: str, *, name: str | None = None
+                    ) -> tuple[pd.DataFrame, list[Rejected]]:
+    """Read one ledger file (CSV in UTF-8/BOM/GB18030, or XLSX). Returns (ledger frame, rejected rows);
+    ``name`` is how rejections name the file (default: its path)."""
     path = Path(path)
-    name = str(path)
+    name = name or str(path)
     try:
         df, _fmt = read_table(path, LEDGER_FILE_COLUMNS, LEDGER_REQUIRED)
     except TableError as exc:
-        return empty_ledger(), [Rejected(name, None, str(exc))]
+        return empty_ledger(), [Rejected(None, str(exc), source=name)]
     except OSError as exc:
-        return empty_ledger(), [Rejected(name, None, f"cannot read file: {exc.strerror or exc}")]
+        return empty_ledger(), [Rejected(None, f"cannot read file: {exc.strerror or exc}", source=name)]
     if df.empty:
         return empty_ledger(), []
 
@@ -184,8 +187,8 @@ def read_ledger_csv(path: str | Path, registry: Registry, batch: str) -> tuple[p
         "source": "ledger",
         "batch": batch,
     })
-    rejected = [Rejected(name, int(df["line"].iat[i]), reasons.iat[i],
-                         ",".join(str(df[c].iat[i]) for c in LEDGER_FILE_COLUMNS))
+    rejected = [Rejected(int(df["line"].iat[i]), reasons.iat[i],
+                         ",".join(str(df[c].iat[i]) for c in LEDGER_FILE_COLUMNS), source=name)
                 for i in np.flatnonzero(~good)]
     # the same entry twice (same store, date, code, quantities, manifest) is a copy-paste duplicate
     ident = ["store", "date", "waste_code", "quantity_in_t", "quantity_out_t", "manifest"]
@@ -195,7 +198,7 @@ def read_ledger_csv(path: str | Path, registry: Registry, batch: str) -> tuple[p
         first = pd.Series(lines).groupby([out[c].fillna("") if out[c].dtype == object else out[c]
                                           for c in ident], dropna=False).transform("first").to_numpy()
         for j in np.flatnonzero(dup):
-            rejected.append(Rejected(name, int(lines[j]), f"duplicate of line {int(first[j])}"))
+            rejected.append(Rejected(int(lines[j]), f"duplicate of line {int(first[j])}", source=name))
         out = out[~dup]
     rejected.sort(key=lambda r: r.line or 0)
     out["date"] = pd.to_datetime(out["date"], utc=True)

@@ -16,6 +16,21 @@ Everything else — bad CRC, wrong length, junk bytes, over-long frames, unknown
 DataTime — goes to the quarantine (JSON lines with time, peer, reason, raw bytes in base64), without an
 answer. Idle connections are closed after ``idle_timeout`` seconds; memory per connection is bounded
 by the frame size limit.
+
+Abuse and faults (issue 9), each in its own function below:
+
+* **DataTime bounds** (:func:`datatime_problem`): a packet whose ``DataTime`` is more than
+  ``max_ahead`` (10 min) ahead of the receiver's clock, or before 2000-01-01, is refused — quarantined
+  with the reason, no 9014 — so one bad clock cannot block a zone's ingest later.
+* **PW lockout** (:class:`Lockout`): 5 wrong PWs for one MN, or from one peer address, within 10 min
+  lock that MN / address for 15 min: nothing it sends is answered or spooled (not even with the right
+  PW), its connections are closed, and a security event is written to ``security_dir`` (the bureau
+  sees it as an incident of kind ``security``; :mod:`monitoring.security`). Without it the 9014 was
+  a password oracle (21,409 guesses/s on one connection).
+* **Quarantine budget per connection** (:class:`ConnectionBudget`): at most ``max_records`` records
+  and ``max_bytes`` bytes of quarantine per connection and minute; past that the connection is
+  dropped and what it would have written is counted (``stats.quarantine_dropped``), not written.
+* **Redaction**: quarantine records never hold a PW (:func:`sensors.quarantine.redact`).
 """
 
 from __future__ import annotations
@@ -24,14 +39,24 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sensors.hj212.codes import ANSWER_COMMANDS
 from sensors.hj212.framing import Frame, FrameBuffer
-from sensors.hj212.packet import MAX_FRAME, Packet, PacketError, frame_segment, parse_packet
-from sensors.spool import Quarantine, SegmentWriter
+from sensors.hj212.packet import (
+    EARLIEST_DATA_TIME,
+    MAX_FRAME,
+    Packet,
+    PacketError,
+    frame_segment,
+    parse_packet,
+)
+from sensors.quarantine import Quarantine
+from sensors.spool import SegmentWriter
 
 __all__ = ["Receiver", "ReceiverStats", "data_answer"]
 
@@ -53,6 +78,108 @@ class ReceiverStats:
     packets: int = 0          # valid packets spooled
     answers: int = 0          # 9014 answers sent
     quarantined: Counter = field(default_factory=Counter)  # by first word of the reason
+    quarantine_dropped: int = 0        # records not written: a connection over its quarantine budget
+    quarantine_dropped_bytes: int = 0  # their size
+    connections_dropped: int = 0       # connections closed for abuse (budget, lockout)
+    lockouts: int = 0                  # MN / address lockouts started
+    refused_locked: int = 0            # packets or connections refused during a lockout
+
+
+# -------------------------------------------------------------------------------------------------
+# DataTime bounds
+# -------------------------------------------------------------------------------------------------
+#: How far a device clock may run ahead of the receiver's before its data is refused.
+MAX_AHEAD = timedelta(minutes=10)
+
+
+def datatime_problem(pkt: Packet, now: datetime, max_ahead: timedelta = MAX_AHEAD) -> str | None:
+    """Why ``pkt``'s ``DataTime`` cannot be accepted now, or ``None``. The decoder already refuses a
+    ``DataTime`` before 2000-01-01 (:data:`~sensors.hj212.packet.EARLIEST_DATA_TIME`)."""
+    t = pkt.data_time
+    if t is None:
+        return None
+    if t > now + max_ahead:
+        return (f"DataTime {t:%Y-%m-%d %H:%M:%S} is more than {max_ahead.total_seconds() / 60:.0f} min ahead "
+                f"of the receiver clock ({now.astimezone(t.tzinfo):%Y-%m-%d %H:%M:%S}); device clock wrong")
+    if t < EARLIEST_DATA_TIME:  # pragma: no cover - parse_packet refuses it first
+        return f"DataTime {t:%Y-%m-%d %H:%M:%S} is before {EARLIEST_DATA_TIME:%Y-%m-%d}"
+    return None
+
+
+# -------------------------------------------------------------------------------------------------
+# PW lockout
+# -------------------------------------------------------------------------------------------------
+class Lockout:
+    """Failed-PW counting with lockout, per key (``"MN <mn>"`` or ``"address <ip>"``).
+
+    ``failure(key, now)`` records a wrong PW and returns ``True`` when it starts a lockout
+    (``max_failures`` within ``window``); ``locked(key, now)`` tells whether the key is locked
+    (for ``duration`` from the failure that locked it). Times are monotonic seconds.
+    """
+
+    def __init__(self, max_failures: int = 5, window: float = 600.0, duration: float = 900.0):
+        self.max_failures = max_failures
+        self.window = window
+        self.duration = duration
+        self._failures: dict[str, deque[float]] = {}
+        self._until: dict[str, float] = {}
+
+    def locked(self, key: str, now: float) -> bool:
+        until = self._until.get(key)
+        if until is None:
+            return False
+        if now >= until:
+            del self._until[key]
+            return False
+        return True
+
+    def failure(self, key: str, now: float) -> bool:
+        q = self._failures.setdefault(key, deque())
+        q.append(now)
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        if len(q) >= self.max_failures and not self.locked(key, now):
+            self._until[key] = now + self.duration
+            q.clear()
+            return True
+        return False
+
+    def prune(self, now: float) -> None:
+        """Forget old failures (bounded memory under a flood of distinct MNs)."""
+        for key in [k for k, q in self._failures.items() if not q or q[-1] <= now - self.window]:
+            del self._failures[key]
+
+
+# -------------------------------------------------------------------------------------------------
+# Quarantine budget per connection
+# -------------------------------------------------------------------------------------------------
+class ConnectionBudget:
+    """What one connection may make the receiver write to the quarantine per minute."""
+
+    def __init__(self, max_records: int = 200, max_bytes: int = 256 * 1024, period: float = 60.0):
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self.period = period
+        self._start = time.monotonic()
+        self.records = 0
+        self.bytes = 0
+
+    def allow(self, size: int, now: float | None = None) -> bool:
+        """Charge one record of ``size`` bytes; ``False`` once the connection is over its budget."""
+        now = time.monotonic() if now is None else now
+        if now - self._start >= self.period:
+            self._start, self.records, self.bytes = now, 0, 0
+        self.records += 1
+        self.bytes += size
+        return self.records <= self.max_records and self.bytes <= self.max_bytes
+
+
+@dataclass
+class _Connection:
+    peer: str                     # "ip:port"
+    address: str                  # "ip"
+    budget: ConnectionBudget
+    close_reason: str | None = None
 
 
 def _fsync_all(fds: list[int]) -> None:
@@ -116,11 +243,21 @@ class Receiver:
     """HJ 212 TCP receiver writing to a spool. ``await start()``, then ``await close()``."""
 
     def __init__(self, registry, spool_dir: Path, quarantine_dir: Path, *, idle_timeout: float = 600.0,
-                 rotate_seconds: float = 60.0, max_frame: int = MAX_FRAME):
+                 rotate_seconds: float = 60.0, max_frame: int = MAX_FRAME, security_dir: Path | None = None,
+                 lockout: Lockout | None = None, max_ahead: timedelta = MAX_AHEAD,
+                 quarantine_records_per_min: int = 200, quarantine_bytes_per_min: int = 256 * 1024,
+                 clock=None):
         self.registry = registry
         self.by_mn = registry.by_mn
         self.segments = SegmentWriter(Path(spool_dir))
-        self.quarantine = Quarantine(Path(quarantine_dir), name="receiver")
+        self.quarantine = Quarantine(Path(quarantine_dir), "receiver", daily=True)
+        self.security = Quarantine(Path(security_dir) if security_dir else Path(quarantine_dir).parent / "security",
+                                   "receiver", daily=True)
+        self.lockout = lockout or Lockout()
+        self.max_ahead = max_ahead
+        self.budget_records = quarantine_records_per_min
+        self.budget_bytes = quarantine_bytes_per_min
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.idle_timeout = idle_timeout
         self.rotate_seconds = rotate_seconds
         self.max_frame = max_frame
@@ -152,6 +289,7 @@ class Receiver:
                 await self._rotator
         await self.rotate()
         self.quarantine.close()
+        self.security.close()
 
     async def rotate(self) -> list[Path]:
         await self._commit.idle()
@@ -172,54 +310,75 @@ class Receiver:
         self._writers.add(writer)
         self.stats.connections += 1
         peername = writer.get_extra_info("peername")
-        peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        conn = _Connection(peer=f"{peername[0]}:{peername[1]}" if peername else "?",
+                           address=str(peername[0]) if peername else "?",
+                           budget=ConnectionBudget(self.budget_records, self.budget_bytes))
         frames = FrameBuffer(self.max_frame)
         try:
-            while True:
+            if self.lockout.locked(f"address {conn.address}", time.monotonic()):
+                self.stats.refused_locked += 1
+                conn.close_reason = "address locked out"
+            while conn.close_reason is None:
                 try:
                     chunk = await asyncio.wait_for(reader.read(READ_SIZE), self.idle_timeout)
                 except TimeoutError:
-                    log.info("%s: idle for %s s, closing", peer, self.idle_timeout)
+                    log.info("%s: idle for %s s, closing", conn.peer, self.idle_timeout)
                     break
                 if not chunk:
                     break
-                answers = await self._process(frames.feed(chunk), peer)
-                if answers:
+                answers = await self._process(frames.feed(chunk), conn)
+                if answers and conn.close_reason is None:
                     writer.write(b"".join(answers))
                     await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
             pass
         except Exception:  # never let one connection take the server down
-            log.exception("%s: connection handler failed", peer)
+            log.exception("%s: connection handler failed", conn.peer)
         finally:
-            for ev in frames.flush():
-                self._reject(ev.reason, ev.raw, peer)
+            if conn.close_reason is None:
+                for ev in frames.flush():
+                    self._reject(ev.reason, ev.raw, conn)
+            else:
+                self.stats.connections_dropped += 1
+                log.warning("%s: connection closed: %s", conn.peer, conn.close_reason)
             self.quarantine.flush()
+            self.security.flush()
             self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             self._handlers.discard(task)
 
-    async def _process(self, events, peer: str) -> list[bytes]:
+    async def _process(self, events, conn: _Connection) -> list[bytes]:
         """Validate the frames of one read, spool the valid ones (one fsync), return their answers."""
         by_zone: dict[str, list[bytes]] = {}
         answers: list[bytes] = []
+        now = self.clock()
+        mono = time.monotonic()
         for ev in events:
+            if conn.close_reason is not None:
+                break
             if not isinstance(ev, Frame):
-                self._reject(ev.reason, ev.raw, peer)
+                self._reject(ev.reason, ev.raw, conn)
                 continue
             try:
                 pkt = parse_packet(ev.raw)
             except PacketError as exc:
-                self._reject(str(exc), ev.raw, peer)
+                self._reject(str(exc), ev.raw, conn)
                 continue
+            if self._refuse_locked(pkt, conn, mono):
+                break
             point = self.by_mn.get(pkt.mn)
             if point is None:
-                self._reject(f"unknown MN {pkt.mn}", ev.raw, peer)
+                self._reject(f"unknown MN {pkt.mn}", ev.raw, conn)
                 continue
             if pkt.pw != point.pw:
-                self._reject(f"wrong PW for MN {pkt.mn} (point {point.id})", ev.raw, peer)
+                self._reject(f"wrong PW for MN {pkt.mn} (point {point.id})", ev.raw, conn)
+                self._wrong_pw(pkt, point, conn, mono, now)
+                continue
+            problem = datatime_problem(pkt, now, self.max_ahead)
+            if problem is not None:
+                self._reject(f"{problem} (MN {pkt.mn}, point {point.id})", ev.raw, conn)
                 continue
             by_zone.setdefault(point.zone, []).append(ev.raw)
             if pkt.wants_ack and pkt.cn not in ANSWER_COMMANDS:
@@ -229,12 +388,55 @@ class Receiver:
                 self.stats.packets += self.segments.append(zone, raws)
             await self._commit.sync()  # durable before any answer leaves
         self.quarantine.flush()
+        self.security.flush()
         self.stats.answers += len(answers)
         return answers
 
-    def _reject(self, reason: str, raw: bytes, peer: str) -> None:
+    def _reject(self, reason: str, raw: bytes, conn: _Connection) -> None:
+        """Quarantine one rejected item of ``conn``, within the connection's budget (else count it,
+        write nothing and close the connection)."""
         self.stats.quarantined[reason.split(":")[0].split(" (")[0]] += 1
-        self.quarantine.put(reason, raw, peer=peer, source="receiver", flush=False)
+        if conn.close_reason is not None:
+            return
+        size = len(raw) + len(reason) + 200           # the record's size, without encoding it first
+        if not conn.budget.allow(size):
+            self.stats.quarantine_dropped += 1
+            self.stats.quarantine_dropped_bytes += size
+            conn.close_reason = (f"over its quarantine budget ({conn.budget.max_records} records or "
+                                 f"{conn.budget.max_bytes} bytes per {conn.budget.period:.0f} s)")
+            self.quarantine.add(stage="receiver", origin=f"peer {conn.peer}", peer=conn.peer,
+                                reason=f"connection dropped: {conn.close_reason}; later input not recorded")
+            return
+        self.quarantine.add(stage="receiver", origin=f"peer {conn.peer}", reason=reason, raw=raw, peer=conn.peer)
+
+    # lockout -------------------------------------------------------------------------------------------
+    def _refuse_locked(self, pkt: Packet, conn: _Connection, mono: float) -> bool:
+        """A packet for a locked MN, or any packet of a locked address: nothing is answered or spooled,
+        the connection is closed. Returns ``True`` when refused."""
+        for key in (f"address {conn.address}", f"MN {pkt.mn}"):
+            if self.lockout.locked(key, mono):
+                self.stats.refused_locked += 1
+                conn.close_reason = f"{key} is locked out after repeated wrong PWs"
+                return True
+        return False
+
+    def _wrong_pw(self, pkt: Packet, point, conn: _Connection, mono: float, now: datetime) -> None:
+        """Count a wrong PW against the MN and the peer address; a new lockout closes the connection and
+        writes a security event (never the PW tried)."""
+        self.lockout.prune(mono)
+        for key in (f"MN {pkt.mn}", f"address {conn.address}"):
+            if not self.lockout.failure(key, mono):
+                continue
+            self.stats.lockouts += 1
+            minutes = self.lockout.duration / 60
+            reason = (f"{self.lockout.max_failures} wrong PWs for {key} within "
+                      f"{self.lockout.window / 60:.0f} min: locked for {minutes:.0f} min")
+            self.security.add(stage="security", origin=f"peer {conn.peer}", reason=reason, kind="pw_lockout",
+                              key=key, mn=pkt.mn, point=point.id, zone=point.zone,
+                              enterprise=getattr(point, "enterprise", None), peer=conn.peer,
+                              locked_until=(now + timedelta(seconds=self.lockout.duration)).isoformat())
+            log.warning("security: %s (peer %s)", reason, conn.peer)
+            conn.close_reason = reason
 
 
 async def serve(receiver: Receiver, host: str, port: int, stop: asyncio.Event,

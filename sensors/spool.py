@@ -23,8 +23,6 @@ Every rename is atomic (same file system) and followed by a directory fsync.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitoring.config import LOCAL_TZ
+from sensors.quarantine import Quarantine, private_dir
 
 __all__ = ["Quarantine", "SegmentWriter", "Spool", "read_segments", "writer_alive"]
 
@@ -78,61 +77,6 @@ def writer_alive(pid: int, created: float | None = None) -> bool:
     return True
 
 
-class Quarantine:
-    """Append-only JSON-lines quarantine: ``{time, source, peer, reason, size, raw_b64}`` per record.
-
-    Files are ``<dir>/<name>-<local date>.jsonl``; ``raw`` is cut to ``max_raw`` bytes (``size`` keeps
-    the full length) so a flood of junk cannot fill the disk unbounded per record.
-    """
-
-    def __init__(self, directory: Path, name: str = "hj212", max_raw: int = 4096):
-        self.directory = Path(directory)
-        self.name = name
-        self.max_raw = max_raw
-        self.count = 0
-        self._fh = None
-        self._day: str | None = None
-
-    def _file(self):
-        day = datetime.now(LOCAL_TZ).strftime("%Y-%m-%d")
-        if self._fh is None or day != self._day:
-            if self._fh is not None:
-                self._fh.close()
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.directory / f"{self.name}-{day}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-            self._day = day
-        return self._fh
-
-    def put(self, reason: str, raw: bytes, *, peer: str | None = None, source: str | None = None,
-            flush: bool = True) -> None:
-        rec = {"time": datetime.now(UTC).isoformat(), "source": source, "peer": peer, "reason": reason,
-               "size": len(raw), "raw_b64": base64.b64encode(raw[: self.max_raw]).decode("ascii")}
-        fh = self._file()
-        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        self.count += 1
-        if flush:
-            fh.flush()
-
-    def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._fh = None
-
-    @staticmethod
-    def records(directory: Path) -> list[dict]:
-        """All records of the quarantine files in ``directory`` (for tests and the ingest summary)."""
-        out = []
-        for f in sorted(Path(directory).glob("*.jsonl")):
-            out += [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line]
-        return out
-
-
 class SegmentWriter:
     """The receiver's side: one ``.open`` segment per zone, appended with ``os.write``.
 
@@ -142,8 +86,7 @@ class SegmentWriter:
     """
 
     def __init__(self, root: Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(Path(root))
         self.pid = os.getpid()
         self._seq = 0
         self._open: dict[str, tuple[int, Path]] = {}
@@ -156,11 +99,11 @@ class SegmentWriter:
             return cur[0]
         d = self.root / zone
         new_dir = not d.exists()
-        d.mkdir(parents=True, exist_ok=True)
+        private_dir(d)
         self._seq += 1
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = d / f"{stamp}-p{self.pid}-{self._seq:06d}.open"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
         _fsync_dir(d)  # the new name must survive a crash together with its data
         if new_dir:
             _fsync_dir(self.root)
@@ -238,7 +181,7 @@ class Spool:
     def __init__(self, root: Path, quarantine_dir: Path | None = None):
         self.root = Path(root)
         self.quarantine = Quarantine(Path(quarantine_dir) if quarantine_dir else self.root.parent / "quarantine",
-                                     name="spool")
+                                     "spool", daily=True)
 
     def zones(self) -> list[str]:
         if not self.root.exists():
@@ -308,7 +251,7 @@ class Spool:
     def read_segments(self, paths: Iterable[Path]) -> Iterator[tuple[Path, int, bytes]]:
         """:func:`read_segments` with torn lines quarantined in this spool's quarantine directory."""
         def torn(path: Path, line: int, raw: bytes, reason: str) -> None:
-            self.quarantine.put(reason, raw, source=str(path))
+            self.quarantine.add(stage="spool", origin=f"{path}:{line}", reason=reason, raw=raw)
         try:
             yield from read_segments(paths, on_torn=torn)
         finally:

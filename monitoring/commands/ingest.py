@@ -11,21 +11,36 @@ import typer
 def command(
     zone: Annotated[list[str] | None, typer.Option(help="zone id, 江口 or pinyin; repeat; default all")] = None,
 ) -> None:
-    """Spool and landing files → decode → units → quality → InfluxDB, once per zone; prints the reports."""
+    """Spool and landing files → decode → units → quality → InfluxDB, once per zone; prints the reports.
+
+    Exit 0 when every zone ran, 1 when some zone failed (the others are stored), 2 for a configuration
+    error (registry, unknown zone, no InfluxDB)."""
     from monitoring.config import load_settings
-    from monitoring.ingest import ingest_zone
-    from monitoring.registry import load_registry
+    from monitoring.ingest import ingest_zones, store_from_settings
+    from monitoring.registry import RegistryError, load_registry
+    from sensors.quarantine import redact
 
     settings = load_settings()
-    registry = load_registry(settings.registry_path)
+    try:
+        registry = load_registry(settings.registry_path)
+    except RegistryError as exc:                    # one line naming file, entry and field
+        typer.echo(f"ingest: {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         zones = [registry.find_zone(z).id for z in zone] if zone else list(registry.zones)
     except KeyError as exc:
         typer.echo(str(exc.args[0]), err=True)
         raise typer.Exit(2) from None
     try:
-        for z in zones:
-            typer.echo(json.dumps(ingest_zone(z, settings=settings, registry=registry).as_dict(), ensure_ascii=False))
+        store = store_from_settings(settings)
     except RuntimeError as exc:                     # e.g. no InfluxDB configured
-        typer.echo(f"ingest: {exc}", err=True)
+        typer.echo(f"ingest: {redact(str(exc))}", err=True)
         raise typer.Exit(2) from None
+    reports, failures = ingest_zones(zones, settings=settings, registry=registry, store=store)
+    for report in reports:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    for failure in failures:
+        typer.echo(f"ingest: zone {failure.zone} failed (its input is kept for the next run): {failure.error}",
+                   err=True)
+    if failures:
+        raise typer.Exit(1)

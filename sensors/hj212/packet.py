@@ -33,6 +33,7 @@ from sensors.hj212.codes import (
     flag_for,
 )
 from sensors.hj212.crc import crc16_hj212, crc16_modbus
+from sensors.quarantine import Rejected  # the one rejection type (re-exported here for the decoders)
 
 __all__ = [
     "MAX_FRAME",
@@ -55,6 +56,11 @@ MAX_SEGMENT = 1024
 MAX_FRAME = 2 + 4 + MAX_SEGMENT + 4 + 2
 
 _DATATIME_RE = re.compile(r"[0-9]{14}")
+#: DataTime bounds every decoder enforces (issue 9): no monitoring data predates 2000; readings are
+#: stored as nanoseconds since 1970 (pandas, InfluxDB), which end on 2262-04-11. Closer bounds in time
+#: (the receiver's clock, the quality gate's "not in the future") are checked where the clock is known.
+EARLIEST_DATA_TIME = datetime(2000, 1, 1, tzinfo=LOCAL_TZ)
+LATEST_DATA_TIME = datetime(2262, 4, 10, tzinfo=LOCAL_TZ)
 _UINT_RE = re.compile(r"[0-9]{1,6}")
 _HEX4_RE = re.compile(rb"[0-9A-Fa-f]{4}")
 _CRC_MODES = {"hj212": crc16_hj212, "modbus": crc16_modbus}
@@ -169,10 +175,17 @@ def _data_time(text: str) -> datetime:
     if not _DATATIME_RE.fullmatch(text):
         raise PacketError(f"bad DataTime {text!r}: expected YYYYMMDDhhmmss")
     try:
-        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
-                        int(text[12:14]), tzinfo=LOCAL_TZ)
+        t = datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                     int(text[12:14]), tzinfo=LOCAL_TZ)
     except ValueError:
         raise PacketError(f"bad DataTime {text!r}: not a valid date/time") from None
+    if t < EARLIEST_DATA_TIME:
+        raise PacketError(f"DataTime {t:%Y-%m-%d %H:%M:%S} is before {EARLIEST_DATA_TIME:%Y-%m-%d} "
+                          "(a data logger clock reset?)")
+    if t > LATEST_DATA_TIME:
+        raise PacketError(f"DataTime {t:%Y-%m-%d %H:%M:%S} is after {LATEST_DATA_TIME:%Y-%m-%d}, the last "
+                          "time the store can hold")
+    return t
 
 
 def _parse_segment(text: str, raw: bytes) -> Packet:
@@ -429,15 +442,6 @@ def _merge(parts: Iterable[Packet]) -> Packet:
 # -------------------------------------------------------------------------------------------------
 # Line-oriented decoding (files, the CLI)
 # -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Rejected:
-    """Input that did not become readings: ``index`` is the line (files, 1-based) or packet position."""
-
-    index: int
-    reason: str
-    raw: bytes = b""
-
-
 def packet_values(packet: Packet) -> Iterator[tuple[str, str, str, str]]:
     """``(code, field, raw value, flag)`` for each value field of the packet, in packet order."""
     for code, fields in packet.cp.items():

@@ -9,7 +9,7 @@ comes back as a :class:`Rejected` with the reason — nothing is dropped silentl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,20 +21,21 @@ from sensors.hj212.packet import Packet, Rejected, decode_lines, packet_values
 __all__ = ["Rejected", "decode_lines", "packet_values", "packets_to_readings", "spool_lines_to_readings"]
 
 
-def packets_to_readings(packets: Iterable[Packet], registry, batch: str
-                        ) -> tuple[pd.DataFrame, list[Rejected]]:
+def packets_to_readings(packets: Iterable[Packet], registry, batch: str,
+                        origins: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[Rejected]]:
     """Canonical readings of ``packets`` (conformed to ``READINGS_COLUMNS``) and what was rejected.
 
     ``registry.by_mn`` maps the MN to its monitoring point (zone, enterprise, kind). Rejected: unknown
     MN, a command that carries no periodic values, an unknown pollutant code (no canonical unit), a
     non-numeric value (the packet's other values still go on), and an earlier reading superseded by a
     later one with the same identity but a different value or flag (a device re-sending corrected
-    data). Exact re-sends (same value and flag) are merged.
+    data). Exact re-sends (same value and flag) are merged. ``origins[i]`` (e.g. ``segment:line``) becomes
+    the ``origin`` of packet ``i``'s readings.
     """
     rows, raws, rejected = packet_rows(enumerate(packets), registry)
     if not rows["pkt"]:
         return empty_readings(), rejected
-    return readings_frame(rows_frame(rows), raws, rejected, batch)
+    return readings_frame(rows_frame(rows), raws, rejected, batch, origins)
 
 
 def packet_rows(indexed: Iterable[tuple[int, Packet]], registry
@@ -101,8 +102,8 @@ def unknown_unit_reason(mn: str, code: str, fld: str) -> str:
     return f"MN {mn}: {code}-{fld}: unknown pollutant code or no canonical unit for this field"
 
 
-def readings_frame(frame: pd.DataFrame, raws: Mapping[int, bytes], rejected: list[Rejected], batch: str
-                   ) -> tuple[pd.DataFrame, list[Rejected]]:
+def readings_frame(frame: pd.DataFrame, raws: Mapping[int, bytes], rejected: list[Rejected], batch: str,
+                   origins: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[Rejected]]:
     """Value rows of decoded packets → canonical readings, and every rejection sorted by packet.
 
     ``frame``: one row per value field in packet order, columns ``time`` (UTC) ``zone`` ``enterprise``
@@ -131,6 +132,8 @@ def readings_frame(frame: pd.DataFrame, raws: Mapping[int, bytes], rejected: lis
     frame["qualifier"] = pd.NA
     frame["source"] = "hj212"
     frame["batch"] = batch
+    if origins is not None:
+        frame["origin"] = np.asarray(origins, dtype=object)[frame["pkt"].to_numpy(dtype=np.int64)]
     out = conform(frame.drop(columns=["raw", "pkt"]))
     rejected.sort(key=lambda r: r.index)
     return out.reset_index(drop=True), rejected

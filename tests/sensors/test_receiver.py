@@ -20,7 +20,8 @@ from monitoring.config import LOCAL_TZ
 from monitoring.registry import Registry, parse_registry
 from sensors.hj212 import FrameBuffer, build_packet, parse_packet
 from sensors.receiver import Receiver, data_answer
-from sensors.spool import Quarantine, Spool, read_segments
+from sensors.quarantine import Quarantine
+from sensors.spool import Spool, read_segments
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]
@@ -128,7 +129,7 @@ def test_wrong_pw_unknown_mn_bad_crc_quarantined_without_answer(small_registry, 
     modbus = build_packet(st="31", cn="2011", mn=STACK[0], pw=STACK[1], data_time=T0,
                           cp={"a21026": {"Rtd": 1}}, qn="Q-modbus", ack=True, crc_mode="modbus")[0]
     no_time = build_packet(st="31", cn="2011", mn=STACK[0], pw=STACK[1], data_time=None,
-                           cp={}, qn="Q-notime", ack=True)[0]
+                           cp={"a21026": {"Rtd": 1}}, qn="Q-notime", ack=True)[0]
 
     async def client(host, port):
         r, w = await asyncio.open_connection(host, port)
@@ -149,7 +150,9 @@ def test_wrong_pw_unknown_mn_bad_crc_quarantined_without_answer(small_registry, 
         "missing DataTime in CP of CN=2011 (values are never stamped with the receiver's clock)",
     ]
     assert recs[2]["reason"].startswith("bad CRC: expected") and "MODBUS" in recs[2]["reason"]
-    assert all(r["peer"].startswith("127.0.0.1:") and r["raw_b64"] for r in recs)
+    assert all(r["peer"].startswith("127.0.0.1:") and r["stage"] == "receiver" for r in recs)
+    # the device password never reaches the quarantine file (issue 9, item 5)
+    assert all("PW=******;" in r["raw"] and "999999" not in r["raw"] for r in recs[:3])
 
 
 def test_over_long_frame_quarantined_connection_survives(small_registry, tmp_path):

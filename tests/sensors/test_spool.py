@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from monitoring.config import LOCAL_TZ
-from sensors.spool import Quarantine, SegmentWriter, Spool, read_segments, writer_alive
+from sensors.quarantine import Quarantine
+from sensors.spool import SegmentWriter, Spool, read_segments, writer_alive
 
 
 def pk(i: int) -> bytes:
