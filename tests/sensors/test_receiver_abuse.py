@@ -20,15 +20,15 @@ import pytest
 from sensors.hj212 import build_packet
 from sensors.quarantine import read_records
 from sensors.receiver import Lockout
-from tests.sensors.test_receiver import (  # noqa: F401  (small_registry: the fixture)
-    STACK,
-    WATER_NX,
-    packet,
-    read_answers,
-    small_registry,
-    spooled,
-    with_receiver,
-)
+from tests.sensors.test_receiver import DATA, STACK, WATER_NX, packet, read_answers, spooled, with_receiver
+
+
+@pytest.fixture(scope="module")
+def small_registry():
+    import yaml
+
+    from monitoring.registry import parse_registry
+    return parse_registry(yaml.safe_load((DATA / "registry_small.yaml").read_text(encoding="utf-8")))
 
 
 
