@@ -70,7 +70,7 @@ def test_datatime_far_ahead_or_before_2000_is_refused_and_quarantined(small_regi
                 + _at(now - timedelta(hours=1), qn="Q-1h-ago"))
         return (await _send(host, port, data, 2))[0]
 
-    answers, rx = asyncio.run(with_receiver(small_registry, tmp_path, client))
+    answers, _rx = asyncio.run(with_receiver(small_registry, tmp_path, client))
     assert answers == ["Q-5min", "Q-1h-ago"]
     assert len(spooled(tmp_path / "spool")) == 2
     reasons = [r["reason"] for r in read_records(tmp_path / "q")]
@@ -117,7 +117,7 @@ def test_lockout_per_mn_does_not_lock_other_devices_and_expires(small_registry, 
         again = await _send(host, port, packet(3), 1)
         return locked, other, again
 
-    (locked, other, again), rx = asyncio.run(with_receiver(small_registry, tmp_path, client, lockout=lock))
+    (locked, other, again), _rx = asyncio.run(with_receiver(small_registry, tmp_path, client, lockout=lock))
     assert locked == ([], True)
     assert other[0] == ["20160801000000002"] and again[0] == ["20160801000000003"]
 
