@@ -15,6 +15,9 @@ variable                       meaning (default)
 ``ENVMON_INSPECTORS``          inspector directory YAML (the packaged example directory)
 ``ENVMON_ROSTER_RULES``        double-random rules YAML (the packaged county rules)
 ``ENVMON_HOLIDAYS``            local holiday file for years the calendar package does not know, optional
+``ENVMON_CONSOLE_SECRET``      key signing the console's session and CSRF cookies (unset → a random key kept
+                               in ``$DATA_DIR/console-secret``, mode 0600, made on first use)
+``ENVMON_CONSOLE_HTTPS``       ``1`` when the console is served behind HTTPS: cookies get ``Secure`` (``0``)
 =============================  =====================================================================
 """
 
@@ -57,6 +60,8 @@ class Settings:
     inspectors_path: Path = PACKAGE_DATA / "inspectors.yaml"
     roster_rules_path: Path = PACKAGE_DATA / "roster_rules.yaml"
     holidays_path: Path | None = None
+    console_secret: str | None = field(default=None, repr=False)
+    console_https: bool = False
 
     @property
     def sql_url(self) -> str:
@@ -100,6 +105,11 @@ class Settings:
         """What may be published (双随机、一公开 results, public reports)."""
         return self.data_dir / "public"
 
+    @property
+    def evidence_dir(self) -> Path:
+        """Attachments of incident handling (photos, letters): private, served to staff only."""
+        return self.data_dir / "evidence"
+
     def ensure_dirs(self) -> "Settings":
         for d in (self.data_dir, self.spool_dir, self.landing_dir, self.quarantine_dir,
                   self.write_spool_dir, self.records_dir, self.rosters_dir, self.reports_dir,
@@ -120,6 +130,8 @@ def load_settings(**overrides: object) -> Settings:
         db_url=os.environ.get("ENVMON_DB_URL") or None,
         limits_override=_env_path("ENVMON_LIMITS_OVERRIDE"),
         holidays_path=_env_path("ENVMON_HOLIDAYS"),
+        console_secret=os.environ.get("ENVMON_CONSOLE_SECRET") or None,
+        console_https=os.environ.get("ENVMON_CONSOLE_HTTPS", "0").strip().lower() in ("1", "true", "yes"),
     )
     for name, attr in (("ENVMON_REGISTRY", "registry_path"), ("ENVMON_INSPECTORS", "inspectors_path"),
                        ("ENVMON_ROSTER_RULES", "roster_rules_path")):

@@ -7,3 +7,6 @@ import monitoring.complaints  # noqa: F401
 import monitoring.incidents  # noqa: F401
 import monitoring.notifications  # noqa: F401
 import monitoring.roster.store  # noqa: F401
+import monitoring.casework  # noqa: F401
+import monitoring.console.users  # noqa: F401
+import monitoring.console.queries  # noqa: F401  (index on incident_window.window_start)

@@ -1,0 +1,141 @@
+"""Read models of the console pages, computed in SQL from the incident store.
+
+Every assessment window the evaluation applied is in ``incident_window`` (verdict, value, limit per
+series and window; see :mod:`monitoring.incidents`). The overview and the point page read their
+status from there — the same judgement that opens incidents — so the console needs no InfluxDB query
+for them. A day is the local (Asia/Shanghai) calendar day, converted to its UTC bounds for the query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+import pandas as pd
+from sqlalchemy import Index, and_, func, select
+
+from monitoring.config import LOCAL_TZ
+from monitoring.db import session_scope
+from monitoring.incidents import Incident, IncidentSeries, IncidentWindow
+
+#: the overview reads one day of windows across all series: an index on the window start keeps that
+#: a range scan on a month of data (declared here, owned by the console's read model)
+WINDOW_START_INDEX = Index("ix_incident_window_start", IncidentWindow.window_start)
+
+STATUS_ZH = {"exceeded": "超标", "compliant": "达标", "no_data": "无数据", "offline": "无在线监测"}
+
+
+def local_day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
+    return start, start + timedelta(days=1)
+
+
+def today_local(now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(LOCAL_TZ).date()
+
+
+@dataclass
+class EnterpriseStatus:
+    code: str
+    name: str
+    status: str                     # exceeded | compliant | no_data | offline
+    windows: int = 0
+    valid: int = 0
+    exceeding: int = 0
+
+    @property
+    def status_zh(self) -> str:
+        return STATUS_ZH[self.status]
+
+
+@dataclass
+class ZoneOverview:
+    id: str
+    name: str
+    enterprises: list[EnterpriseStatus] = field(default_factory=list)
+    windows: int = 0
+    valid: int = 0
+
+    @property
+    def capture_pct(self) -> float | None:
+        return 100.0 * self.valid / self.windows if self.windows else None
+
+
+def overview(sql_url: str, registry, day: date) -> tuple[list[ZoneOverview], dict[int, int]]:
+    """Each zone's enterprises with the day's status, and open incidents by severity."""
+    t0, t1 = local_day_bounds(day)
+    with session_scope(sql_url) as s:
+        rows = s.execute(
+            select(IncidentSeries.zone, IncidentSeries.enterprise, IncidentWindow.verdict, func.count())
+            .join(IncidentWindow, IncidentWindow.series_id == IncidentSeries.id)
+            .where(IncidentWindow.window_start >= t0, IncidentWindow.window_start < t1)
+            .group_by(IncidentSeries.zone, IncidentSeries.enterprise, IncidentWindow.verdict)).all()
+        by_severity = dict(s.execute(select(Incident.severity, func.count()).where(Incident.status != "closed")
+                                     .group_by(Incident.severity)).all())
+    counts: dict[tuple[str | None, str | None], dict[str, int]] = {}
+    for zone, ent, verdict, n in rows:
+        counts.setdefault((zone, ent), {})[verdict] = n
+    online_enterprises = {p.enterprise for p in registry.points.values() if p.online and p.enterprise}
+    zones: list[ZoneOverview] = []
+    for z in registry.zones.values():
+        zo = ZoneOverview(z.id, z.name_zh)
+        for e in registry.enterprises_of(z.id):
+            c = counts.get((z.id, e.code), {})
+            total, valid = sum(c.values()), c.get("compliant", 0) + c.get("exceeds", 0)
+            if c.get("exceeds"):
+                status = "exceeded"
+            elif valid:
+                status = "compliant"
+            elif e.code in online_enterprises or total:
+                status = "no_data"
+            else:
+                status = "offline"
+            zo.enterprises.append(EnterpriseStatus(e.code, e.name, status, total, valid, c.get("exceeds", 0)))
+            zo.windows += total
+            zo.valid += valid
+        for (zone, ent), c in counts.items():   # zone-level points (ambient air, surface water)
+            if zone == z.id and ent is None:
+                zo.windows += sum(c.values())
+                zo.valid += c.get("compliant", 0) + c.get("exceeds", 0)
+        zones.append(zo)
+    return zones, {int(k): int(v) for k, v in by_severity.items()}
+
+
+def point_windows(sql_url: str, point: str, since: datetime, until: datetime) -> pd.DataFrame:
+    """Windows of every series of ``point`` in ``[since, until)``: the point page's table and chart."""
+    cols = ["parameter", "standard", "clause", "check", "window_start", "window_end", "verdict", "value",
+            "limit", "limit_low", "unit", "averaging", "limit_status", "reason"]
+    with session_scope(sql_url) as s:
+        rows = s.execute(
+            select(IncidentSeries.parameter, IncidentSeries.standard, IncidentSeries.clause, IncidentSeries.check,
+                   IncidentWindow.window_start, IncidentWindow.window_end, IncidentWindow.verdict,
+                   IncidentWindow.value, IncidentWindow.limit, IncidentWindow.limit_low, IncidentWindow.unit,
+                   IncidentWindow.averaging, IncidentWindow.limit_status, IncidentWindow.reason)
+            .join(IncidentWindow, and_(IncidentWindow.series_id == IncidentSeries.id,
+                                       IncidentWindow.window_start >= since, IncidentWindow.window_start < until))
+            .where(IncidentSeries.point == point)
+            .order_by(IncidentSeries.parameter, IncidentWindow.window_start)).all()
+    df = pd.DataFrame(rows, columns=cols)
+    for c in ("window_start", "window_end"):
+        df[c] = pd.to_datetime(df[c], utc=True)
+    return df
+
+
+def series_windows(sql_url: str, incident_id: int, margin: timedelta = timedelta(hours=24)) -> pd.DataFrame:
+    """The windows of an incident's series from ``margin`` before its start to ``margin`` after its end."""
+    with session_scope(sql_url) as s:
+        inc = s.get(Incident, incident_id)
+        if inc is None:
+            return pd.DataFrame()
+        start = inc.started_at or inc.created_at
+        end = inc.cleared_at or inc.cut_at or inc.last_exceed_at or inc.updated_at
+        rows = s.execute(select(IncidentWindow.window_start, IncidentWindow.window_end, IncidentWindow.verdict,
+                                IncidentWindow.value, IncidentWindow.limit, IncidentWindow.unit)
+                         .where(IncidentWindow.series_id == inc.series_id,
+                                IncidentWindow.window_start >= start - margin,
+                                IncidentWindow.window_start < end + margin)
+                         .order_by(IncidentWindow.window_start)).all()
+    df = pd.DataFrame(rows, columns=["window_start", "window_end", "verdict", "value", "limit", "unit"])
+    for c in ("window_start", "window_end"):
+        df[c] = pd.to_datetime(df[c], utc=True)
+    return df

@@ -1,0 +1,150 @@
+"""``/console/incidents`` — the inbox and one incident's handling (报警 → 认领 → 核实 → 处置 → 反馈 → 办结).
+
+Notification links (``ENVMON_PUBLIC_URL`` + ``/console/incidents/<id>``) open :func:`incident_page`.
+Every step is a POST with the CSRF token; a refused step shows its reason on the page (409).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse
+
+from monitoring.casework import FINDINGS, MAX_ATTACHMENT_BYTES, REASONS, STAGES, CaseError
+from monitoring.config import LOCAL_TZ
+from monitoring.console import queries
+from monitoring.console.users import User
+from monitoring.console.views import HANDLE, READ, console, render, require
+from monitoring.incidents import SEVERITY_NAMES, IncidentError
+
+router = APIRouter()
+
+
+def _parameter_names() -> dict[str, str]:
+    from monitoring.notifications import PARAMETER_NAMES_ZH
+    return PARAMETER_NAMES_ZH
+
+
+def _inbox_rows(request: Request, show: str) -> dict:
+    c = console(request)
+    incidents = c.casework.incidents.list(open_only=(show != "all"))
+    if show == "all":
+        incidents = incidents[:500]
+    cases = c.casework.cases([i.id for i in incidents]) if incidents else {}
+    now = datetime.now(UTC)
+    rows = [(i, cases[i.id], cases[i.id].overdue_seconds(now)) for i in incidents if i.id in cases]
+    if show != "all":
+        rows = [r for r in rows if r[1].stage != "closed"]
+    rows.sort(key=lambda r: (-(r[2] > 0), -r[0].severity, -r[0].id))
+    return {"rows": rows, "show": show, "names": _parameter_names(), "stages": STAGES, "now": now}
+
+
+@router.get("/console/incidents")
+def inbox(request: Request, show: str = "open", user: User = Depends(require(*READ))):
+    return render(request, "incidents.html", _inbox_rows(request, show))
+
+
+@router.get("/console/incidents/rows")
+def inbox_rows(request: Request, show: str = "open", user: User = Depends(require(*READ))):
+    """The inbox table alone (htmx refreshes it every 30 s)."""
+    return render(request, "_incident_rows.html", _inbox_rows(request, show))
+
+
+@router.get("/incidents/{incident_id}")
+def legacy_link(incident_id: int):
+    """Links sent before the console existed (``{ENVMON_PUBLIC_URL}/incidents/<id>``)."""
+    return RedirectResponse(f"/console/incidents/{incident_id}", status_code=308)
+
+
+def _page(request: Request, incident_id: int, *, error: str | None = None, status_code: int = 200):
+    c = console(request)
+    try:
+        inc = c.casework.incidents.get(incident_id)
+    except IncidentError:
+        return render(request, "error.html", {"title": "事件不存在", "message": f"没有编号为 {incident_id} 的事件。"},
+                      status_code=404)
+    case = c.casework.case(incident_id)
+    trail = [(e.at, e.actor, {"open": "报警（系统开启）", "acknowledge": "确认", "close": "关闭", "escalate": "未确认升级",
+                               "update": "数据更新", "clear": "恢复达标", "reopen": "重新开启"}.get(e.action, e.action),
+              e.note or "") for e in c.casework.incidents.history(incident_id)]
+    trail += [(st.at, st.actor, st.action_zh, "；".join(x for x in (st.code_zh, st.note or "",
+              f"期限 {st.due_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}" if st.due_at else "") if x))
+              for st in c.casework.steps(incident_id)]
+    trail.sort(key=lambda t: t[0])
+    now = datetime.now(UTC)
+    return render(request, "incident.html", {
+        "inc": inc, "case": case, "trail": trail, "evidence": c.casework.evidence(incident_id),
+        "now": now, "overdue": case.overdue_seconds(now), "stages": STAGES, "findings": FINDINGS,
+        "reasons": REASONS, "names": _parameter_names(), "error": error, "severity_names": SEVERITY_NAMES,
+        "max_mb": MAX_ATTACHMENT_BYTES // (1024 * 1024),
+        "point": c.registry.points.get(inc.point), "enterprise": c.registry.enterprises.get(inc.enterprise or ""),
+        "has_chart": not queries.series_windows(c.sql_url, incident_id).empty,
+    }, status_code=status_code)
+
+
+@router.get("/console/incidents/{incident_id}")
+def incident_page(request: Request, incident_id: int, user: User = Depends(require(*READ))):
+    return _page(request, incident_id)
+
+
+def _step(request: Request, incident_id: int, action, *args, **kwargs):
+    try:
+        action(incident_id, *args, **kwargs)
+    except (CaseError, IncidentError) as exc:
+        return _page(request, incident_id, error=str(exc), status_code=409)
+    return RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
+
+
+@router.post("/console/incidents/{incident_id}/claim")
+def claim(request: Request, incident_id: int, assignee: str = Form(""), note: str = Form(""),
+          user: User = Depends(require(*HANDLE))):
+    return _step(request, incident_id, console(request).casework.claim, by=user.name,
+                 assignee=assignee.strip() or None, note=note)
+
+
+@router.post("/console/incidents/{incident_id}/verify")
+def verify(request: Request, incident_id: int, finding: str = Form(...), note: str = Form(""),
+           user: User = Depends(require(*HANDLE))):
+    return _step(request, incident_id, console(request).casework.verify, by=user.name, finding=finding, note=note)
+
+
+@router.post("/console/incidents/{incident_id}/decide")
+def decide(request: Request, incident_id: int, reason: str = Form(...), due: str = Form(""),
+           note: str = Form(""), user: User = Depends(require(*HANDLE))):
+    try:
+        due_at = datetime.combine(date.fromisoformat(due), time(18, 0), tzinfo=LOCAL_TZ)
+    except ValueError:
+        return _page(request, incident_id, error="请填写处置期限（日期）。", status_code=409)
+    return _step(request, incident_id, console(request).casework.decide, by=user.name, reason=reason,
+                 due_at=due_at, note=note)
+
+
+@router.post("/console/incidents/{incident_id}/feedback")
+def feedback(request: Request, incident_id: int, note: str = Form(""), user: User = Depends(require(*HANDLE))):
+    return _step(request, incident_id, console(request).casework.feedback, by=user.name, note=note)
+
+
+@router.post("/console/incidents/{incident_id}/evidence")
+async def evidence(request: Request, incident_id: int, note: str = Form(""),
+                   attachment: UploadFile | None = File(None), user: User = Depends(require(*HANDLE))):
+    from starlette.concurrency import run_in_threadpool
+    data = await attachment.read(MAX_ATTACHMENT_BYTES + 1) if attachment is not None else b""
+    name = attachment.filename if attachment is not None else None
+    return await run_in_threadpool(_step, request, incident_id, console(request).casework.add_evidence,
+                                   by=user.name, note=note, filename=name, data=data or None)
+
+
+@router.post("/console/incidents/{incident_id}/close")
+def close(request: Request, incident_id: int, note: str = Form(""), user: User = Depends(require(*HANDLE))):
+    return _step(request, incident_id, console(request).casework.close, by=user.name, note=note)
+
+
+@router.get("/console/incidents/{incident_id}/evidence/{evidence_id}")
+def evidence_file(request: Request, incident_id: int, evidence_id: int, user: User = Depends(require(*READ))):
+    try:
+        path, ev = console(request).casework.evidence_file(incident_id, evidence_id)
+    except CaseError as exc:
+        return render(request, "error.html", {"title": "附件不存在", "message": str(exc)}, status_code=404)
+    return FileResponse(path, media_type=ev.content_type, filename=ev.filename,
+                        content_disposition_type="attachment")

@@ -1,0 +1,22 @@
+"""``/console/`` — each cluster's enterprises with today's status, open incidents by severity, capture."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from monitoring.console import queries
+from monitoring.console.users import User
+from monitoring.console.views import READ, console, render, require
+from monitoring.incidents import SEVERITY_NAMES
+
+router = APIRouter(prefix="/console")
+
+
+@router.get("/")
+def overview(request: Request, user: User = Depends(require(*READ))):
+    c = console(request)
+    day = queries.today_local()
+    zones, by_severity = queries.overview(c.sql_url, c.registry, day)
+    severities = [(level, SEVERITY_NAMES[level][0], by_severity.get(level, 0)) for level in (3, 2, 1)]
+    return render(request, "overview.html", {"zones": zones, "day": day, "severities": severities,
+                                             "open_total": sum(by_severity.values())})
