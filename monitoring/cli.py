@@ -31,6 +31,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("db", "db"),
     ("demo", "demo"),
     ("up", "up"),
+    ("serve", "serve"),
+    ("users", "users"),
 ]
 
 for _name, _module in COMMANDS:

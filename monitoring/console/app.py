@@ -78,7 +78,7 @@ class SecurityHeaders:
             if event["type"] == "http.response.start":
                 headers = [h for h in event.get("headers", []) if h[0].lower() not in {k for k, _ in SECURITY_HEADERS}]
                 headers += SECURITY_HEADERS
-                if no_store:
+                if no_store and not any(k.lower() == b"cache-control" for k, _ in headers):
                     headers.append((b"cache-control", b"no-store"))
                 event = {**event, "headers": headers}
             await send(event)

@@ -148,3 +148,17 @@ def evidence_file(request: Request, incident_id: int, evidence_id: int, user: Us
         return render(request, "error.html", {"title": "附件不存在", "message": str(exc)}, status_code=404)
     return FileResponse(path, media_type=ev.content_type, filename=ev.filename,
                         content_disposition_type="attachment")
+
+
+@router.get("/console/incidents/{incident_id}/chart.svg")
+def incident_chart(request: Request, incident_id: int, user: User = Depends(require(*READ))):
+    """The series' windows from a day before to a day after the incident, against the limit."""
+    from monitoring.console.charts import svg_response, windows_chart
+    c = console(request)
+    try:
+        inc = c.casework.incidents.get(incident_id)
+    except IncidentError:
+        return render(request, "error.html", {"title": "事件不存在", "message": ""}, status_code=404)
+    df = queries.series_windows(c.sql_url, incident_id)
+    title = f"{inc.point} {_parameter_names().get(inc.parameter, inc.parameter)}（限值来源：{inc.limit_status or '—'}）"
+    return svg_response(windows_chart(df, title=title, unit=inc.unit or ""))
