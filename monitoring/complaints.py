@@ -173,11 +173,11 @@ def submit_public(sql_url: str, *, what: str, where: str, when: str, contact: st
                   zone: str | None = None, client: str | None, now: datetime | None = None) -> str:
     """Store a public submission; return its receipt number. Raises :class:`ComplaintRateLimited`."""
     now = now or datetime.now(UTC)
-    values = dict(what=_clean(what, MAX_WHAT, "what happened (what)", True),
-                  place=_clean(where, MAX_WHERE, "where (where)", True),
-                  when_text=_clean(when, MAX_WHEN, "when (when)", True),
-                  contact=_clean(contact, MAX_CONTACT, "contact", False),
-                  zone=_clean(zone, 32, "zone", False))
+    values = {"what": _clean(what, MAX_WHAT, "what happened (what)", True),
+              "place": _clean(where, MAX_WHERE, "where (where)", True),
+              "when_text": _clean(when, MAX_WHEN, "when (when)", True),
+              "contact": _clean(contact, MAX_CONTACT, "contact", False),
+              "zone": _clean(zone, 32, "zone", False)}
     ckey = hashlib.sha256((client or "?").encode()).hexdigest()
     with session_scope(sql_url) as s:
         for window, allowed in PUBLIC_LIMITS:

@@ -34,9 +34,8 @@ def add(
     if not password_stdin:
         _fail("give the password on stdin with --password-stdin (it is never taken from the command line)")
     line = sys.stdin.readline()
-    password = line[:-1] if line.endswith("\n") else line
-    if password.endswith("\r"):
-        password = password[:-1]
+    password = line.removesuffix("\n")
+    password = password.removesuffix("\r")
     try:
         user = add_user(load_settings().ensure_dirs().sql_url, name, role=role, password=password,
                         display_name=display_name, inspector_id=inspector_id)
@@ -55,9 +54,9 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from monitoring.incidents import fmt_local
     users = list_users(load_settings().ensure_dirs().sql_url)
     if as_json:
-        typer.echo(json.dumps([dict(name=u.name, display_name=u.display_name, role=u.role, active=u.active,
-                                    inspector_id=u.inspector_id,
-                                    last_login_at=u.last_login_at.isoformat() if u.last_login_at else None)
+        typer.echo(json.dumps([{"name": u.name, "display_name": u.display_name, "role": u.role, "active": u.active,
+                                     "inspector_id": u.inspector_id,
+                                     "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None}
                                for u in users], ensure_ascii=False, indent=2))
         return
     table = Table(title="控制台用户")

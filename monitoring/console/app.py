@@ -24,6 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import asgi_csrf as _asgi_csrf
 from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -91,7 +92,7 @@ class SameOrigin:
     site than the ``Host`` it was sent to (OWASP CSRF cheat sheet, "verifying origin with standard
     headers"); requests with neither header go on to the token check."""
 
-    SAFE = {"GET", "HEAD", "OPTIONS", "TRACE"}
+    SAFE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
     def __init__(self, app: Any):
         self.app = app
@@ -120,6 +121,22 @@ async def _send_refusal(send: Any, text: str) -> None:
 
 async def _csrf_failed(scope: dict, send: Any, message_id: Any) -> None:
     await _send_refusal(send, f"表单已失效或来源不符，请刷新页面后重试。CSRF check failed ({message_id.name}).")
+
+
+def _form_parser_compat(content_type: str, on_field: Any, on_file: Any, boundary: Any = None,
+                        FileClass: Any = None) -> Any:
+    """asgi-csrf 0.11 passes ``FileClass=`` to python-multipart's ``FormParser``, which no longer takes it
+    (python-multipart ≥ 0.0.13). Same rule with today's API: a file part that ends before the
+    ``csrftoken`` field was seen is refused (``FileBeforeToken``), so the token must come first."""
+    from python_multipart import FormParser
+
+    def file_before_token(_file: Any) -> None:
+        raise _asgi_csrf.FileBeforeToken
+
+    return FormParser(content_type, on_field, file_before_token, boundary=boundary)
+
+
+_asgi_csrf.FormParser = _form_parser_compat
 
 
 class _EveryPath:
@@ -217,4 +234,4 @@ def create_app(settings: Settings | None = None) -> Any:
     return app
 
 
-__all__ = ["create_app", "create_fastapi", "LOCAL_TZ", "LoginRequired", "Forbidden"]
+__all__ = ["LOCAL_TZ", "Forbidden", "LoginRequired", "create_app", "create_fastapi"]

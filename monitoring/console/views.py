@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
 from monitoring.config import LOCAL_TZ
@@ -103,3 +103,11 @@ def register_filters(env: Any) -> None:
     env.filters["local"] = local
     env.filters["num"] = num
     env.filters["duration"] = duration
+
+
+#: route parameters: ``user: Reader`` etc. (the user, after the role check)
+Reader = Annotated[User, Depends(require(*READ))]
+OfficeReader = Annotated[User, Depends(require(*READ_OFFICE))]
+Handler = Annotated[User, Depends(require(*HANDLE))]
+ResultRecorder = Annotated[User, Depends(require(*RECORD_RESULTS))]
+Admin = Annotated[User, Depends(require(*ADMIN))]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from monitoring.console.users import ROLES, User, UserError, add_user, disable_user, list_users
-from monitoring.console.views import ADMIN, console, render, require
+from monitoring.console.users import ROLES, UserError, add_user, disable_user, list_users
+from monitoring.console.views import Admin, console, render
 
 router = APIRouter(prefix="/console/users")
 
@@ -17,13 +17,13 @@ def _page(request: Request, error: str | None = None, status_code: int = 200):
 
 
 @router.get("")
-def users_page(request: Request, user: User = Depends(require(*ADMIN))):
+def users_page(request: Request, user: Admin):
     return _page(request)
 
 
 @router.post("")
-def users_add(request: Request, name: str = Form(...), role: str = Form(...), password: str = Form(...),
-              display_name: str = Form(""), inspector_id: str = Form(""), user: User = Depends(require(*ADMIN))):
+def users_add(request: Request, user: Admin, name: str = Form(...), role: str = Form(...), password: str = Form(...),
+              display_name: str = Form(""), inspector_id: str = Form("")):
     try:
         add_user(console(request).sql_url, name, role=role, password=password, display_name=display_name,
                  inspector_id=inspector_id.strip() or None)
@@ -33,7 +33,7 @@ def users_add(request: Request, name: str = Form(...), role: str = Form(...), pa
 
 
 @router.post("/{name}/disable")
-def users_disable(request: Request, name: str, user: User = Depends(require(*ADMIN))):
+def users_disable(request: Request, user: Admin, name: str):
     if name == user.name:
         return _page(request, "不能停用自己的账号。", 409)
     try:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from monitoring.complaints import PUBLIC_STATUS, ComplaintError, complaints_frame, get_submission, handle_public, \
-    public_submissions
-from monitoring.console.users import User
-from monitoring.console.views import HANDLE, READ_OFFICE, console, render, require
+from monitoring.complaints import (
+    PUBLIC_STATUS,
+    ComplaintError,
+    complaints_frame,
+    get_submission,
+    handle_public,
+    public_submissions,
+)
+from monitoring.console.views import Handler, OfficeReader, console, render
 
 router = APIRouter(prefix="/console/complaints")
 
 
 @router.get("")
-def complaints_list(request: Request, show: str = "open", user: User = Depends(require(*READ_OFFICE))):
+def complaints_list(request: Request, user: OfficeReader, show: str = "open"):
     c = console(request)
     subs = public_submissions(c.sql_url, open_only=(show != "all"))
     recorded = complaints_frame(c.sql_url)
@@ -39,14 +44,13 @@ def _page(request: Request, submission_id: int, error: str | None = None, status
 
 
 @router.get("/{submission_id}")
-def complaint_page(request: Request, submission_id: int, user: User = Depends(require(*READ_OFFICE))):
+def complaint_page(request: Request, user: OfficeReader, submission_id: int):
     return _page(request, submission_id)
 
 
 @router.post("/{submission_id}")
-def handle(request: Request, submission_id: int, status: str = Form(...), answer: str = Form(""),
-           internal_note: str = Form(""), enterprise: str = Form(""), substantiated: str = Form(""),
-           user: User = Depends(require(*HANDLE))):
+def handle(request: Request, user: Handler, submission_id: int, status: str = Form(...), answer: str = Form(""),
+           internal_note: str = Form(""), enterprise: str = Form(""), substantiated: str = Form("")):
     c = console(request)
     subst = {"yes": True, "no": False}.get(substantiated)
     try:

@@ -7,15 +7,15 @@ Every step is a POST with the CSRF token; a refused step shows its reason on the
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
 
 from monitoring.casework import FINDINGS, MAX_ATTACHMENT_BYTES, REASONS, STAGES, CaseError
 from monitoring.config import LOCAL_TZ
 from monitoring.console import queries
-from monitoring.console.users import User
-from monitoring.console.views import HANDLE, READ, console, render, require
+from monitoring.console.views import Handler, Reader, console, render
 from monitoring.incidents import SEVERITY_NAMES, IncidentError
 
 router = APIRouter()
@@ -41,12 +41,12 @@ def _inbox_rows(request: Request, show: str) -> dict:
 
 
 @router.get("/console/incidents")
-def inbox(request: Request, show: str = "open", user: User = Depends(require(*READ))):
+def inbox(request: Request, user: Reader, show: str = "open"):
     return render(request, "incidents.html", _inbox_rows(request, show))
 
 
 @router.get("/console/incidents/rows")
-def inbox_rows(request: Request, show: str = "open", user: User = Depends(require(*READ))):
+def inbox_rows(request: Request, user: Reader, show: str = "open"):
     """The inbox table alone (htmx refreshes it every 30 s)."""
     return render(request, "_incident_rows.html", _inbox_rows(request, show))
 
@@ -84,7 +84,7 @@ def _page(request: Request, incident_id: int, *, error: str | None = None, statu
 
 
 @router.get("/console/incidents/{incident_id}")
-def incident_page(request: Request, incident_id: int, user: User = Depends(require(*READ))):
+def incident_page(request: Request, user: Reader, incident_id: int):
     return _page(request, incident_id)
 
 
@@ -97,21 +97,19 @@ def _step(request: Request, incident_id: int, action, *args, **kwargs):
 
 
 @router.post("/console/incidents/{incident_id}/claim")
-def claim(request: Request, incident_id: int, assignee: str = Form(""), note: str = Form(""),
-          user: User = Depends(require(*HANDLE))):
+def claim(request: Request, user: Handler, incident_id: int, assignee: str = Form(""), note: str = Form("")):
     return _step(request, incident_id, console(request).casework.claim, by=user.name,
                  assignee=assignee.strip() or None, note=note)
 
 
 @router.post("/console/incidents/{incident_id}/verify")
-def verify(request: Request, incident_id: int, finding: str = Form(...), note: str = Form(""),
-           user: User = Depends(require(*HANDLE))):
+def verify(request: Request, user: Handler, incident_id: int, finding: str = Form(...), note: str = Form("")):
     return _step(request, incident_id, console(request).casework.verify, by=user.name, finding=finding, note=note)
 
 
 @router.post("/console/incidents/{incident_id}/decide")
-def decide(request: Request, incident_id: int, reason: str = Form(...), due: str = Form(""),
-           note: str = Form(""), user: User = Depends(require(*HANDLE))):
+def decide(request: Request, user: Handler, incident_id: int, reason: str = Form(...), due: str = Form(""),
+           note: str = Form("")):
     try:
         due_at = datetime.combine(date.fromisoformat(due), time(18, 0), tzinfo=LOCAL_TZ)
     except ValueError:
@@ -121,13 +119,13 @@ def decide(request: Request, incident_id: int, reason: str = Form(...), due: str
 
 
 @router.post("/console/incidents/{incident_id}/feedback")
-def feedback(request: Request, incident_id: int, note: str = Form(""), user: User = Depends(require(*HANDLE))):
+def feedback(request: Request, user: Handler, incident_id: int, note: str = Form("")):
     return _step(request, incident_id, console(request).casework.feedback, by=user.name, note=note)
 
 
 @router.post("/console/incidents/{incident_id}/evidence")
-async def evidence(request: Request, incident_id: int, note: str = Form(""),
-                   attachment: UploadFile | None = File(None), user: User = Depends(require(*HANDLE))):
+async def evidence(request: Request, user: Handler, incident_id: int, note: str = Form(""),
+                   attachment: Annotated[UploadFile | None, File()] = None):
     from starlette.concurrency import run_in_threadpool
     data = await attachment.read(MAX_ATTACHMENT_BYTES + 1) if attachment is not None else b""
     name = attachment.filename if attachment is not None else None
@@ -136,12 +134,12 @@ async def evidence(request: Request, incident_id: int, note: str = Form(""),
 
 
 @router.post("/console/incidents/{incident_id}/close")
-def close(request: Request, incident_id: int, note: str = Form(""), user: User = Depends(require(*HANDLE))):
+def close(request: Request, user: Handler, incident_id: int, note: str = Form("")):
     return _step(request, incident_id, console(request).casework.close, by=user.name, note=note)
 
 
 @router.get("/console/incidents/{incident_id}/evidence/{evidence_id}")
-def evidence_file(request: Request, incident_id: int, evidence_id: int, user: User = Depends(require(*READ))):
+def evidence_file(request: Request, user: Reader, incident_id: int, evidence_id: int):
     try:
         path, ev = console(request).casework.evidence_file(incident_id, evidence_id)
     except CaseError as exc:
@@ -151,7 +149,7 @@ def evidence_file(request: Request, incident_id: int, evidence_id: int, user: Us
 
 
 @router.get("/console/incidents/{incident_id}/chart.svg")
-def incident_chart(request: Request, incident_id: int, user: User = Depends(require(*READ))):
+def incident_chart(request: Request, user: Reader, incident_id: int):
     """The series' windows from a day before to a day after the incident, against the limit."""
     from monitoring.console.charts import svg_response, windows_chart
     c = console(request)

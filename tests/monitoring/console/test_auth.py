@@ -10,8 +10,14 @@ from typer.testing import CliRunner
 from monitoring.cli import app as cli
 from monitoring.console import create_app
 from monitoring.console.app import CSP
-from monitoring.console.users import MAX_FAILURES_PER_USER, THROTTLE_WINDOW, LoginThrottled, authenticate, \
-    disable_user, list_users
+from monitoring.console.users import (
+    MAX_FAILURES_PER_USER,
+    THROTTLE_WINDOW,
+    LoginThrottled,
+    authenticate,
+    disable_user,
+    list_users,
+)
 from tests.monitoring.console.conftest import PASSWORD, csrf_token, login, post
 
 
@@ -25,7 +31,7 @@ def test_anonymous_console_redirects_to_login_and_root_to_public(client):
 def test_login_sets_a_signed_httponly_lax_session_and_logout_ends_it(client):
     r = login(client, "op")
     assert r.status_code == 303 and r.headers["location"] == "/console/"
-    cookie = [h for h in r.headers.get_list("set-cookie") if h.startswith("envmon_session=")][0].lower()
+    cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("envmon_session=")).lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
     assert client.get("/console/").status_code == 200
     assert client.get("/").headers["location"] == "/console/"
@@ -65,7 +71,7 @@ def test_open_redirect_is_not_followed(client):
 def test_throttling_blocks_even_the_right_password_until_the_window_passes(console_settings):
     url, t = console_settings.sql_url, datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
     for i in range(MAX_FAILURES_PER_USER):
-        assert authenticate(url, "op", "guess %d......" % i, client="10.0.0.9", now=t + timedelta(seconds=i)) is None
+        assert authenticate(url, "op", f"guess {i}......", client="10.0.0.9", now=t + timedelta(seconds=i)) is None
     with pytest.raises(LoginThrottled) as exc:
         authenticate(url, "op", PASSWORD, client="10.0.0.8", now=t + timedelta(minutes=1))
     assert 0 < exc.value.retry_after <= THROTTLE_WINDOW.total_seconds()

@@ -1,0 +1,124 @@
+"""Every route × role (and anonymous): who may read, who may act. A new route fails
+:func:`test_every_route_is_in_the_table` until it is given its roles here."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.routing import APIRoute
+
+from monitoring.casework import Casework
+from monitoring.complaints import public_submissions, submit_public
+from monitoring.console.users import add_user
+from tests.monitoring.console.conftest import PASSWORD, login, post
+
+PUBLIC = "public"
+OP, INSP, LEAD, ADM = "operator", "inspector", "leader", "admin"
+READ = {OP, INSP, LEAD}
+OFFICE = {OP, LEAD}
+#: (method, path) → roles allowed; PUBLIC = anybody, also anonymous
+TABLE: dict[tuple[str, str], set[str] | str] = {
+    ("GET", "/"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): PUBLIC,
+    ("GET", "/public/"): PUBLIC,
+    ("GET", "/public/zones/{zone_id}"): PUBLIC,
+    ("GET", "/public/enterprises/{code}"): PUBLIC,
+    ("GET", "/public/results"): PUBLIC,
+    ("GET", "/public/complaints/new"): PUBLIC,
+    ("POST", "/public/complaints"): PUBLIC,
+    ("GET", "/public/complaints/receipt"): PUBLIC,
+    ("GET", "/incidents/{incident_id}"): PUBLIC,          # redirect of old links; the target checks
+    ("GET", "/console/"): READ,
+    ("GET", "/console/incidents"): READ,
+    ("GET", "/console/incidents/rows"): READ,
+    ("GET", "/console/incidents/{incident_id}"): READ,
+    ("GET", "/console/incidents/{incident_id}/chart.svg"): READ,
+    ("GET", "/console/incidents/{incident_id}/evidence/{evidence_id}"): READ,
+    ("POST", "/console/incidents/{incident_id}/claim"): {OP},
+    ("POST", "/console/incidents/{incident_id}/verify"): {OP},
+    ("POST", "/console/incidents/{incident_id}/decide"): {OP},
+    ("POST", "/console/incidents/{incident_id}/feedback"): {OP},
+    ("POST", "/console/incidents/{incident_id}/evidence"): {OP},
+    ("POST", "/console/incidents/{incident_id}/close"): {OP},
+    ("GET", "/console/complaints"): OFFICE,
+    ("GET", "/console/complaints/{submission_id}"): OFFICE,
+    ("POST", "/console/complaints/{submission_id}"): {OP},
+    ("GET", "/console/users"): {ADM},
+    ("POST", "/console/users"): {ADM},
+    ("POST", "/console/users/{name}/disable"): {ADM},
+}
+FORMS = {
+    "/claim": {"note": "x"}, "/verify": {"finding": "confirmed", "note": "x"},
+    "/decide": {"reason": "rectify", "due": "2099-01-01"}, "/feedback": {"note": "x"},
+    "/evidence": {"note": "x"}, "/close": {"note": "x"},
+    "/console/users": {"name": "someone", "role": "leader", "password": "long enough pw"},
+    "/console/complaints/{submission_id}": {"status": "handling"},
+    "/public/complaints": {"what": "w", "where": "p", "when": "t"},
+    "/login": {"username": "nobody", "password": "x"},
+}
+
+
+def app_routes(app) -> set[tuple[str, str]]:
+    out = set()
+    for r in app.fastapi.routes:
+        if isinstance(r, APIRoute):
+            out |= {(m, r.path) for m in r.methods if m != "HEAD"}
+    return out
+
+
+def test_every_route_is_in_the_table(app):
+    assert app_routes(app) == set(TABLE)
+
+
+@pytest.fixture
+def ids(console_settings, incident_id):
+    cw = Casework(console_settings.sql_url, console_settings.evidence_dir)
+    ev = cw.add_evidence(incident_id, by="op", note="照片", filename="a.png", data=b"\x89PNG\r\n\x1a\n0000")
+    submit_public(console_settings.sql_url, what="w", where="p", when="t", client="198.51.100.2")
+    add_user(console_settings.sql_url, "victim", role="leader", password=PASSWORD)
+    return {"incident_id": incident_id, "evidence_id": ev.id, "zone_id": "jiangkou", "code": "JK-001",
+            "submission_id": public_submissions(console_settings.sql_url)[0].id, "name": "victim"}
+
+
+def concrete(path: str, ids: dict) -> str:
+    for k, v in ids.items():
+        path = path.replace("{" + k + "}", str(v))
+    return path
+
+
+def form_for(path: str) -> dict:
+    for suffix, data in FORMS.items():
+        if path.endswith(suffix):
+            return data
+    return {}
+
+
+@pytest.mark.parametrize("role", [None, OP, INSP, LEAD, ADM])
+def test_route_by_role(client, ids, role):
+    name = {OP: "op", INSP: "insp", LEAD: "lead", ADM: "adm"}.get(role)
+    failures = []
+    for (method, template), allowed in sorted(TABLE.items()):
+        if template == "/logout":
+            continue          # would end the session of the loop; covered in test_auth
+        if name and not client.cookies.get("envmon_session"):
+            assert login(client, name).status_code == 303
+        path = concrete(template, ids)
+        if method == "GET":
+            r = client.get(path)
+        else:
+            r = post(client, path, form_for(template))
+        to_login = r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+        may = allowed == PUBLIC or (role is not None and role in allowed)
+        if may:
+            ok = r.status_code != 403 and not to_login   # 401 = wrong password on /login, 409 = refused step
+        elif role is None:
+            ok = to_login
+        else:
+            ok = r.status_code == 403
+        if not ok:
+            failures.append((method, template, r.status_code, r.headers.get("location")))
+        if template == "/login" and method == "POST" and name:
+            client.cookies.clear()   # the failed login above ended nothing, but start clean
+    assert failures == []
