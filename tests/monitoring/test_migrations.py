@@ -73,11 +73,18 @@ def _seed_roster(conn: sa.Connection) -> None:
                      "target_sha256": "t", "inspectors_sha256": "i", "history_sha256": "h",
                      "previous_sha256": None, "record_sha256": f"sha{n}",
                      "record_json": json.dumps({"record_id": f"2026-Q4-county-{n}"})})
+    # from revision 0002 on, a redraw names what it replaces (one draw per period and scope)
+    extra = ""
+    if "replaces" in {c["name"] for c in sa.inspect(conn).get_columns("roster_draw")}:
+        rows[0]["replaces"], rows[1]["replaces"] = "", "2026-Q4-county-1"
+        extra = "replaces"
     conn.execute(sa.text(
         "INSERT INTO roster_draw (record_id, period, scope, seed, algorithm, drawn_at, drawn_by, rules_sha256,"
-        " target_sha256, inspectors_sha256, history_sha256, previous_sha256, record_sha256, record_json) VALUES"
+        " target_sha256, inspectors_sha256, history_sha256, previous_sha256, record_sha256, record_json"
+        + (f", {extra}" if extra else "") + ") VALUES"
         " (:record_id, :period, :scope, :seed, :algorithm, :drawn_at, :drawn_by, :rules_sha256, :target_sha256,"
-        " :inspectors_sha256, :history_sha256, :previous_sha256, :record_sha256, :record_json)"), rows)
+        " :inspectors_sha256, :history_sha256, :previous_sha256, :record_sha256, :record_json"
+        + (f", :{extra}" if extra else "") + ")"), rows)
     conn.execute(sa.text("INSERT INTO roster_supersession (record_id, superseded_by, reason, at)"
                          " VALUES ('2026-Q4-county-1', '2026-Q4-county-2', '检查人员调动', :at)"), {"at": DRAWN})
 
