@@ -10,6 +10,7 @@ service                command                                       port      h
 ``airflow-dag-proc…``  ``airflow dag-processor``                     —         process up
 ``airflow-triggerer``  ``airflow triggerer``                         —         process up
 ``receiver``           ``envmon receiver``                           9212      TCP accept
+``console``            ``envmon serve`` (staff console, public site)  8000      ``/healthz``
 ``simulator``          ``envmon simulate live`` (``--simulate``)     —         process up
 =====================  ============================================  ========  =====================
 
@@ -85,6 +86,8 @@ SERVICES: tuple[Service, ...] = (
     Service("airflow-triggerer", ("airflow", "triggerer"), priority=30),
     Service("receiver", ("envmon", "receiver", "--host", "{host}", "--port", "{port}",
                          "--rotate-seconds", "{rotate_seconds}"), port_key="receiver", priority=15),
+    Service("console", ("envmon", "serve", "--host", "{host}", "--port", "{port}"), port_key="console",
+            health="/healthz", priority=40, stop_seconds=10),
     Service("simulator", ("envmon", "simulate", "live", "--host", "{receiver_host}", "--port",
                           "{receiver_port}", "--seed", "{seed}", "{simulate_flags}"), profile="simulate", priority=90,
             stop_seconds=10),

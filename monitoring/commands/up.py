@@ -18,6 +18,7 @@ def command(
     airflow_port: Annotated[int, typer.Option(help="Airflow api-server (UI) port; 0 = a free one")] = 8080,
     receiver_port: Annotated[int, typer.Option(help="HJ 212 receiver port; 0 = a free one")] = 9212,
     influx_port: Annotated[int, typer.Option(help="managed influxd port; 0 = a free one")] = 8086,
+    console_port: Annotated[int, typer.Option(help="console and public site port; 0 = a free one")] = 8000,
     free_ports: Annotated[bool, typer.Option(help="every port a free one (tests, a second stack)")] = False,
 ) -> None:
     """Start and supervise every process of a one-server deployment until Ctrl-C / SIGTERM."""
@@ -27,7 +28,8 @@ def command(
 
     settings = load_settings(**({"data_dir": data_dir.resolve()} if data_dir else {}))
     requested = ({k: 0 for k in DEFAULT_PORTS} if free_ports else
-                 {"airflow-apiserver": airflow_port, "receiver": receiver_port, "influxdb": influx_port})
+                 {"airflow-apiserver": airflow_port, "receiver": receiver_port, "influxdb": influx_port,
+                  "console": console_port})
     layout = Layout(data_dir=settings.data_dir, ports=resolve_ports(requested),
                     influx_url=settings.influx_url,
                     airflow_db_url=os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or None,
