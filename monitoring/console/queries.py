@@ -139,3 +139,69 @@ def series_windows(sql_url: str, incident_id: int, margin: timedelta = timedelta
     for c in ("window_start", "window_end"):
         df[c] = pd.to_datetime(df[c], utc=True)
     return df
+
+
+# ---------------------------------------------------------------------------------------------------
+# raw evidence of one point: the last packets in the spool, its quarantined items
+# ---------------------------------------------------------------------------------------------------
+_PW = __import__("re").compile(r"PW=[^;&]*")
+TAIL_BYTES = 256 * 1024
+
+
+def _tail_lines(path, limit_bytes: int = TAIL_BYTES) -> list[str]:
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - limit_bytes))
+        data = fh.read()
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[1:] if size > limit_bytes else lines
+
+
+def last_packets(spool_dir, zone: str, mn: str | None, limit: int = 10, files: int = 6) -> list[str]:
+    """The newest HJ 212 packets of device ``mn`` in the zone's spool (open, ready and consumed
+    segments), newest first, with the access password masked (``PW=******``)."""
+    from pathlib import Path
+    if not mn:
+        return []
+    root = Path(spool_dir)
+    paths = [p for p in root.glob(f"**/{zone}/*") if p.is_file()] if root.exists() else []
+    paths.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    needle = f"MN={mn};"
+    out: list[str] = []
+    for p in paths[:files]:
+        for line in reversed(_tail_lines(p)):
+            if needle in line:
+                out.append(_PW.sub("PW=******", line.strip()))
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def quarantined(quarantine_dir, zone: str, point: str, mn: str | None, limit: int = 20,
+                files: int = 10) -> list[dict]:
+    """The newest quarantined items of one point (by the row's ``point`` or the packet's MN), newest
+    first: ``origin``, ``stage``, ``reason`` and the raw text with ``PW`` masked."""
+    import json
+    from pathlib import Path
+    folder = Path(quarantine_dir) / zone
+    if not folder.exists():
+        return []
+    paths = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+    out: list[dict] = []
+    for p in paths[:files]:
+        for line in reversed(_tail_lines(p)):
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            row = item.get("row") or {}
+            raw = item.get("raw") or ""
+            if row.get("point") == point or (mn and f"MN={mn};" in raw):
+                out.append({"origin": item.get("origin", ""), "stage": item.get("stage", ""),
+                            "reason": item.get("reason", ""), "raw": _PW.sub("PW=******", raw)[:300],
+                            "row": {k: v for k, v in row.items() if k in ("time", "parameter", "value", "unit",
+                                                                           "flag")}})
+                if len(out) >= limit:
+                    return out
+    return out

@@ -65,6 +65,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     ctx.setdefault("user", current_user(request))
     csrf = request.scope.get("csrftoken")
     ctx["csrftoken"] = csrf() if callable(csrf) else ""
+    ctx.setdefault("zone_names", {z.id: z.name_zh for z in console(request).registry.zones.values()})
     return console(request).templates.TemplateResponse(request, template, ctx, status_code=status_code)
 
 

@@ -42,6 +42,8 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/console/incidents/{incident_id}/feedback"): {OP},
     ("POST", "/console/incidents/{incident_id}/evidence"): {OP},
     ("POST", "/console/incidents/{incident_id}/close"): {OP},
+    ("GET", "/console/points/{point_id}"): READ,
+    ("GET", "/console/points/{point_id}/chart.svg"): READ,
     ("GET", "/console/complaints"): OFFICE,
     ("GET", "/console/complaints/{submission_id}"): OFFICE,
     ("POST", "/console/complaints/{submission_id}"): {OP},
@@ -58,6 +60,8 @@ FORMS = {
     "/public/complaints": {"what": "w", "where": "p", "when": "t"},
     "/login": {"username": "nobody", "password": "x"},
 }
+
+QUERY = {"/console/points/{point_id}/chart.svg": "?parameter=a21026&check=concentration"}
 
 
 def app_routes(app) -> set[tuple[str, str]]:
@@ -79,6 +83,7 @@ def ids(console_settings, incident_id):
     submit_public(console_settings.sql_url, what="w", where="p", when="t", client="198.51.100.2")
     add_user(console_settings.sql_url, "victim", role="leader", password=PASSWORD)
     return {"incident_id": incident_id, "evidence_id": ev.id, "zone_id": "jiangkou", "code": "JK-001",
+            "point_id": "JK-002-DA001",
             "submission_id": public_submissions(console_settings.sql_url)[0].id, "name": "victim"}
 
 
@@ -104,7 +109,7 @@ def test_route_by_role(client, ids, role):
             continue          # would end the session of the loop; covered in test_auth
         if name and not client.cookies.get("envmon_session"):
             assert login(client, name).status_code == 303
-        path = concrete(template, ids)
+        path = concrete(template, ids) + QUERY.get(template, "")
         if method == "GET":
             r = client.get(path)
         else:

@@ -1,0 +1,70 @@
+"""``/console/points/<id>`` — one monitoring point: assessment windows against the limit, flags, capture,
+the last packets and the quarantined data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Request
+
+from monitoring.config import LOCAL_TZ
+from monitoring.console import queries
+from monitoring.console.views import Reader, console, render
+
+router = APIRouter(prefix="/console/points")
+MAX_DAYS = 31
+
+
+def _names() -> dict[str, str]:
+    from monitoring.notifications import PARAMETER_NAMES_ZH
+    return PARAMETER_NAMES_ZH
+
+
+@router.get("/{point_id}")
+def point_page(request: Request, user: Reader, point_id: str, days: int = 7):
+    c = console(request)
+    point = c.registry.points.get(point_id)
+    if point is None:
+        return render(request, "error.html", {"title": "监测点不存在", "message": f"没有监测点 {point_id}。"},
+                      status_code=404)
+    days = max(1, min(MAX_DAYS, days))
+    until = datetime.now(UTC)
+    since = until - timedelta(days=days)
+    df = queries.point_windows(c.sql_url, point_id, since, until)
+    series, capture = [], []
+    if not df.empty:
+        for (param, check), g in df.groupby(["parameter", "check"], sort=True):
+            last = g.iloc[-1]
+            counts = g["verdict"].value_counts()
+            series.append({"parameter": param, "check": check, "n": len(g), "exceeds": int(counts.get("exceeds", 0)),
+                           "invalid": int(counts.get("invalid", 0)), "no_data": int(counts.get("no_data", 0)),
+                           "limit": last["limit"], "unit": last["unit"], "standard": last["standard"],
+                           "clause": last["clause"], "limit_status": last["limit_status"],
+                           "last_value": last["value"], "last_at": last["window_start"]})
+        local_day = df["window_start"].dt.tz_convert(LOCAL_TZ).dt.date
+        valid = df["verdict"].isin(["compliant", "exceeds"])
+        by_day = valid.groupby(local_day).agg(["sum", "count"])
+        capture = [(d, int(r["sum"]), int(r["count"])) for d, r in by_day.iterrows()]
+    recent = df[df["window_start"] >= until - timedelta(hours=24)].sort_values("window_start", ascending=False) \
+        if not df.empty else df
+    return render(request, "point.html", {
+        "point": point, "days": days, "series": series, "capture": capture,
+        "recent": recent.head(200).to_dict("records") if not recent.empty else [],
+        "names": _names(), "enterprise": c.registry.enterprises.get(point.enterprise or ""),
+        "packets": queries.last_packets(c.settings.spool_dir, point.zone, point.mn),
+        "quarantine": queries.quarantined(c.settings.quarantine_dir, point.zone, point.id, point.mn),
+    })
+
+
+@router.get("/{point_id}/chart.svg")
+def point_chart(request: Request, user: Reader, point_id: str, parameter: str, check: str, days: int = 7):
+    from monitoring.console.charts import svg_response, windows_chart
+    c = console(request)
+    days = max(1, min(MAX_DAYS, days))
+    until = datetime.now(UTC)
+    df = queries.point_windows(c.sql_url, point_id, until - timedelta(days=days), until)
+    df = df[(df["parameter"] == parameter) & (df["check"] == check)] if not df.empty else df
+    unit = str(df["unit"].dropna().iloc[-1]) if not df.empty and df["unit"].notna().any() else ""
+    status = str(df["limit_status"].dropna().iloc[-1]) if not df.empty and df["limit_status"].notna().any() else "—"
+    title = f"{point_id} {_names().get(parameter, parameter)} {check}（限值来源：{status}）"
+    return svg_response(windows_chart(df, title=title, unit=unit))
