@@ -21,16 +21,13 @@ with the incident's own events. A stage past its allowed time is *overdue*; :fun
 records one escalation step per SLA period overdue (at most :data:`MAX_ESCALATION`), idempotently, so
 the console's periodic check and a notifier never duplicate it.
 
-Evidence attachments are photos (JPEG/PNG) or PDF letters, recognised by their first bytes (not by the
-name or the browser's content type), at most :data:`MAX_ATTACHMENT_BYTES`, stored under
-``$ENVMON_DATA_DIR/evidence/<incident>/`` with mode 0600 and served to staff only.
+Evidence attachments are photos (JPEG/PNG) or PDF letters, checked and stored by
+:mod:`monitoring.attachments` under ``$ENVMON_DATA_DIR/evidence/incident-<id>/`` (mode 0600), served to
+staff only.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +35,7 @@ from pathlib import Path
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from monitoring.attachments import AttachmentError, check_attachment, write_private
 from monitoring.db import Base, session_scope
 from monitoring.incidents import IncidentConfig, IncidentError, IncidentManager
 
@@ -62,12 +60,6 @@ SLA: dict[str, timedelta] = {
     "feedback": timedelta(hours=72),   # → closed
 }
 MAX_ESCALATION = 3
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-MAGIC: tuple[tuple[bytes, str, str], ...] = (
-    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
-    (b"%PDF-", "application/pdf", ".pdf"),
-)
 
 
 class CaseError(ValueError):
@@ -364,37 +356,25 @@ class Casework:
         if case.stage == "closed":
             raise CaseError(f"incident #{incident_id} is 办结; no more evidence")
         now = (now or datetime.now(UTC)).astimezone(UTC)
-        ctype = ext = digest = None
+        checked = None
         if data:
-            if len(data) > MAX_ATTACHMENT_BYTES:
-                raise CaseError(f"attachment {filename!r} has {len(data)} bytes; at most {MAX_ATTACHMENT_BYTES}")
-            for magic, ctype_, ext_ in MAGIC:
-                if data.startswith(magic):
-                    ctype, ext = ctype_, ext_
-                    break
-            else:
-                raise CaseError(f"attachment {filename!r} is not a JPEG, PNG or PDF file (by its content)")
-            digest = hashlib.sha256(data).hexdigest()
-        safe_name = re.sub(r"[^\w.\-一-鿿]+", "_", Path(filename or "").name)[:120] or None
+            try:
+                checked = check_attachment(filename, data)
+            except AttachmentError as exc:
+                raise CaseError(str(exc)) from None
+        ctype = checked.content_type if checked else None
         with session_scope(self.sql_url) as s:
             row = Evidence(incident_id=incident_id, at=now, actor=by.strip(), note=note.strip(),
-                           filename=(safe_name or f"attachment{ext}") if data else None,
-                           content_type=ctype, size=len(data) if data else None, sha256=digest)
+                           filename=checked.filename if checked else None, content_type=ctype,
+                           size=checked.size if checked else None, sha256=checked.sha256 if checked else None)
             s.add(row)
             s.flush()
-            if data:
-                folder = self.evidence_dir / str(incident_id)
-                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                row.stored_as = f"{incident_id}/{row.id}-{digest[:16]}{ext}"  # type: ignore[index]
-                target = self.evidence_dir / row.stored_as
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+            if checked and data:
+                row.stored_as = f"incident-{incident_id}/{row.id}-{checked.sha256[:16]}{checked.ext}"
+                write_private(self.evidence_dir, row.stored_as, data)
             s.add(IncidentStep(incident_id=incident_id, at=now, actor=by.strip(), action="evidence",
                                stage=case.stage, note=note.strip() + (f"（附件 {row.filename}）" if data else "")))
-            return EvidenceView(row.id, now, row.actor, row.note, row.filename, ctype, row.size, digest)
+            return EvidenceView(row.id, now, row.actor, row.note, row.filename, ctype, row.size, row.sha256)
 
     # ------------------------------------------------------------------ SLA
     def escalate_overdue(self, now: datetime | None = None) -> list[tuple[int, str, int]]:

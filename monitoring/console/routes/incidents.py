@@ -12,7 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
 
-from monitoring.casework import FINDINGS, MAX_ATTACHMENT_BYTES, REASONS, STAGES, CaseError
+from monitoring.attachments import MAX_ATTACHMENT_BYTES
+from monitoring.casework import FINDINGS, REASONS, STAGES, CaseError
 from monitoring.config import LOCAL_TZ
 from monitoring.console import queries
 from monitoring.console.views import Handler, Reader, console, render

@@ -1,8 +1,8 @@
-"""console: users, login failures, incident handling, evidence, public complaints
+"""console: users, login failures, incident handling, evidence, public complaints, inspection photos
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-28 08:26:47.691784
+Create Date: 2026-11-28 08:47:51.621058
 """
 
 from __future__ import annotations
@@ -45,6 +45,22 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
+    op.create_table('inspection_photo',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.String(length=64), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('actor', sa.String(length=64), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('stored_as', sa.String(length=255), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('inspection_photo', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inspection_photo_task_id'), ['task_id'], unique=False)
+
     op.create_table('public_complaint',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('receipt', sa.String(length=16), nullable=False),
@@ -149,6 +165,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_public_complaint_client'))
 
     op.drop_table('public_complaint')
+    with op.batch_alter_table('inspection_photo', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inspection_photo_task_id'))
+
+    op.drop_table('inspection_photo')
     op.drop_table('console_user')
     with op.batch_alter_table('console_login_failure', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_console_login_failure_name'))

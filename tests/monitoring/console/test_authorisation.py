@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from fastapi.routing import APIRoute
+from sqlalchemy import update
 
+from monitoring.attachments import InspectionPhoto
 from monitoring.casework import Casework
 from monitoring.complaints import public_submissions, submit_public
-from monitoring.console.users import add_user
+from monitoring.console.users import ConsoleUser, add_user
+from monitoring.db import session_scope
+from monitoring.roster import store
+from monitoring.roster.records import run_draw
 from tests.monitoring.console.conftest import PASSWORD, login, post
 
 PUBLIC = "public"
@@ -44,6 +51,14 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/console/incidents/{incident_id}/close"): {OP},
     ("GET", "/console/points/{point_id}"): READ,
     ("GET", "/console/points/{point_id}/chart.svg"): READ,
+    ("GET", "/console/inspections"): READ,
+    ("POST", "/console/inspections/draw/confirm"): {OP},
+    ("POST", "/console/inspections/draw"): {OP},
+    ("POST", "/console/inspections/publish"): {OP},
+    ("GET", "/console/inspections/records/{record_id}"): READ,
+    ("GET", "/console/inspections/tasks/{task_id}"): READ,
+    ("POST", "/console/inspections/tasks/{task_id}/result"): {OP, INSP},
+    ("GET", "/console/inspections/tasks/{task_id}/photos/{photo_id}"): READ,
     ("GET", "/console/complaints"): OFFICE,
     ("GET", "/console/complaints/{submission_id}"): OFFICE,
     ("POST", "/console/complaints/{submission_id}"): {OP},
@@ -58,6 +73,9 @@ FORMS = {
     "/console/users": {"name": "someone", "role": "leader", "password": "long enough pw"},
     "/console/complaints/{submission_id}": {"status": "handling"},
     "/public/complaints": {"what": "w", "where": "p", "when": "t"},
+    "/draw/confirm": {"period": "2026-Q4"},
+    "/inspections/draw": {"period": "2027-Q1"},
+    "/publish": {"period": "2026-Q4"},
     "/login": {"username": "nobody", "password": "x"},
 }
 
@@ -82,8 +100,20 @@ def ids(console_settings, incident_id):
     ev = cw.add_evidence(incident_id, by="op", note="照片", filename="a.png", data=b"\x89PNG\r\n\x1a\n0000")
     submit_public(console_settings.sql_url, what="w", where="p", when="t", client="198.51.100.2")
     add_user(console_settings.sql_url, "victim", role="leader", password=PASSWORD)
+    # a draw, with the inspector account on the first task's team, and a photo on that task
+    rec = run_draw(console_settings, "2026-Q4", seed=3, by="测试", now=datetime(2026, 9, 28, 1, tzinfo=UTC))
+    with session_scope(console_settings.sql_url) as s:
+        task = s.get(store.TaskRow, min(rec["task_ids"].values()))
+        s.execute(update(ConsoleUser).where(ConsoleUser.name == "insp").values(inspector_id=task.inspectors[0]))
+        photo = InspectionPhoto(task_id=task.task_id, at=datetime.now(UTC), actor="op", note="", filename="a.png",
+                                content_type="image/png", size=12, sha256="0" * 64, stored_as="x/a.png")
+        s.add(photo)
+        s.flush()
+        task_id, photo_id = task.task_id, photo.id
+    (console_settings.evidence_dir / "x").mkdir(parents=True, exist_ok=True)
+    (console_settings.evidence_dir / "x" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n0000")
     return {"incident_id": incident_id, "evidence_id": ev.id, "zone_id": "jiangkou", "code": "JK-001",
-            "point_id": "JK-002-DA001",
+            "point_id": "JK-002-DA001", "record_id": rec["record_id"], "task_id": task_id, "photo_id": photo_id,
             "submission_id": public_submissions(console_settings.sql_url)[0].id, "name": "victim"}
 
 
