@@ -60,8 +60,10 @@ def public_enterprise(request: Request, code: str):
     results = _published_results(request)
     if not results.empty and "企业编码" in results:
         results = results[results["企业编码"] == code]
+    from monitoring.console.reports_index import enterprise_status, public_reports
+    monthly = enterprise_status(public_reports(c.settings.reports_dir, c.settings.public_dir), code)
     return render(request, "public/enterprise.html", {"ent": ent, "zone": c.registry.zones.get(ent.zone),
-                                                      "results": results})
+                                                      "results": results, "monthly": monthly})
 
 
 @router.get("/results")

@@ -59,6 +59,10 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/console/inspections/tasks/{task_id}"): READ,
     ("POST", "/console/inspections/tasks/{task_id}/result"): {OP, INSP},
     ("GET", "/console/inspections/tasks/{task_id}/photos/{photo_id}"): READ,
+    ("GET", "/console/reports"): OFFICE,
+    ("GET", "/console/reports/{month}/{scope:path}/{name}"): OFFICE,
+    ("GET", "/public/reports"): PUBLIC,
+    ("GET", "/public/reports/{month}/{scope:path}/{name}"): PUBLIC,
     ("GET", "/console/complaints"): OFFICE,
     ("GET", "/console/complaints/{submission_id}"): OFFICE,
     ("POST", "/console/complaints/{submission_id}"): {OP},
@@ -118,7 +122,7 @@ def ids(console_settings, incident_id):
 
 
 def concrete(path: str, ids: dict) -> str:
-    for k, v in ids.items():
+    for k, v in {**ids, "month": "2026-10", "scope:path": "county", "name": "report.pdf"}.items():
         path = path.replace("{" + k + "}", str(v))
     return path
 
