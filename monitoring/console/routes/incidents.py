@@ -152,12 +152,13 @@ def evidence_file(request: Request, user: Reader, incident_id: int, evidence_id:
 @router.get("/console/incidents/{incident_id}/chart.svg")
 def incident_chart(request: Request, user: Reader, incident_id: int):
     """The series' windows from a day before to a day after the incident, against the limit."""
-    from monitoring.console.charts import svg_response, windows_chart
+    from monitoring.console.charts import cached, svg_response, windows_chart
     c = console(request)
     try:
         inc = c.casework.incidents.get(incident_id)
     except IncidentError:
         return render(request, "error.html", {"title": "事件不存在", "message": ""}, status_code=404)
-    df = queries.series_windows(c.sql_url, incident_id)
     title = f"{inc.point} {_parameter_names().get(inc.parameter, inc.parameter)}（限值来源：{inc.limit_status or '—'}）"
-    return svg_response(windows_chart(df, title=title, unit=inc.unit or ""))
+    svg = cached(("incident", incident_id, inc.updated_at.isoformat()), lambda: windows_chart(
+        queries.series_windows(c.sql_url, incident_id), title=title, unit=inc.unit or ""))
+    return svg_response(svg)

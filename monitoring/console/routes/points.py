@@ -58,13 +58,19 @@ def point_page(request: Request, user: Reader, point_id: str, days: int = 7):
 
 @router.get("/{point_id}/chart.svg")
 def point_chart(request: Request, user: Reader, point_id: str, parameter: str, check: str, days: int = 7):
-    from monitoring.console.charts import svg_response, windows_chart
+    from monitoring.console.charts import cached, svg_response, windows_chart
     c = console(request)
     days = max(1, min(MAX_DAYS, days))
     until = datetime.now(UTC)
-    df = queries.point_windows(c.sql_url, point_id, until - timedelta(days=days), until)
-    df = df[(df["parameter"] == parameter) & (df["check"] == check)] if not df.empty else df
-    unit = str(df["unit"].dropna().iloc[-1]) if not df.empty and df["unit"].notna().any() else ""
-    status = str(df["limit_status"].dropna().iloc[-1]) if not df.empty and df["limit_status"].notna().any() else "—"
-    title = f"{point_id} {_names().get(parameter, parameter)} {check}（限值来源：{status}）"
-    return svg_response(windows_chart(df, title=title, unit=unit))
+
+    def draw() -> str:
+        df = queries.point_windows(c.sql_url, point_id, until - timedelta(days=days), until)
+        df = df[(df["parameter"] == parameter) & (df["check"] == check)] if not df.empty else df
+        unit = str(df["unit"].dropna().iloc[-1]) if not df.empty and df["unit"].notna().any() else ""
+        status = str(df["limit_status"].dropna().iloc[-1]) if not df.empty and df["limit_status"].notna().any() \
+            else "—"
+        title = f"{point_id} {_names().get(parameter, parameter)} {check}（限值来源：{status}）"
+        return windows_chart(df, title=title, unit=unit)
+
+    bucket = int(until.timestamp() // 300)
+    return svg_response(cached(("point", point_id, parameter, check, days, bucket), draw))

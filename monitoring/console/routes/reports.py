@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from monitoring.console.reports_index import PUBLIC_FILES, STAFF_FILES, list_reports, public_reports, report_file
+from monitoring.console.reports_index import (
+    PUBLIC_FILES,
+    STAFF_FILES,
+    list_reports,
+    public_reports,
+    report_file,
+)
 from monitoring.console.views import OfficeReader, console, render
 
 router = APIRouter()
