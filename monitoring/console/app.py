@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -183,7 +184,37 @@ class Forbidden(Exception):
     pass
 
 
-def create_fastapi(settings: Settings | None = None) -> FastAPI:
+ESCALATE_EVERY_S = 300.0
+
+
+@asynccontextmanager
+async def _sla_watch(api: FastAPI):
+    """While the console runs: every ``ESCALATE_EVERY_S`` record escalations of overdue handling stages
+    (:meth:`monitoring.casework.Casework.escalate_overdue`; idempotent, so several workers do no harm)."""
+    import asyncio
+    import logging
+
+    from starlette.concurrency import run_in_threadpool
+
+    log = logging.getLogger("envmon.console")
+
+    async def loop() -> None:
+        while True:
+            try:
+                for inc, stage, level in await run_in_threadpool(api.state.console.casework.escalate_overdue):
+                    log.warning("incident #%s: stage %s overdue, escalated to level %s", inc, stage, level)
+            except Exception:  # noqa: BLE001 - keep watching; the next round retries
+                log.exception("SLA escalation check failed")
+            await asyncio.sleep(api.state.escalate_every_s)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+def create_fastapi(settings: Settings | None = None, escalate_every_s: float = ESCALATE_EVERY_S) -> FastAPI:
     """The FastAPI application alone (without the CSRF and header layers); see :func:`create_app`."""
     from monitoring.console.routes import (
         admin,
@@ -201,7 +232,9 @@ def create_fastapi(settings: Settings | None = None) -> FastAPI:
     settings = (settings or load_settings()).ensure_dirs()
     settings.evidence_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     init_db(settings.sql_url)
-    api = FastAPI(title="envmon console", docs_url=None, redoc_url=None, openapi_url=None)
+    api = FastAPI(title="envmon console", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=_sla_watch if escalate_every_s else None)
+    api.state.escalate_every_s = escalate_every_s
     api.state.console = Console(settings, _templates())
     api.add_middleware(SessionMiddleware, secret_key=console_secret(settings), session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE_S, same_site="lax", https_only=settings.console_https)
@@ -225,10 +258,11 @@ def create_fastapi(settings: Settings | None = None) -> FastAPI:
     return api
 
 
-def create_app(settings: Settings | None = None) -> Any:
-    """The console as one ASGI application (what ``envmon serve`` runs)."""
+def create_app(settings: Settings | None = None, escalate_every_s: float = ESCALATE_EVERY_S) -> Any:
+    """The console as one ASGI application (what ``envmon serve`` runs). ``escalate_every_s`` = 0 turns
+    the periodic SLA escalation off."""
     settings = settings or load_settings()
-    api = create_fastapi(settings)
+    api = create_fastapi(settings, escalate_every_s)
     protected = asgi_csrf(api, signing_secret=console_secret(settings), always_protect=_EveryPath(),
                           cookie_secure=settings.console_https, cookie_samesite="Lax",
                           send_csrf_failed=_csrf_failed)

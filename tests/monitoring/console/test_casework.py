@@ -134,3 +134,22 @@ def test_notification_links_open_the_incident_page(client, incident_id):
     assert r.status_code == 200 and f"事件 #{incident_id}" in r.text
     assert "/claim" not in r.text            # a leader reads, does not act
     assert client.get("/console/incidents/999999").status_code == 404
+
+
+def test_the_running_console_escalates_overdue_stages(console_settings):
+    """The app's lifespan task calls escalate_overdue (here every 0.2 s) on a claim 2 days old."""
+    import time
+
+    from starlette.testclient import TestClient
+
+    from monitoring.console import create_app
+    inc = make_incident(console_settings, start=T0, now=T0 + 3 * H)
+    Casework(console_settings.sql_url, console_settings.evidence_dir).claim(inc, by="op", now=datetime.now(UTC) - 50 * H)
+    with TestClient(create_app(console_settings, escalate_every_s=0.2)):
+        cw = Casework(console_settings.sql_url, console_settings.evidence_dir)
+        for _ in range(50):
+            if cw.case(inc).escalation_level:
+                break
+            time.sleep(0.1)
+    assert cw.case(inc).escalation_level == 2       # 26 h past the 24 h SLA: level 1 + 1
+    assert [s.action for s in cw.steps(inc)].count("escalate") == 2
