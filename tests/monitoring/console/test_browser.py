@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from monitoring.complaints import public_submissions
+from monitoring.config import LOCAL_TZ
 from monitoring.console.users import add_user
 from tests.monitoring.console.conftest import PASSWORD, make_incident
 
@@ -181,6 +182,37 @@ def test_console_and_public_site_in_chromium(console_settings, server, evil_site
         for step in ("认领", "核实", "处置", "反馈", "证据", "办结", "op"):
             assert step in trail, step
         _shot(page, tmp_path, "console-incident-closed")
+
+        # --- 双随机: draw (confirmation step), verify, record a result with checklist and photo, publish
+        page.goto(server + "console/inspections")
+        quarter = f"{now.astimezone(LOCAL_TZ).year}-Q{(now.astimezone(LOCAL_TZ).month - 1) // 3 + 1}"
+        page.fill("#draw-form input[name=period]", quarter)
+        page.click("#draw-form button[type=submit]")
+        assert "确认抽取" in page.inner_text("h1") and quarter in page.inner_text("main")
+        page.click("#confirm-form button[type=submit]")
+        page.wait_for_url("**/console/inspections/records/*")
+        page.click("#verify")
+        assert "复核一致 MATCH" in page.inner_text("#verify-result")
+        page.click("table.grid a >> nth=0")
+        task_id = page.inner_text("h1").split()[-1]
+        for select in page.locator("#result-form select[name^=check_]").all():
+            select.select_option("yes")
+        page.select_option("#result-form select[name=outcome]", "violation")
+        page.fill("#result-form textarea[name=note]", "危废暂存间未张贴标识（内部记录）")
+        page.set_input_files("#result-form input[name=photos]", str(photo))
+        page.click("#result-form button[type=submit]")
+        assert "发现环境违法问题" in page.inner_text("#result")
+        _shot(page, tmp_path, "console-inspection-task")
+        page.goto(server + "console/inspections")
+        page.select_option("#publish-form select[name=period]", quarter)
+        page.click("#publish-form button[type=submit]")
+        assert "新公开 1 条" in page.inner_text("main")
+        page.goto(server + "public/results")
+        public_text = page.inner_text("body")
+        assert task_id in public_text and "发现环境违法问题" in public_text
+        for secret in ("危废暂存间未张贴标识", "现场照片", "op-姓名"):
+            assert secret not in public_text, secret
+        _shot(page, tmp_path, "public-results")
 
         # --- staff complaint page: the hostile text is text, no script ran
         sub = public_submissions(console_settings.sql_url)[0]
