@@ -31,8 +31,10 @@ def console(request: Request):
 
 def current_user(request: Request) -> User | None:
     """The logged-in, still active user of this request (None for anonymous or disabled)."""
-    if "user" in request.state._state:
-        return request.state.user
+    try:
+        return request.state.user          # looked up once per request
+    except AttributeError:
+        pass
     user = None
     name = request.session.get("u") if "session" in request.scope else None
     if name:
