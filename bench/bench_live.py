@@ -2,21 +2,21 @@
 
 ``envmon up --simulate --healthy --free-ports`` on a private data directory, with a local webhook sink as
 the only notification channel. Timeline (minutes from the moment every service answers; ``--minutes``
-scales the whole plan, 30 by default):
+scales the whole plan; 30 → the 34-minute plan below):
 
 ========  ===============================================================================================
 phase     what happens
 ========  ===============================================================================================
 0–3       healthy live feed (start-up grace: no data-missing notification may come from the start-up)
-3–15      one device silenced (``run/silent-points``): exactly one data-missing incident and, after it
+3–14      one device silenced (``run/silent-points``): exactly one data-missing incident and, after it
           resumes, one recovery
-4–14      alert-latency samples: for each of N stack points, the 60 minute packets of an exceeding hour
+4–13      alert-latency samples: for each of N stack points, the 60 minute packets of an exceeding hour
           (the hour before the stack started, particulate at 400 mg/m³) are sent; the clock starts at the
           9014 answer to the last packet (the one that completes the hour) and stops when the webhook
           sink receives the "超标" message of that point's incident
-15–27     the receiver is stopped (``supervisorctl stop receiver``): every device is silent → one county-
+16–27     the receiver is stopped (``supervisorctl stop receiver``): every device is silent → one county-
           or zone-level incident, not one per point; then it is started again → recovery
-27–end    recovery; then SIGTERM to ``envmon up``: every process must be gone, exit status 0
+27–34     recovery; then SIGTERM to ``envmon up``: every process must be gone, exit status 0
 ========  ===============================================================================================
 
 Prints the notification counts by kind, the latency p50/p95 (goal p95 ≤ 90 s), the process list before
@@ -110,7 +110,7 @@ def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=print
     from sensors.simulator import send_packets
 
     scale = minutes / 30.0
-    plan = {"silence": 3, "resume": 15, "lat_from": 4, "lat_to": 14, "down": 15, "up": 27, "end": 30}
+    plan = {"silence": 3, "resume": 14, "lat_from": 4, "lat_to": 13, "down": 16, "up": 27, "end": 34}
     at = {k: v * 60 * scale for k, v in plan.items()}
     registry = load_registry(load_settings().registry_path)
     sink = HttpSink()

@@ -191,12 +191,23 @@ def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
     return result
 
 
+def _unpause_dags() -> None:
+    """dag.test() registered the DAGs paused (Airflow's default at creation); the live stack runs them."""
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagModel).update({DagModel.is_paused: False})
+
+
 def keep_stack_up(data_dir: Path, *, seed: int = DEFAULT_SEED) -> int:
     """After the back-fill: the whole stack on the same data directory with live simulated devices
     (``envmon up --simulate``), until Ctrl-C. Default ports when free, other free ones when not."""
     from monitoring.services import Layout, preferred_ports
     from monitoring.supervise import up
 
+    _unpause_dags()
+    os.environ.pop("AIRFLOW__LOGGING__LOGGING_LEVEL", None)     # the stack's task logs at INFO
     layout = Layout(data_dir=data_dir, ports=preferred_ports(), simulate=True, seed=seed)
     print(f"\nThe stack stays up with live simulated devices; Ctrl-C stops it. Look at the Airflow UI "
           f"(DAG runs every minute), {layout.log_dir} (one log per process), {data_dir} (data).")

@@ -46,7 +46,11 @@ def write_influx_config(layout: Layout) -> Path:
 
 def supervisord_conf(layout: Layout) -> str:
     """The supervisord configuration of ``layout`` (programs in start order)."""
+    from monitoring.services import _secret
+
     run, logs = layout.run_dir, layout.log_dir
+    # the control socket (supervisorctl) is 0700 and password-protected; the conf file is 0600
+    ctl_password = _secret(layout.data_dir / "secrets" / "supervisor-password")
     lines = [
         "; written by envmon up; regenerated at every start",
         "[supervisord]",
@@ -60,12 +64,16 @@ def supervisord_conf(layout: Layout) -> str:
         "[unix_http_server]",
         f"file = {run / 'supervisor.sock'}",
         "chmod = 0700",
+        "username = envmon",
+        f"password = {ctl_password}",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
         "",
         "[supervisorctl]",
         f"serverurl = unix://{run / 'supervisor.sock'}",
+        "username = envmon",
+        f"password = {ctl_password}",
     ]
     lines[lines.index("@@USER@@")] = "user = root\n" if os.geteuid() == 0 else ""
     for service in layout.services():

@@ -85,6 +85,7 @@ def test_supervisord_conf_supervises_every_service_and_keeps_secrets_out(tmp_pat
     assert str(layout.ports["receiver"]) in receiver
     for secret in (env["AIRFLOW__API_AUTH__JWT_SECRET"], env["AIRFLOW__API__SECRET_KEY"]):
         assert secret not in text
+    assert conf["unix_http_server"]["chmod"] == "0700" and conf["unix_http_server"]["password"]
     lines = service_lines(layout)
     assert lines[0] == f"envmon up: {tmp_path}"
     assert any(f":{layout.ports['airflow-apiserver']}" in line for line in lines)
