@@ -1,4 +1,4 @@
-"""Ingest readings every minute: one mapped task per cluster (zone), then one asset event for the run.
+"""Ingest readings every 30 s: one mapped task per cluster (zone), then one asset event for the run.
 
 spool + landing files → decode → normalise → validate → write to InfluxDB → mark consumed.
 Every decision lives in :mod:`monitoring.ingest`; this file only wires it into Airflow. ``summarise``
@@ -6,7 +6,7 @@ emits ONE event on ``envmon://readings`` per run that stored anything, its extra
 got (``zones: {zone: {first_time, last_time, readings}}``), so ``evaluate_and_alert`` runs once per
 ingest run with all zones' news together.
 
-Cadence: every minute (the receiver rotates its spool segments every 10 s). This, not an AssetWatcher
+Cadence: every 30 s (the receiver rotates its spool segments every 5 s). This, not an AssetWatcher
 on the spool, is how alerts stay within the latency goal: with live devices a ready segment exists at
 every moment, so a watcher would fire continuously anyway, and a fixed cadence bounds the scheduler's
 and the database's load. ``max_active_runs=1``: a slow run delays the next instead of racing it.
@@ -26,7 +26,7 @@ READINGS_ALIAS = AssetAlias(ingest.READINGS_ALIAS)
 
 @dag(
     dag_id="ingest_readings",
-    schedule=timedelta(minutes=1),
+    schedule=timedelta(seconds=30),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,               # a late scheduler never replays a backlog of runs: the spool holds the data
     max_active_runs=1,

@@ -210,7 +210,7 @@ def keep_stack_up(data_dir: Path, *, seed: int = DEFAULT_SEED) -> int:
     os.environ.pop("AIRFLOW__LOGGING__LOGGING_LEVEL", None)     # the stack's task logs at INFO
     layout = Layout(data_dir=data_dir, ports=preferred_ports(), simulate=True, seed=seed)
     print(f"\nThe stack stays up with live simulated devices; Ctrl-C stops it. Look at the Airflow UI "
-          f"(DAG runs every minute), {layout.log_dir} (one log per process), {data_dir} (data).")
+          f"(ingest runs every 30 s), {layout.log_dir} (one log per process), {data_dir} (data).")
     return up(layout)
 
 

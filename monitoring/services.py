@@ -97,7 +97,7 @@ SERVICES: tuple[Service, ...] = (
 INIT_COMMAND: tuple[str, ...] = ("airflow", "db", "migrate")
 
 #: Receiver spool rotation (s): a packet is ready for ingest at most this long after its 9014 answer.
-ROTATE_SECONDS = 10
+ROTATE_SECONDS = 5
 
 
 def parallelism(cpus: int | None = None) -> int:
