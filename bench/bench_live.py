@@ -2,21 +2,21 @@
 
 ``envmon up --simulate --healthy --free-ports`` on a private data directory, with a local webhook sink as
 the only notification channel. Timeline (minutes from the moment every service answers; ``--minutes``
-scales the whole plan; 30 → the 34-minute plan below):
+scales the whole plan; 30 → the 38-minute plan below):
 
 ========  ===============================================================================================
 phase     what happens
 ========  ===============================================================================================
 0–3       healthy live feed (start-up grace: no data-missing notification may come from the start-up)
-3–14      one device silenced (``run/silent-points``): exactly one data-missing incident and, after it
+3–17      one device silenced (``run/silent-points``): exactly one data-missing incident and, after it
           resumes, one recovery
-4–13      alert-latency samples: for each of N stack points, the 60 minute packets of an exceeding hour
+4–16      alert-latency samples: for each of N stack points, the 60 minute packets of an exceeding hour
           (the hour before the stack started, particulate at 400 mg/m³) are sent; the clock starts at the
           9014 answer to the last packet (the one that completes the hour) and stops when the webhook
           sink receives the "超标" message of that point's incident
-16–27     the receiver is stopped (``supervisorctl stop receiver``): every device is silent → one county-
+18–30     the receiver is stopped (``supervisorctl stop receiver``): every device is silent → one county-
           or zone-level incident, not one per point; then it is started again → recovery
-27–34     recovery; then SIGTERM to ``envmon up``: every process must be gone, exit status 0
+30–38     recovery; then SIGTERM to ``envmon up``: every process must be gone, exit status 0
 ========  ===============================================================================================
 
 Prints the notification counts by kind, the latency p50/p95 (goal p95 ≤ 90 s), the process list before
@@ -110,7 +110,7 @@ def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=print
     from sensors.simulator import send_packets
 
     scale = minutes / 30.0
-    plan = {"silence": 3, "resume": 14, "lat_from": 4, "lat_to": 13, "down": 16, "up": 27, "end": 34}
+    plan = {"silence": 3, "resume": 17, "lat_from": 4, "lat_to": 16, "down": 18, "up": 30, "end": 38}
     at = {k: v * 60 * scale for k, v in plan.items()}
     registry = load_registry(load_settings().registry_path)
     sink = HttpSink()

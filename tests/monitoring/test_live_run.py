@@ -4,8 +4,8 @@
 this test asserts what the bureau was promised:
 
 * a healthy live feed → 0 data-missing notifications for healthy devices (start-up grace included);
-* one device silent for 11 min → exactly 1 incident: 1 "数据缺失" and 1 "恢复" notification;
-* the receiver down → 1 county- or zone-level incident, not one per point;
+* one device silent for 14 min → exactly 1 incident: 1 "数据缺失" and 1 "恢复" notification;
+* the receiver down for 12 min → 1 county- or zone-level incident, not one per point;
 * every exceeding hour sent → its "超标" notification, p95 of the latency ≤ 90 s (reported always);
 * SIGTERM → exit 0, no process left.
 """
