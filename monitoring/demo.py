@@ -301,9 +301,13 @@ def print_incidents(console: Console, registry: Registry, settings, truth, ledge
     for inc in incidents[:25]:
         zone = registry.zones.get(inc.zone or "")
         peak = f"{inc.peak_value:.4g} / {inc.limit:g} {inc.unit or ''}" if inc.peak_value is not None and inc.limit else ""
+        peak += " *" if inc.limit_status == "provisional" else ""
         table.add_row(str(inc.id), zone.name_zh if zone else "", inc.point, inc.parameter, inc.check,
                       fmt_local(inc.started_at), peak, inc.severity_zh, inc.status_zh)
     console.print(table)
+    if any(inc.limit_status == "provisional" for inc in incidents):
+        console.print("* limit provisional (暂定值): DB 50/418-2016 表1 其他区域 not yet read from the official "
+                      "text; the GB 16297-1996 表2 二级 value is applied until it is (limits/README.md)")
     injected = truth.episodes[truth.episodes["start"] >= pd.Timestamp(start).tz_convert("UTC")]
     episodes = set(zip(injected["point"], injected["parameter"], strict=True))
     exceed = [i for i in incidents if i.kind == "exceedance"]

@@ -22,6 +22,8 @@ from rich.table import Table
 from limits.catalogue import load_catalogue
 from limits.loader import LimitsError
 from monitoring.compliance import evaluate_ledger, evaluate_period
+from monitoring.compliance.frames import provisional_notes
+from monitoring.notifications import LIMIT_STATUS_ZH
 from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.registry import RegistryError, load_registry
 from monitoring.store import InfluxError, InfluxNotConfigured, InfluxStore
@@ -90,6 +92,7 @@ def command(date_from: Annotated[dt.datetime, typer.Option("--from", formats=["%
     cap["capture_pct"] = (100 * cap["valid"] / cap["expected"]).round(1)
     if as_json:
         out = {"from": str(start), "to": str(end), "zone": zone_id,
+               "provisional": [{"standard": st, "reason": why} for st, why in provisional_notes(ev.assessments)],
                "verdicts": ev.assessments["verdict"].value_counts().to_dict(),
                "exceedances": json.loads(ex.assign(window_start=_local(ex["window_start"]),
                                                    window_end=_local(ex["window_end"])).to_json(
@@ -106,10 +109,12 @@ def command(date_from: Annotated[dt.datetime, typer.Option("--from", formats=["%
               "status"):
         table.add_column(c, overflow="fold")
     for r in ex.itertuples(index=False):
+        status = f"{r.limit_status} *" if r.limit_status == "provisional" else r.limit_status
         table.add_row(r.window_start.tz_convert(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"), r.point, r.parameter, r.check,
-                      f"{r.value:.4g} {r.unit}", f"{r.limit:.4g}", f"{r.ratio:.2f}", r.standard, r.clause,
-                      r.limit_status)
+                      f"{r.value:.4g} {r.unit}", f"{r.limit:.4g}", f"{r.ratio:.2f}", r.standard, r.clause, status)
     console.print(table)
+    for standard, reason in provisional_notes(ev.assessments):
+        console.print(f"* {LIMIT_STATUS_ZH['provisional']} (provisional) — {standard}: {reason}", soft_wrap=True)
     ctab = Table(title="Data capture (valid / expected)")
     for c in ("zone", "point", "parameter", "valid", "expected", "capture %"):
         ctab.add_column(c)

@@ -100,3 +100,18 @@ def verdicts(value: pd.Series, limit: pd.Series, no_data: pd.Series, invalid: pd
     exceeds = (value > limit).fillna(False).to_numpy(dtype=bool)
     return np.select([no_data.to_numpy(dtype=bool), invalid.to_numpy(dtype=bool), exceeds],
                      ["no_data", "invalid", "exceeds"], "compliant")
+
+
+def provisional_notes(assessments: pd.DataFrame) -> list[tuple[str, str]]:
+    """(standard, reason) of every provisional limit applied in ``assessments`` (``limit_status``
+    ``provisional``; the reason follows "provisional:" in ``limit_source``), once each — the footnote a
+    report, the console or the CLI prints beside verdicts judged against a value not yet confirmed
+    (DB 50/418-2016 表1, see limits/README.md "Inheritance")."""
+    if assessments.empty or "limit_status" not in assessments:
+        return []
+    prov = assessments[assessments["limit_status"] == "provisional"]
+    if prov.empty:
+        return []
+    reason = prov["limit_source"].fillna("").astype(str).str.partition("provisional:")[2].str.strip()
+    pairs = pd.DataFrame({"standard": prov["standard"].astype(str), "reason": reason}).drop_duplicates()
+    return list(pairs.itertuples(index=False, name=None))

@@ -98,8 +98,12 @@ def test_cli_evaluate(influx_store, influx_url, catalogue, tmp_path, monkeypatch
     assert all(e["limit_status"] == "provisional" for e in ex)
     cap = {c["parameter"]: c for c in out["capture"]}
     assert cap["a21026"]["valid"] == 110 and cap["a21026"]["expected"] == 1440
+    # DB 50/418-2016 表1 is unconfirmed (standards.md): the verdicts say their limit is provisional, and why
+    assert [p["standard"] for p in out["provisional"]] == ["DB 50/418-2016"]
+    assert "not yet read" in out["provisional"][0]["reason"]
     res = CliRunner().invoke(app, ["evaluate", "--from", "2024-05-01", "--to", "2024-05-01"])
     assert res.exit_code == 0 and "Exceedances (2)" in res.output
+    assert "provisional *" in res.output and "* 暂定值 (provisional) — DB 50/418-2016: DB 50/418-2016 表1" in res.output
 
 
 def test_cli_evaluate_runs_the_hazardous_waste_checks(influx_store, influx_url, tmp_path, monkeypatch):
