@@ -190,9 +190,10 @@ def stored_ledger(store, since: datetime, until: datetime) -> pd.DataFrame:
     for col in LEDGER_COLUMNS:
         if col not in frame:
             frame[col] = pd.NA
-    frame["confirmed"] = pd.to_datetime(frame["confirmed"].replace("", pd.NA), utc=True)
+    for col in ("confirmed", "received"):
+        frame[col] = pd.to_datetime(frame[col].replace("", pd.NA), utc=True)
     return frame[list(LEDGER_COLUMNS)].astype({c: t for c, t in LEDGER_COLUMNS.items()
-                                              if c not in ("date", "confirmed")})
+                                              if c not in ("date", "confirmed", "received")})
 
 
 def check_hazardous_waste(*, as_of: datetime | None = None, settings: Settings | None = None,

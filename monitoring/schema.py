@@ -188,6 +188,8 @@ LEDGER_COLUMNS: dict[str, str] = {
     "receiver": "string",              # receiving (disposal) unit for transfers
     "receiver_licence": "string",      # its hazardous-waste operating licence number, <NA> if none
     "confirmed": "datetime64[ns, UTC]",  # when the receiver confirmed the manifest, NaT if not yet
+    "received": "datetime64[ns, UTC]",   # when the receiver received the waste (manifest 接收日期), NaT if not
+                                         # recorded: the 5 working days to confirm count from it
     "source": "string",
     "batch": "string",
 }

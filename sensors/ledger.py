@@ -21,7 +21,9 @@ column              aliases                                 content
                                                             required when ``quantity_out_t`` > 0
 ``receiver``        接收单位, 利用处置单位                  required when ``quantity_out_t`` > 0
 ``receiver_licence`` 经营许可证号, 许可证编号               may be blank (→ ``<NA>``, judged downstream)
-``confirmed``       接收确认日期, 确认日期 (optional)       local date; not before ``date``
+``received``        接收日期, 到达日期 (optional)           local date the receiver received the waste; not
+                                                            before ``date`` (confirmation counts from it)
+``confirmed``       接收确认日期, 确认日期 (optional)       local date; not before ``date`` nor ``received``
 ==================  ======================================  =========================================
 
 Manifest plausibility: the province part is a GB/T 2260 province code (50 = Chongqing), the city part is
@@ -52,7 +54,8 @@ LEDGER_FILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "receiver": ("receiver", "接收单位", "利用处置单位", "接受单位"),
     "receiver_licence": ("receiver_licence", "receiver_license", "经营许可证号", "许可证编号",
                          "危险废物经营许可证号"),
-    "confirmed": ("confirmed", "接收确认日期", "确认日期", "接收日期"),
+    "received": ("received", "接收日期", "到达日期", "收到日期"),
+    "confirmed": ("confirmed", "接收确认日期", "确认日期"),
 }
 LEDGER_REQUIRED = ("store", "date", "waste_code", "quantity_in_t", "quantity_out_t", "manifest", "receiver",
                    "receiver_licence")
@@ -128,6 +131,7 @@ def read_ledger_csv(path: str | Path, registry: Registry, batch: str, *, name: s
     store_kind = df["store"].map(points["kind"]) if len(points) else pd.Series(pd.NA, index=df.index)
     date = _local_dates(df["date"])
     confirmed = _local_dates(df["confirmed"])
+    received = _local_dates(df["received"])
     code = normalise_waste_code(df["waste_code"])
     code_parts = code.str.extract(WASTE_CODE.pattern)
     q_in = parse_number(df["quantity_in_t"].where(df["quantity_in_t"] != "", "0"))
@@ -160,6 +164,10 @@ def read_ledger_csv(path: str | Path, registry: Registry, batch: str, *, name: s
         ((df["confirmed"].fillna("") != "") & confirmed.isna(), "confirmed: cannot read {c!r} as a date"),
         (confirmed.notna() & date.notna() & (confirmed < date), "confirmed: {c!r} is before the entry date"),
         (confirmed.notna() & ~transfer, "confirmed: a confirmation date on an entry without a transfer out"),
+        ((df["received"].fillna("") != "") & received.isna(), "received: cannot read {r!r} as a date"),
+        (received.notna() & date.notna() & (received < date), "received: {r!r} is before the entry date"),
+        (received.notna() & ~transfer, "received: a receipt date on an entry without a transfer out"),
+        (received.notna() & confirmed.notna() & (confirmed < received), "confirmed: {c!r} is before the receipt"),
     ]
     reasons = pd.Series("", index=df.index, dtype=object)
     for mask, template in checks:
@@ -168,6 +176,7 @@ def read_ledger_csv(path: str | Path, registry: Registry, batch: str, *, name: s
             reasons.iat[i] = template.format(
                 s=df["store"].iat[i], k=store_kind.iat[i], d=df["date"].iat[i], w=df["waste_code"].iat[i],
                 qi=df["quantity_in_t"].iat[i], qo=df["quantity_out_t"].iat[i], c=df["confirmed"].iat[i],
+                r=df["received"].iat[i],
                 bm=bad_manifest.iat[i])
 
     good = (reasons == "").to_numpy()
@@ -184,6 +193,7 @@ def read_ledger_csv(path: str | Path, registry: Registry, batch: str, *, name: s
         "receiver": receiver[good].replace("", None).to_numpy(),
         "receiver_licence": licence[good].replace("", None).to_numpy(),
         "confirmed": confirmed[good].to_numpy(),
+        "received": received[good].to_numpy(),
         "source": "ledger",
         "batch": batch,
     })
@@ -203,4 +213,5 @@ def read_ledger_csv(path: str | Path, registry: Registry, batch: str, *, name: s
     rejected.sort(key=lambda r: r.line or 0)
     out["date"] = pd.to_datetime(out["date"], utc=True)
     out["confirmed"] = pd.to_datetime(out["confirmed"], utc=True)
+    out["received"] = pd.to_datetime(out["received"], utc=True)
     return out.reset_index(drop=True).astype(LEDGER_COLUMNS), rejected

@@ -68,4 +68,4 @@ def ledger(files: list[Path] = typer.Argument(..., help="ledger files (CSV UTF-8
            limit: int = typer.Option(50, help="rows shown per file")) -> None:
     """Parse hazardous-waste ledger files (危险废物管理台账)."""
     from sensors.ledger import read_ledger_csv
-    _run(files, read_ledger_csv, "ledger entries", ["date", "confirmed"], registry, limit)
+    _run(files, read_ledger_csv, "ledger entries", ["date", "confirmed", "received"], registry, limit)

@@ -13,8 +13,9 @@ Rules and limits are data (``limits/data/hazardous-waste.yaml``):
   [unconfirmed]). The schedules are data: every rule with ``check: declaration`` names the ``classes`` it
   binds and its ``frequency``. Judged only when a declarations frame (:data:`DECLARATION_COLUMNS`) is given:
   a declaration submitted after its deadline, or missing once the deadline has passed, exceeds.
-* ``manifest`` (transfer rules 2021): a transfer (``quantity_out_t`` > 0) needs a manifest, and the
-  receiver must confirm within 5 working days after the transfer day — Chinese working days including
+* ``manifest`` (固废法第八十二条, transfer rules 2021): a transfer (``quantity_out_t`` > 0) needs a manifest,
+  and the receiver must confirm within 5 working days **counted from its receipt of the waste** (ledger
+  ``received``; when the ledger has no receipt date, from the transfer day, and the reason says so) — Chinese working days including
   adjusted workdays (:mod:`monitoring.calendar`: chinese_calendar, then the local holiday file). Unconfirmed manifests still inside the period
   are not judged yet.
 * ``licence``: a transfer to a receiver without a hazardous-waste operating licence number exceeds.
@@ -200,9 +201,13 @@ def transfers_check(ledger: pd.DataFrame, catalogue: Any, as_of: pd.Timestamp, s
     if tr.empty:
         return pd.DataFrame()
     tr["day"] = _local_date(tr["date"])
+    rec = _local_date(tr["received"]) if "received" in tr else pd.Series(pd.NaT, index=tr.index)
+    tr["from_day"] = rec.fillna(tr["day"])
     days = int(rule.value)
-    deadlines = {d: manifest_deadline(d.date(), days) for d in tr["day"].unique()}
-    tr["deadline"] = pd.to_datetime(tr["day"].map(deadlines))
+    deadlines = {d: manifest_deadline(d.date(), days) for d in tr["from_day"].unique()}
+    tr["deadline"] = pd.to_datetime(tr["from_day"].map(deadlines))
+    counted = np.where(rec.notna(), "received " + tr["from_day"].dt.strftime("%Y-%m-%d").fillna(""),
+                       "no receipt date: counted from the transfer day")
     tr["conf_day"] = _local_date(tr["confirmed"])
     as_of_day = _local_date(pd.Series([as_of])).iloc[0]
     no_manifest = tr["manifest"].isna() | (tr["manifest"].astype("string").str.strip() == "")
@@ -212,7 +217,7 @@ def transfers_check(ledger: pd.DataFrame, catalogue: Any, as_of: pd.Timestamp, s
     m = tr[judged].copy()
     m["verdict"] = np.where(no_manifest[judged] | late[judged] | overdue[judged], "exceeds", "compliant")
     ref = m["conf_day"].fillna(as_of_day)
-    m["value"] = (ref - m["day"]).dt.days.astype(float)
+    m["value"] = (ref - m["from_day"]).dt.days.astype(float)
     m["limit"] = float(days)
     dl = m["deadline"].dt.strftime("%Y-%m-%d")
     m["reason"] = np.select(
@@ -220,8 +225,9 @@ def transfers_check(ledger: pd.DataFrame, catalogue: Any, as_of: pd.Timestamp, s
         ["transfer without a manifest", "confirmed " + m["conf_day"].dt.strftime("%Y-%m-%d").fillna("")
          + " after the deadline " + dl, "not confirmed by the receiver; deadline " + dl + " passed"],
         "confirmed " + m["conf_day"].dt.strftime("%Y-%m-%d").fillna("") + " (deadline " + dl + ")")
+    m["reason"] = m["reason"] + "; " + pd.Series(counted, index=tr.index)[judged]
     m = m.assign(point=m["store"], parameter=m["manifest"].fillna("(none)"), check="manifest",
-                 averaging="event", unit="calendar days to confirmation", **_base(rule))
+                 averaging="event", unit="calendar days from receipt to confirmation", **_base(rule))
     m["window_start"] = m["day"].dt.tz_localize(LOCAL_TZ)
     m["window_end"] = m["deadline"].dt.tz_localize(LOCAL_TZ) + pd.Timedelta(days=1)
     lic = tr.copy()

@@ -40,8 +40,9 @@ def test_daily_ledger_check_finds_waste_stored_over_a_year(pipeline_env, influx_
         "date": [day], "zone": store.zone, "enterprise": store.enterprise, "store": store.id,
         "waste_code": f"{store.parameters[0]} 900-252-{store.parameters[0][2:]}", "quantity_in_t": [0.4],
         "quantity_out_t": [0.0], "manifest": pd.NA, "receiver": pd.NA, "receiver_licence": pd.NA,
-        "confirmed": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"), "source": "ledger", "batch": "t"}).astype(
-        {c: t for c, t in LEDGER_COLUMNS.items() if c not in ("date", "confirmed")})
+        "confirmed": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"),
+        "received": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"), "source": "ledger", "batch": "t"}).astype(
+        {c: t for c, t in LEDGER_COLUMNS.items() if c not in ("date", "confirmed", "received")})
     influx_store.write_frame(ledger, HW_LEDGER_MEASUREMENT, LEDGER_TAGS, LEDGER_FIELDS, "date")
 
     assert DAG.test().state == "success"

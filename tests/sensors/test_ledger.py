@@ -106,3 +106,24 @@ def test_import_ledger_cli_exit_codes(tmp_path: Path) -> None:
                           str(DATA / "ledger_bad_rows.csv")], capture_output=True, text=True, env=env, cwd=ROOT)
     assert bad.returncode == 2
     assert f"{DATA / 'ledger_bad_rows.csv'}:8: manifest: '20249902000125'" in bad.stderr
+
+
+def test_receipt_date_column(lab_registry: Registry, tmp_path: Path) -> None:
+    """The manifest's receipt date (接收日期) is its own column: the receiver's 5 working days to confirm
+    count from it (危险废物转移管理办法 2021); a receipt before the shipment or after the confirmation is
+    rejected with the line and the reason."""
+    src = (DATA / "ledger_store_zh.csv").read_text(encoding="utf-8-sig").splitlines()
+    rows = [r for r in src[1:] if r.split(",")[5]][:1]          # one transfer line
+    assert rows, "the sample ledger has a transfer"
+    head = src[0] + ",接收日期"
+    f = tmp_path / "ledger.csv"
+    cells = rows[0].split(",")
+    good = rows[0] + "," + cells[8]                                # received the day it was confirmed
+    early = rows[0] + ",2020-01-01"                                 # before the shipment
+    late = ",".join(cells[:8] + [cells[1]]) + "," + cells[8]        # confirmed before received
+    f.write_text("\n".join([head, good, early, late]) + "\n", encoding="utf-8")
+    df, rejected = read_ledger_csv(f, lab_registry, "l-2")
+    assert len(df) == 1 and df["received"].iat[0] == df["confirmed"].iat[0]
+    reasons = sorted(r.reason for r in rejected)
+    assert any("received" in r and "before the entry date" in r for r in reasons)
+    assert any("confirmed" in r and "before the receipt" in r for r in reasons)

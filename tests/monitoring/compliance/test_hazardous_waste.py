@@ -26,10 +26,11 @@ REG = make_registry(store("H1"), store("T1", temporary=True), enterprises=[ENT])
 
 def ledger(rows):
     df = pd.DataFrame([{"zone": "jiangkou", "enterprise": "JK-001", "manifest": None, "receiver": None,
-                        "receiver_licence": None, "confirmed": None, "quantity_in_t": 0.0,
+                        "receiver_licence": None, "confirmed": None, "received": None, "quantity_in_t": 0.0,
                         "quantity_out_t": 0.0, "source": "test", "batch": "b", **r} for r in rows])
     df["date"] = pd.to_datetime(df["date"]).dt.tz_localize("Asia/Shanghai").dt.tz_convert("UTC")
-    df["confirmed"] = pd.to_datetime(df["confirmed"]).dt.tz_localize("Asia/Shanghai").dt.tz_convert("UTC")
+    for c in ("confirmed", "received"):
+        df[c] = pd.to_datetime(df[c]).dt.tz_localize("Asia/Shanghai").dt.tz_convert("UTC")
     return df[list(LEDGER_COLUMNS)].astype(LEDGER_COLUMNS)
 
 
@@ -86,6 +87,20 @@ def test_manifest_five_working_days_across_national_day(catalogue):
     assert a.loc["20245002000012", "verdict"] == "exceeds" and "2024-10-12" in a.loc["20245002000012", "reason"]
     assert a.loc["20245002000013", "verdict"] == "exceeds" and "not confirmed" in a.loc["20245002000013", "reason"]
     assert "20245002000014" not in a.index
+
+
+def test_manifest_confirmation_counted_from_receipt(catalogue):
+    """危险废物转移管理办法 (2021): the receiver confirms within 5 working days of *receiving* the waste.
+    Shipped Fri 2024-05-10, received Tue 05-14: the 5th working day after receipt is Tue 05-21, so a
+    confirmation on Mon 05-20 is on time (counted from shipment it would be late after Fri 05-17)."""
+    led = ledger([{"date": "2024-05-01", "store": "H1", "waste_code": "HW12", "quantity_in_t": 5.0},
+                  {**_transfer("2024-05-10", "2024-05-20", manifest="20245002000031"), "received": "2024-05-14"},
+                  _transfer("2024-05-10", "2024-05-20", manifest="20245002000032")])
+    a = checks(evaluate_ledger(led, REG, catalogue, as_of="2024-06-01"), "manifest").set_index("parameter")
+    on_time, late = a.loc["20245002000031"], a.loc["20245002000032"]
+    assert on_time["verdict"] == "compliant" and "2024-05-21" in on_time["reason"] and "received 2024-05-14" in on_time["reason"]
+    assert on_time["value"] == 6                     # calendar days from receipt to confirmation
+    assert late["verdict"] == "exceeds" and "counted from the transfer day" in late["reason"]
 
 
 def test_transfer_without_licence_or_manifest(catalogue):
