@@ -19,6 +19,7 @@ Re-running a batch is harmless: readings are idempotent in InfluxDB (same series
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import uuid
@@ -57,6 +58,8 @@ class IngestReport:
     readings_stored: int = 0
     lines_spooled: int = 0
     lines_replayed: int = 0
+    reclaimed_segments: int = 0          # claimed by an earlier run that died, given back and read now
+    reclaimed_files: int = 0
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     first_time: str | None = None
@@ -133,15 +136,63 @@ def _airflow_connection(conn_id: str):
 
 # --- landing files ------------------------------------------------------------------------------------
 def _claim_landing(settings: Settings, zone: str, sub: str, batch: str, suffixes: set[str]) -> list[Path]:
-    """Move the zone's landing files into a claim folder of this batch (atomic renames)."""
+    """Move the zone's landing files into a claim folder of this batch (atomic renames), after writing
+    the claim's owner record (``.claimed-<batch>/.owner.json``, :mod:`sensors.claims`)."""
+    from sensors.claims import write_owner
+
     src = settings.landing_dir / zone / sub
     if not src.is_dir():
         return []
     claim = src / f".claimed-{batch}"
     files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     if files:
-        claim.mkdir(exist_ok=True)
+        claim.mkdir(exist_ok=True, mode=0o700)
+        write_owner(claim / OWNER_FILE, batch)
     return [p.rename(claim / p.name) for p in files]
+
+
+OWNER_FILE = ".owner.json"
+
+
+def reclaim_landing(settings: Settings, zone: str, by_batch: str) -> dict[str, list[Path]]:
+    """Give back the landing files of claims whose owner died (kill -9 of a run): ``{batch: files}``.
+    Exactly once per dead claim (the owner record is taken atomically first)."""
+    from sensors.claims import DEFAULT_LEASE, orphan_expired, owner_alive, read_owner, take_over
+
+    out: dict[str, list[Path]] = {}
+    for sub in ("lab", "ledger"):
+        src = settings.landing_dir / zone / sub
+        if not src.is_dir():
+            continue
+        for claim in sorted(d for d in src.iterdir() if d.is_dir() and d.name.startswith(".claimed-")):
+            batch = claim.name.removeprefix(".claimed-")
+            if batch == by_batch:
+                continue
+            owner = claim / OWNER_FILE
+            taken = None
+            if owner.exists():
+                rec = read_owner(owner)
+                if rec is not None and owner_alive(rec):
+                    continue
+                if take_over(owner, by_batch) is None:
+                    continue
+                taken = owner.with_name(f"{OWNER_FILE}.reclaimed-by-{by_batch}")
+            elif not orphan_expired(claim, DEFAULT_LEASE):
+                continue
+            back = []
+            for f in sorted(p for p in claim.iterdir() if p.is_file() and not p.name.startswith(OWNER_FILE)):
+                dest = src / f.name
+                if dest.exists():                       # a new file of the same name arrived meanwhile
+                    dest = src / f"{f.stem}.reclaimed-{batch}{f.suffix}"
+                f.rename(dest)
+                back.append(dest)
+            if taken is not None:
+                taken.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                claim.rmdir()
+            if back:
+                out.setdefault(batch, []).extend(back)
+    return out
 
 
 def _finish_landing(settings: Settings, zone: str, batch: str, files: list[Path], *, commit: bool) -> None:
@@ -153,6 +204,7 @@ def _finish_landing(settings: Settings, zone: str, batch: str, files: list[Path]
         else:
             shutil.move(path, path.parent.parent / path.name)
     for path in {p.parent for p in files}:
+        (path / OWNER_FILE).unlink(missing_ok=True)
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()
 
@@ -210,6 +262,14 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
     writer = SpoolingWriter(store, settings.write_spool_dir)
 
     spool = Spool(settings.spool_dir, settings.quarantine_dir)
+    for dead, paths in spool.reclaim(zone, batch).items():
+        report.reclaimed_segments += len(paths)
+        log.warning("zone %s: reclaimed %d spool segment(s) of batch %s, whose run died before finishing",
+                    zone, len(paths), dead)
+    for dead, paths in reclaim_landing(settings, zone, batch).items():
+        report.reclaimed_files += len(paths)
+        log.warning("zone %s: reclaimed %d landing file(s) of batch %s, whose run died before finishing: %s",
+                    zone, len(paths), dead, ", ".join(p.name for p in paths))
     segments = spool.claim(zone, batch)
     lab_files = _claim_landing(settings, zone, "lab", batch, LAB_SUFFIXES)
     ledger_files = _claim_landing(settings, zone, "ledger", batch, {".csv"})

@@ -19,6 +19,11 @@ crash — never acknowledged), which :func:`read_segments` quarantines instead o
 Consumers: ``Spool(root).claim(zone, batch)`` → paths; read them with :meth:`Spool.read_segments`;
 then ``commit(batch)`` on success or ``release(batch)`` on failure (segments go back to ``.ready``).
 Every rename is atomic (same file system) and followed by a directory fsync.
+
+A claim carries its owner and a lease (:mod:`sensors.claims`): ``<zone>/.claims/<batch>.json`` is
+written before the first rename. A run killed with SIGKILL leaves its ``.claimed-<batch>`` segments
+behind; :meth:`Spool.reclaim` (called by every ingest run first) gives the segments of a dead owner
+back to ``.ready``, exactly once, and says so.
 """
 
 from __future__ import annotations
@@ -26,14 +31,24 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitoring.config import LOCAL_TZ
+from sensors.claims import (
+    DEFAULT_LEASE,
+    orphan_expired,
+    owner_alive,
+    process_start,
+    read_owner,
+    take_over,
+    write_owner,
+)
 from sensors.quarantine import Quarantine, private_dir
 
 __all__ = ["Quarantine", "SegmentWriter", "Spool", "read_segments", "writer_alive"]
 
+CLAIMS = ".claims"
 _SEG_RE = re.compile(r"^(?P<stem>\d{8}T\d{6}-p(?P<pid>\d+)-\d+)\.(?P<state>open|ready|claimed-(?P<batch>.+))$")
 _BATCH_RE = re.compile(r"^[A-Za-z0-9_.:+-]+$")
 CONSUMED = "consumed"
@@ -45,18 +60,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _process_start(pid: int) -> float | None:
-    """Start time of ``pid`` (Unix seconds) from /proc, ``None`` when not available."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        ticks = int(stat.rsplit(")", 1)[1].split()[19])
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
 
 
 def writer_alive(pid: int, created: float | None = None) -> bool:
@@ -71,7 +74,7 @@ def writer_alive(pid: int, created: float | None = None) -> bool:
     except PermissionError:
         pass
     if created is not None:
-        started = _process_start(pid)
+        started = process_start(pid)
         if started is not None and started > created + 1:
             return False
     return True
@@ -197,11 +200,12 @@ class Spool:
             if m:
                 yield p, m
 
-    def claim(self, zone: str, batch: str) -> list[Path]:
+    def claim(self, zone: str, batch: str, *, lease: timedelta = DEFAULT_LEASE) -> list[Path]:
         """Atomically rename the zone's ``.ready`` segments, and ``.open`` ones whose writer is dead, to
-        ``.claimed-<batch>``. A segment claimed concurrently by someone else is skipped."""
+        ``.claimed-<batch>``, after writing the claim's owner record. A segment claimed concurrently by
+        someone else is skipped."""
         _check_batch(batch)
-        claimed = []
+        candidates = []
         for path, m in self._segments(zone):
             state = m["state"]
             if state == "open":
@@ -210,6 +214,13 @@ class Spool:
                     continue
             elif state != "ready":
                 continue
+            candidates.append((path, m))
+        if not candidates:
+            return []
+        owner = self._owner_path(zone, batch)
+        write_owner(owner, batch, lease=lease)
+        claimed = []
+        for path, m in candidates:
             target = path.with_name(f"{m['stem']}.claimed-{batch}")
             try:
                 os.rename(path, target)
@@ -218,7 +229,51 @@ class Spool:
             claimed.append(target)
         if claimed:
             _fsync_dir(self.root / zone)
+        else:
+            owner.unlink(missing_ok=True)
         return claimed
+
+    def _owner_path(self, zone: str, batch: str) -> Path:
+        return self.root / zone / CLAIMS / f"{batch}.json"
+
+    def reclaim(self, zone: str, by_batch: str, *, lease: timedelta = DEFAULT_LEASE) -> dict[str, list[Path]]:
+        """Give back (``.ready``) the zone's segments claimed by owners that are dead; returns
+        ``{dead batch: segments}``. Each dead claim is reclaimed by exactly one caller."""
+        _check_batch(by_batch)
+        held: dict[str, list[Path]] = {}
+        for path, m in self._segments(zone):
+            if m["batch"]:
+                held.setdefault(m["batch"], []).append(path)
+        out: dict[str, list[Path]] = {}
+        for batch, paths in sorted(held.items()):
+            if batch == by_batch:
+                continue
+            owner = self._owner_path(zone, batch)
+            if owner.exists():
+                rec = read_owner(owner)
+                if rec is not None and owner_alive(rec):
+                    continue
+                if take_over(owner, by_batch) is None:
+                    continue                      # another run took it first
+                taken = owner.with_name(f"{owner.name}.reclaimed-by-{by_batch}")
+            else:
+                if not all(orphan_expired(p, lease) for p in paths):
+                    continue
+                taken = None
+            back = []
+            for p in paths:
+                dest = p.with_name(p.name.split(".claimed-")[0] + ".ready")
+                try:
+                    os.rename(p, dest)
+                except FileNotFoundError:
+                    continue
+                back.append(dest)
+            _fsync_dir(self.root / zone)
+            if taken is not None:
+                taken.unlink(missing_ok=True)
+            if back:
+                out[batch] = back
+        return out
 
     def claimed(self, batch: str) -> list[Path]:
         _check_batch(batch)
@@ -236,6 +291,7 @@ class Spool:
             _fsync_dir(dest_dir)
             _fsync_dir(p.parent)
             moved.append(dest)
+        self._drop_owner(batch)
         return moved
 
     def release(self, batch: str) -> list[Path]:
@@ -246,7 +302,12 @@ class Spool:
             os.rename(p, dest)
             _fsync_dir(p.parent)
             back.append(dest)
+        self._drop_owner(batch)
         return back
+
+    def _drop_owner(self, batch: str) -> None:
+        for zone in self.zones():
+            self._owner_path(zone, batch).unlink(missing_ok=True)
 
     def read_segments(self, paths: Iterable[Path]) -> Iterator[tuple[Path, int, bytes]]:
         """:func:`read_segments` with torn lines quarantined in this spool's quarantine directory."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -20,6 +22,9 @@ def command(
     from monitoring.registry import RegistryError, load_registry
     from sensors.quarantine import redact
 
+    # SIGTERM (systemd, a supervisor, a person) ends the run like Ctrl-C: the zone being ingested gives
+    # its claimed input back before exiting. A SIGKILL cannot be caught: the next run reclaims it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     settings = load_settings()
     try:
         registry = load_registry(settings.registry_path)

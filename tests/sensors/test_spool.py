@@ -47,7 +47,8 @@ def test_writer_rotates_to_ready_and_consumer_claims_commits(tmp_path: Path):
     assert len(moved) == 1 and moved[0].parent.parent == root / "consumed" / day
     assert moved[0].parent.name == "jiangkou" and moved[0].name.endswith(".b1")
     assert moved[0].read_bytes().count(b"\r\n") == 3
-    assert list((root / "jiangkou").iterdir()) == []
+    assert [p.name for p in (root / "jiangkou").iterdir()] == [".claims"]   # owner records (issue 9)
+    assert list((root / "jiangkou" / ".claims").iterdir()) == []            # dropped with the commit
     assert spool.zones() == ["jiangkou", "nanxi"]  # consumed/ is not a zone
 
 
@@ -125,4 +126,4 @@ def test_concurrent_claims_never_share_a_segment(tmp_path: Path):
     counts = [int(p.communicate(timeout=60)[0]) for p in procs]
     assert sum(counts) == 30
     assert len(list((root / "jiangkou").glob("*.ready"))) == 0
-    assert os.listdir(root / "jiangkou").__len__() == 30
+    assert len([n for n in os.listdir(root / "jiangkou") if not n.startswith(".")]) == 30  # .claims: owners
