@@ -58,6 +58,7 @@ class IngestReport:
     readings_stored: int = 0
     lines_spooled: int = 0
     lines_replayed: int = 0
+    nonstandard_fields: dict[str, int] = field(default_factory=dict)   # HJ 212 fields kept, not read
     reclaimed_segments: int = 0          # claimed by an earlier run that died, given back and read now
     reclaimed_files: int = 0
     quarantined: int = 0
@@ -217,6 +218,7 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
     Torn last lines (a receiver killed mid-write; never acknowledged) are quarantined by the spool itself.
     """
     from sensors.hj212 import PacketError, Reassembler, packets_to_readings, parse_packet
+    from sensors.hj212.packet import nonstandard_fields
 
     packets, origins = [], []
     reassembler = Reassembler()
@@ -231,6 +233,8 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
         if whole is not None:
             packets.append(whole)
             origins.append(origin)
+            for name in nonstandard_fields(whole):
+                report.nonstandard_fields[name] = report.nonstandard_fields.get(name, 0) + 1
     for incomplete in reassembler.flush():
         quarantine.add(stage="decode", origin=f"MN={incomplete.mn} QN={incomplete.qn}",
                        reason=incomplete.reason, raw=b"\n".join(incomplete.parts))

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from sensors.hj212 import Packet, Rejected, decode_lines, packet_values
+from sensors.hj212.packet import nonstandard_fields
 
 app = typer.Typer(help="HJ 212 (2005/2017/2025) protocol tools.", no_args_is_help=True)
 
@@ -69,6 +70,9 @@ def decode(
                 bad += 1
                 typer.echo(f"line {n}: {item.reason}", err=True)
                 continue
+            odd = nonstandard_fields(item)
+            if odd:        # kept in the packet, not read as values: say so (HJ 212 does not define them)
+                typer.echo(f"line {n}: non-standard field(s) not read: {', '.join(odd)}", err=True)
             for obj in reading_objects(item):
                 if isinstance(obj["value"], str):
                     bad += 1

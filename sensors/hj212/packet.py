@@ -26,7 +26,6 @@ from monitoring.config import LOCAL_TZ
 from sensors.hj212.codes import (
     CODES_2005_TO_2017,
     CODES_2017_TO_2005,
-    DATA_COMMANDS,
     DEFAULT_DATA_FLAG,
     VALUE_FIELDS,
     VERSION_BITS,
@@ -213,8 +212,11 @@ def _parse_segment(text: str, raw: bytes) -> Packet:
         if not _UINT_RE.fullmatch(header["Flag"]):
             raise PacketError(f"Flag is not a decimal integer: {header['Flag']!r}")
         flag = int(header["Flag"])
-    bits = (flag >> 2) if flag is not None else 0
-    version = VERSION_BITS.get(bits, f"V{bits}")
+    if flag is not None:
+        bits = flag >> 2
+        version = VERSION_BITS.get(bits, f"V{bits}")
+    else:
+        version = _version_from_codes(cp_text)
     pnum = pno = None
     if "PNUM" in header or "PNO" in header:
         try:
@@ -256,12 +258,53 @@ def _parse_segment(text: str, raw: bytes) -> Packet:
     dt_text = extra.pop("DataTime", None)
     if dt_text is not None:
         data_time = _data_time(dt_text)
-    elif header["CN"] in DATA_COMMANDS or cp:
+    elif cp:
+        # a data command without values (CP=&&&& or BeginTime/EndTime) is the platform's request form:
+        # valid, and it carries no readings; only values need their DataTime
         raise PacketError(f"missing DataTime in CP of CN={header['CN']} (values are never stamped "
                           "with the receiver's clock)")
     return Packet(qn=header.get("QN"), st=header["ST"], cn=header["CN"], pw=header["PW"], mn=header["MN"],
                   flag=flag, version=version, data_time=data_time, cp=cp, extra_cp=extra, raw=raw,
                   pnum=pnum, pno=pno, sent_codes=sent, header=header, parts=(raw,))
+
+
+_CODE_2017_RE = re.compile(r"[aw][0-9]{5}")
+
+
+def _version_from_codes(cp_text: str) -> str:
+    """The protocol version of a packet without ``Flag`` (HJ/T 212-2005 has none), by what it shows:
+    a 2005 pollutant code (``02``, ``011``, ``B02`` …, :data:`CODES_2005_TO_2017`) → ``"2005"`` (the
+    codes are then mapped to 2017 ones); else a 2017 code (``a21026``, ``w01018``) → ``"2017"``;
+    no pollutant codes at all → ``"2005"`` (the version without a Flag field)."""
+    codes = {item.partition("=")[0].partition("-")[0] for item in cp_text.replace(",", ";").split(";")
+             if "-" in item.partition("=")[0]}
+    if codes & CODES_2005_TO_2017.keys():
+        return "2005"
+    if any(_CODE_2017_RE.fullmatch(c) for c in codes):
+        return "2017"
+    return "2005"
+
+
+#: Header fields of HJ 212-2017 §6.3.2 (and 2025); anything else is reported as non-standard.
+STANDARD_HEADER = frozenset({"QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO"})
+#: Non-pollutant CP keys of HJ 212-2017 Appendix C/D that envmon knows.
+STANDARD_CP_KEYS = frozenset({"DataTime", "BeginTime", "EndTime", "RtdInterval", "MinInterval",
+                              "QnRtn", "ExeRtn", "SystemTime", "RestartTime", "OverTime", "ReCount",
+                              "PolId", "CstartTime", "Ctime", "Stime", "NewPW", "VaseNo", "InfoId",
+                              "SN"})
+#: Pollutant fields that describe a value without being one.
+DESCRIPTIVE_FIELDS = frozenset({"Flag", "EFlag", "SampleTime", "Info", "SN"})
+
+
+def nonstandard_fields(pkt: Packet) -> list[str]:
+    """Fields of ``pkt`` that HJ 212 does not define (kept in the packet, reported — never dropped
+    silently): unknown header fields, unknown CP keys, unknown pollutant fields (``code-Field``)."""
+    out = [f"header {k}" for k in pkt.header if k not in STANDARD_HEADER]
+    out += [f"CP {k}" for k in pkt.extra_cp if k not in STANDARD_CP_KEYS]
+    for code, fields in pkt.cp.items():
+        out += [f"CP {pkt.sent_codes.get(code, code)}-{f}" for f in fields
+                if f not in VALUE_FIELDS and f not in DESCRIPTIVE_FIELDS]
+    return out
 
 
 # -------------------------------------------------------------------------------------------------

@@ -74,3 +74,18 @@ def test_cli_runner_stdin():
     result = CliRunner().invoke(app, ["decode"], input=(DATA / "data_packets.txt").read_bytes())
     assert result.exit_code == 0
     assert len(result.stdout.splitlines()) == 4
+
+
+def test_request_forms_decode_to_nothing_and_non_standard_fields_are_reported():
+    """Issue 9 item 14: CN=2011/2051 requests from the platform are valid; odd fields are named."""
+    from sensors.hj212 import frame_segment
+    mn = "010000A8900016F000169DC0"
+    lines = [frame_segment(f"QN=1;ST=32;CN=2011;PW=100000;MN={mn};Flag=5;CP=&&&&".encode()),
+             frame_segment(f"QN=2;ST=32;CN=2051;PW=100000;MN={mn};Flag=5;CP=&&BeginTime=20160801000000,"
+                           "EndTime=20160801010000&&".encode()),
+             frame_segment(f"QN=3;ST=32;CN=2011;PW=100000;MN={mn};Flag=5;CP=&&DataTime=20160801085857;"
+                           "w01018-Rtd=1,w01018-Foo=2&&".encode())]
+    res = run(["-"], stdin=b"".join(lines))
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.decode().splitlines() == ["line 3: non-standard field(s) not read: CP w01018-Foo"]
+    assert [json.loads(x)["code"] for x in res.stdout.decode().splitlines()] == ["w01018"]

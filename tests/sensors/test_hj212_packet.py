@@ -88,11 +88,48 @@ def test_segment_over_1024_bytes_rejected():
 def test_missing_datatime_rejected_for_data_commands():
     with pytest.raises(PacketError, match="missing DataTime in CP of CN=2011"):
         parse_packet(seg(f"QN=1;ST=32;CN=2011;PW=1;MN={MN};Flag=5;CP=&&w01018-Rtd=12.1,w01018-Flag=N&&"))
-    with pytest.raises(PacketError, match="missing DataTime in CP of CN=2061"):
-        parse_packet(seg(f"QN=1;ST=32;CN=2061;PW=1;MN={MN};Flag=5;CP=&&&&"))
     # pollutant values under any command need DataTime too
     with pytest.raises(PacketError, match="missing DataTime in CP of CN=3020"):
         parse_packet(seg(f"QN=1;ST=32;CN=3020;PW=1;MN={MN};Flag=5;CP=&&i12001-Info=1&&"))
+
+
+@pytest.mark.parametrize("cn, cp", [("2011", ""), ("2051", "BeginTime=20160801000000,EndTime=20160801010000"),
+                                    ("2061", "BeginTime=20160801000000,EndTime=20160802000000"), ("2031", "")])
+def test_platform_request_forms_of_data_commands_decode_to_no_readings(cn: str, cp: str):
+    """HJ 212-2017: the data commands are also sent by the platform as requests (CP=&&&& or
+    BeginTime/EndTime, no DataTime). Valid packets without values: no error, no readings."""
+    from sensors.hj212 import packet_values
+    from sensors.hj212.readings import packets_to_readings
+
+    p = parse_packet(seg(f"QN=20160801085857223;ST=32;CN={cn};PW=100000;MN={MN};Flag=5;CP=&&{cp}&&"))
+    assert p.data_time is None and p.cp == {} and list(packet_values(p)) == []
+    frame, rejected = packets_to_readings([p], registry=type("R", (), {"by_mn": {}})(), batch="b")
+    assert frame.empty and rejected == []
+
+
+def test_datatime_outside_2000_to_2262_rejected():
+    """A DataTime of 2999-12-31 used to pass the decoder and crash ingest (OutOfBoundsDatetime) forever."""
+    with pytest.raises(PacketError, match="DataTime 2999-12-31 23:59:59 is after 2262-04-10"):
+        parse_packet(seg(f"QN=1;ST=32;CN=2011;PW=1;MN={MN};Flag=5;CP=&&DataTime=29991231235959;w01018-Rtd=1&&"))
+    with pytest.raises(PacketError, match="DataTime 1999-12-31 23:59:59 is before 2000-01-01"):
+        parse_packet(seg(f"QN=1;ST=32;CN=2011;PW=1;MN={MN};Flag=5;CP=&&DataTime=19991231235959;w01018-Rtd=1&&"))
+
+
+def test_version_without_flag_follows_the_codes_the_packet_shows():
+    """No Flag used to mean "2005" even for 2017 codes; now the codes decide."""
+    p17 = parse_packet(seg(f"QN=1;ST=32;CN=2011;PW=1;MN={MN};CP=&&DataTime=20160801085857;w01018-Rtd=1&&"))
+    assert (p17.version, list(p17.cp), p17.sent_codes) == ("2017", ["w01018"], {})
+    p05 = parse_packet(seg("ST=32;CN=2011;PW=1;MN=88888880000001;CP=&&DataTime=20160801085857;011-Rtd=1&&"))
+    assert (p05.version, list(p05.cp), p05.sent_codes) == ("2005", ["w01018"], {"w01018": "011"})
+
+
+def test_non_standard_fields_are_reported_not_dropped():
+    from sensors.hj212.packet import nonstandard_fields
+
+    p = parse_packet(seg(f"QN=1;ST=32;CN=2011;PW=1;MN={MN};Flag=5;Vendor=X;CP=&&DataTime=20160801085857;"
+                         "w01018-Rtd=1,w01018-Flag=N,w01018-Foo=3;Battery=87&&"))
+    assert nonstandard_fields(p) == ["header Vendor", "CP Battery", "CP w01018-Foo"]
+    assert p.header["Vendor"] == "X" and p.extra_cp["Battery"] == "87" and p.cp["w01018"]["Foo"] == "3"
 
 
 @pytest.mark.parametrize("dt", ["2016080108585", "20161301085857", "2016-08-01 08:58", "20160230120000"])
@@ -239,7 +276,12 @@ def test_build_parse_round_trip(cp, t, version, ack, cn):
     out = [asm.feed(parse_packet(p)) for p in parts]
     whole = out[-1]
     assert whole is not None and all(o is None for o in out[:-1])
-    assert whole.version == version and whole.data_time == t and whole.cn == cn
+    # no Flag (2005): the version is what the codes show; 2017 codes without a 2005 equivalent say 2017
+    shows_2005 = any(c in CODES_2005_TO_2017.values() for c in cp)
+    shows_2017 = any(len(c) == 6 and c[0] in "aw" and c[1:].isdigit() for c in cp)
+    no_flag = version == "2005" and not ack
+    assert whole.version == (version if not no_flag or shows_2005 or not shows_2017 else "2017")
+    assert whole.data_time == t and whole.cn == cn
     assert whole.wants_ack == ack or (version == "2005" and not ack)
     assert set(whole.cp) == set(cp)
     for code, flds in cp.items():
