@@ -334,19 +334,3 @@ def write_summary(summary: dict[str, Any], records_dir: str | Path) -> Path:
     path = Path(records_dir) / "quality" / f"{_safe_name(str(summary.get('batch', 'batch')))}.json"
     _atomic_write(path, lambda fh: json.dump(summary, fh, ensure_ascii=False, indent=2, default=str))
     return path
-
-
-def quarantine_rows(quarantined: pd.DataFrame, quarantine_dir: str | Path, batch: str) -> Path | None:
-    """Write quarantined rows to ``<quarantine_dir>/readings/<batch>.csv`` (UTF-8, with the ``expectation``
-    and ``reason`` columns; times in ISO 8601 UTC). Returns the path, or ``None`` when there is nothing
-    to write. Re-running a batch replaces its file, so a retried ingest does not duplicate rows.
-    """
-    if quarantined is None or quarantined.empty:
-        return None
-    path = Path(quarantine_dir) / "readings" / f"{_safe_name(batch)}.csv"
-    out = quarantined.copy()
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
-            out[c] = out[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    _atomic_write(path, lambda fh: out.to_csv(fh, index=False))
-    return path

@@ -22,14 +22,15 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
+from monitoring.calendar import add_working_days, working_days_between
 from monitoring.config import LOCAL_TZ, Settings
 from monitoring.db import session_scope
 from monitoring.registry import load_registry
 from monitoring.roster import store
-from monitoring.calendar import add_working_days, working_days_between
 from monitoring.roster.period import Period
 from monitoring.roster.records import RosterError
 from monitoring.roster.rules import load_rules
+from monitoring.spreadsheet import write_csv
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 OUTCOMES = {"compliant": "未发现环境违法问题", "violation": "发现环境违法问题，依法处理"}
@@ -158,7 +159,7 @@ def publish_period(settings: Settings, period: str | Period, *, by: str, now: da
     rows = public_rows(settings, period)
     csv_path = settings.public_dir / f"roster-{period}.csv"
     html_path = settings.public_dir / f"roster-{period}.html"
-    rows.to_csv(csv_path, index=False, encoding="utf-8-sig")
+    write_csv(rows, csv_path, encoding="utf-8-sig")      # formula prefixes neutralised (issue 9 item 13)
     html = _env().get_template("roster_public.html.j2").render(
         period=str(period), columns=PUBLIC_COLUMNS, rows=rows.to_dict(orient="records"),
         generated=now.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.quality import quarantine_rows, validate_batch, write_summary
+from monitoring.quality import validate_batch, write_summary
 from monitoring.schema import READINGS_COLUMNS, conform
 
 NOW = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
@@ -119,20 +119,13 @@ def test_empty_batch() -> None:
 
 
 def test_files_keep_everything(tmp_path) -> None:
+    """Quarantined rows go to the one quarantine writer (sensors.quarantine, via ingest); the summary
+    is kept as JSON."""
     df = good_batch()
     df.loc[2, "value"] = 15.0
-    df.loc[4, "zone"] = "江口"          # non-ASCII survives the round trip
     df.loc[4, "value"] = 200.0
     res = validate_batch(df, now=NOW, batch="sim/2025-06-01 08:00")
-    path = quarantine_rows(res.quarantined, tmp_path / "quarantine", "sim/2025-06-01 08:00")
-    assert path is not None and path.parent.name == "readings" and "/" not in path.name
-    back = pd.read_csv(path, encoding="utf-8")
-    assert len(back) == 2 and list(back.columns) == list(READINGS_COLUMNS) + ["expectation", "reason"]
-    assert back["zone"].tolist() == ["jiangkou", "江口"] and back["value"].tolist() == [15.0, 200.0]
-    assert back["time"].iloc[0].endswith("Z")
-    again = quarantine_rows(res.quarantined, tmp_path / "quarantine", "sim/2025-06-01 08:00")
-    assert again == path and len(pd.read_csv(again)) == 2    # re-run replaces, never duplicates
-    assert quarantine_rows(res.quarantined.iloc[0:0], tmp_path / "quarantine", "none") is None
+    assert len(res.quarantined) == 2
 
     summary_path = write_summary(res.summary, tmp_path / "records")
     loaded = json.loads(summary_path.read_text(encoding="utf-8"))

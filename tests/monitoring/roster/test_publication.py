@@ -17,11 +17,12 @@ EVIL = "<script>alert('x')</script>&恶意公司"
 
 
 @pytest.fixture
-def small(settings, sql_url, tmp_path, monkeypatch):
-    """A three-enterprise county (one name is hostile HTML) and four inspectors."""
+def small(settings, sql_url, tmp_path, monkeypatch, request):
+    """A three-enterprise county (one name is hostile HTML, or ``request.param``) and four inspectors."""
+    name = getattr(request, "param", EVIL)
     reg = {"zones": [{"id": "z1", "name_zh": "测试区", "pinyin": "Ceshi", "town": "测试镇", "area_mu": 10,
                       "elevation_m": [1, 2], "industries": ["家具"]}],
-           "enterprises": [{"code": "T-001", "name": EVIL, "zone": "z1", "industry": "家具", "category": "special"},
+           "enterprises": [{"code": "T-001", "name": name, "zone": "z1", "industry": "家具", "category": "special"},
                            {"code": "T-002", "name": "测试二厂", "zone": "z1", "industry": "家具", "category": "special"},
                            {"code": "T-003", "name": "测试三厂", "zone": "z1", "industry": "家具", "category": "key",
                             "positive_list": True}],
@@ -89,3 +90,32 @@ def test_offsite_for_positive_list(small):
     _, rec = small
     t3 = next(t for t in rec["result"]["tasks"] if t["enterprise"] == "T-003")
     assert t3["mode"] == "offsite" and "正面清单" in t3["mode_reason"]
+
+
+FORMULA = "=cmd|' /C calc'!A0"
+
+
+@pytest.mark.parametrize("small", [FORMULA, "@SUM(1+1)*cmd|' /C calc'!A0", "+1+cmd|' /C calc'!A0"],
+                         indirect=True)
+def test_public_csv_neutralises_formula_prefixes(small):
+    """Issue 9 item 13: a name that a spreadsheet would run as a formula is written as text."""
+    s, rec = small
+    record_result(s, rec["task_ids"]["T-001"], outcome="compliant", note="", by="x",
+                  inspected_on=date(2026, 9, 30), now=datetime(2026, 10, 1, tzinfo=UTC))
+    pub = publish_period(s, "2026-Q4", by="信息公开员", now=datetime(2026, 11, 5, tzinfo=UTC))
+    text = pub.csv.read_text(encoding="utf-8-sig")
+    name = pd.read_csv(pub.csv, encoding="utf-8-sig", dtype=str)["企业名称"].iat[0]
+    assert name.startswith("'") and name[1:] in text and not any(
+        line.split(",", 2)[1].startswith(("=", "+", "-", "@")) for line in text.splitlines()[1:] if "," in line)
+
+
+def test_safe_frame_keeps_numbers_and_xlsx_stores_text(tmp_path):
+    from openpyxl import load_workbook
+
+    from monitoring.spreadsheet import safe_frame, write_xlsx
+    df = pd.DataFrame({"name": [FORMULA, "-2.5", "\tx", "正常"], "value": [-1.0, 2.0, 3.0, 4.0]})
+    out = safe_frame(df)
+    assert out["name"].tolist() == ["'" + FORMULA, "-2.5", "'\tx", "正常"] and out["value"].tolist() == [-1, 2, 3, 4]
+    path = write_xlsx(df, tmp_path / "t.xlsx")
+    cells = [c.value for c in load_workbook(path).active["A"]][1:]
+    assert cells[0] == "'" + FORMULA and all(not str(c).startswith("=") for c in cells)
