@@ -38,6 +38,10 @@ AIR_GRADE = "2"
 NOISE_STANDARD = "GB 12348-2008"
 INSITE_STANDARD = "GB 37822-2019"
 HW_STANDARD = "hazardous-waste rules"
+#: Issue #14: ambient air (class-2 areas), groundwater (Class III), soil (second-class land).
+AMBIENT_STANDARD = "GB 3095-2012"
+GROUNDWATER_STANDARD = "GB/T 14848-2017"
+SOIL_STANDARD = "GB 36600-2018"
 #: GB 16297-1996 §7.4: the extra halving applies to new stacks lower than this height (m).
 LOW_STACK_M = 15.0
 
@@ -308,6 +312,12 @@ class Catalogue:
                 raise LimitsError(f"point {point.id}: standard {point.standard!r} is not in the limits catalogue "
                                   f"(known: {', '.join(self.standards)})")
             return point.standard, {"kind": kind, "grade": str(point.grade), "built": built}
+        if kind == "ambient_air":
+            return AMBIENT_STANDARD, {"kind": kind, "air_class": "2"}
+        if kind == "groundwater":
+            return GROUNDWATER_STANDARD, {"kind": kind, "gw_class": "III"}
+        if kind == "soil":
+            return SOIL_STANDARD, {"kind": kind, "land_class": str(getattr(point, "land_class", 2))}
         return None, {}
 
     def _overrides_for(self, point: Any, parameter: str, check: str, on: dt.date | None) -> list[Limit]:

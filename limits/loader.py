@@ -32,12 +32,18 @@ from monitoring.datafile import read_yaml
 STATUSES = ("text", "quoted", "unconfirmed", "provisional", "override")
 #: What a limit is compared with (the ``check`` column of the assessments frame).
 CHECKS = ("concentration", "rate", "boundary", "single_reading", "leq_day", "leq_night", "lmax_night",
-          "daily_mean", "ph_range")
-AVERAGINGS = ("1h", "1d", "day", "night", "single", "event")
+          "daily_mean", "ph_range",
+          # issue #14: GB 3095-2012 ambient means, GB/T 14848-2017 class III, GB 36600-2018 screening /
+          # control, safety alarm levels (GB/T 50493-2019 一级/二级)
+          "ambient_1h", "ambient_24h", "ambient_8h", "ambient_year", "class_iii", "screening", "control",
+          "alarm_1", "alarm_2")
+AVERAGINGS = ("1h", "1d", "day", "night", "single", "event", "8h", "1y")
 #: The averaging period each check implies when an override entry does not say.
 DEFAULT_AVERAGING = {"concentration": "1h", "rate": "1h", "boundary": "1h", "single_reading": "single",
                      "leq_day": "day", "leq_night": "night", "lmax_night": "night", "daily_mean": "1d",
-                     "ph_range": "1d"}
+                     "ph_range": "1d", "ambient_1h": "1h", "ambient_24h": "1d", "ambient_8h": "8h",
+                     "ambient_year": "1y", "class_iii": "single", "screening": "single", "control": "single",
+                     "alarm_1": "single", "alarm_2": "single"}
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -222,7 +228,9 @@ def _value_or_range(raw: Any, where: str) -> tuple[float | None, float | None]:
 Number = Annotated[StrictFloat, Field(ge=0, description="a limit value (never negative)")]
 Range = tuple[Number, Number]
 #: ``applies_to`` keys a limit may be conditioned on (the point context built by the catalogue).
-APPLIES_KEYS = ("kind", "grade", "zone_class", "region", "special_area", "built")
+APPLIES_KEYS = ("kind", "grade", "zone_class", "region", "special_area", "built",
+                # issue #14: GB 3095 air class, GB/T 14848 groundwater class, GB 36600 land class, safety sensor
+                "air_class", "gw_class", "land_class", "sensor")
 
 
 class _Model(BaseModel):

@@ -148,6 +148,10 @@ def evaluate_and_alert(*, first_times: list[str | None] | None = None, touched: 
     else:
         report.opened, report.updated, report.cleared = (len(changes.opened), len(changes.updated),
                                                          len(changes.cleared))
+    from monitoring.safety.batch import reconcile_stored  # safety alarms: the batch path (issue #14)
+
+    report.details["safety"] = reconcile_stored(store, registry, settings, start, now, catalogue=catalogue,
+                                                zone=zone, now=now, deliver=notify)
     return report
 
 

@@ -18,6 +18,10 @@ variable                       meaning (default)
 ``ENVMON_CONSOLE_SECRET``      key signing the console's session and CSRF cookies (unset → a random key kept
                                in ``$DATA_DIR/console-secret``, mode 0600, made on first use)
 ``ENVMON_CONSOLE_HTTPS``       ``1`` when the console is served behind HTTPS: cookies get ``Secure`` (``0``)
+``ENVMON_SAFETY_PLANS``        plants' safety-plan alarm settings (the packaged simulated examples)
+``ENVMON_SAFETY_NOTIFY_URLS``  apprise URLs for safety alarms (default: ``ENVMON_NOTIFY_URLS``);
+                               ``ENVMON_SAFETY_ESCALATE_URLS`` for second-level escalation (default: the
+                               same), ``ENVMON_SAFETY_ESCALATE_MINUTES`` unacknowledged first level (10)
 =============================  =====================================================================
 """
 
@@ -62,6 +66,7 @@ class Settings:
     holidays_path: Path | None = None
     console_secret: str | None = field(default=None, repr=False)
     console_https: bool = False
+    safety_plans_path: Path = PACKAGE_DATA / "safety_plans.yaml"
 
     @property
     def sql_url(self) -> str:
@@ -134,7 +139,8 @@ def load_settings(**overrides: object) -> Settings:
         console_https=os.environ.get("ENVMON_CONSOLE_HTTPS", "0").strip().lower() in ("1", "true", "yes"),
     )
     for name, attr in (("ENVMON_REGISTRY", "registry_path"), ("ENVMON_INSPECTORS", "inspectors_path"),
-                       ("ENVMON_ROSTER_RULES", "roster_rules_path")):
+                       ("ENVMON_ROSTER_RULES", "roster_rules_path"),
+                       ("ENVMON_SAFETY_PLANS", "safety_plans_path")):
         p = _env_path(name)
         if p:
             values[attr] = p

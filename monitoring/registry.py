@@ -133,6 +133,28 @@ class AmbientAirPoint(_PointBase):
     kind: Literal["ambient_air"]
 
 
+class SoilPoint(_PointBase):
+    """土壤监测点 of a key unit (HJ 1209-2021: surface soil sampled yearly), judged against GB 36600-2018."""
+
+    kind: Literal["soil"]
+    land_class: Literal[1, 2] = Field(2, description="GB 36600-2018 land class (第二类用地: industrial)")
+
+
+SafetySensor = Literal["combustible_gas", "toxic_gas", "oxygen", "ammonia", "dust_collector"]
+
+
+class SafetyPoint(_PointBase):
+    """安全监测传感器: real-time HJ 212 data (CN 2011) judged against alarm thresholds on arrival.
+
+    ``sensor`` selects the threshold family (monitoring.safety.thresholds); ``location`` names the room,
+    pit or machine the sensor watches (it is what the person on duty reads first).
+    """
+
+    kind: Literal["safety"]
+    sensor: SafetySensor
+    location: str
+
+
 class HwStorePoint(_PointBase):
     """危险废物贮存点 (GB 18597-2023)."""
 
@@ -143,7 +165,7 @@ class HwStorePoint(_PointBase):
 
 Point = Annotated[
     StackPoint | FugitivePoint | InsiteVocsPoint | NoisePoint | WaterPoint | GroundwaterPoint
-    | AmbientAirPoint | HwStorePoint,
+    | AmbientAirPoint | HwStorePoint | SoilPoint | SafetyPoint,
     Field(discriminator="kind"),
 ]
 
@@ -163,7 +185,7 @@ def _describe(raw: dict, loc: tuple) -> str:
         key = next((entry.get(k) for k in ("id", "code") if isinstance(entry, dict) and entry.get(k)), None)
         rest = [str(x) for x in loc[2:] if x not in ("stack", "noise", "fugitive", "insite_vocs",
                                                       "wastewater", "plant_effluent", "groundwater",
-                                                      "ambient_air", "hw_store")]
+                                                      "ambient_air", "hw_store", "soil", "safety")]
         head = f"{section}[{idx}]" + (f" (id={key})" if key else "")
         return head + (f": {'.'.join(rest)}" if rest else "")
     return ".".join(str(x) for x in loc) or "(top level)"

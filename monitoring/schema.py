@@ -77,6 +77,8 @@ POINT_KINDS = (
     "groundwater",      # 地下水监测井
     "ambient_air",      # 环境空气质量站
     "hw_store",         # 危险废物贮存点
+    "soil",             # 土壤监测点 (GB 36600-2018, HJ 1209-2021 yearly samples)
+    "safety",           # 安全监测传感器 (combustible/toxic gas, O2, ammonia, dust collectors)
 )
 
 #: HJ 212 data flags (数据标记). ``N`` and ``T`` count towards compliance averages (:data:`VALID_FLAGS`).

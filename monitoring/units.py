@@ -47,6 +47,7 @@ UNIT_ALIASES: dict[str, str] = {
     "us/cm": "µS/cm", "uS/cm": "µS/cm", "μS/cm": "µS/cm",
     "%": "percent", "％": "percent", "%vol": "percent", "% vol": "percent",
     "°": "degree", "度": "degree",
+    "%LEL": "pct_LEL", "％LEL": "pct_LEL",
 }
 
 _EXPONENT = re.compile(r"(?<=[A-Za-zµμ])([23])(?![0-9])")

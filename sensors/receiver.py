@@ -12,6 +12,12 @@ docstring). When the packet's Flag has A=1 the receiver answers with the 9014 da
 fsyncs are group-committed: all packets of one read are written, then one fsync round (run in a worker
 thread, shared by every connection that wrote meanwhile) covers them, then the answers go out.
 
+**Durable hook** (``on_durable``): a callable given by the layer that starts the receiver (``sensors/``
+never imports ``monitoring/``). After each fsync round it is called with the ``(packet, point)`` pairs
+that round made durable, before their answers go out; it must only enqueue (the safety fast path,
+:mod:`monitoring.safety.fastpath`, evaluates alarm thresholds in its own thread). An exception in the
+hook is logged and never costs a packet or an answer.
+
 Everything else — bad CRC, wrong length, junk bytes, over-long frames, unknown MN, wrong PW, missing
 DataTime — goes to the quarantine (JSON lines with time, peer, reason, raw bytes in base64), without an
 answer. Idle connections are closed after ``idle_timeout`` seconds; memory per connection is bounded
@@ -41,9 +47,11 @@ import logging
 import os
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sensors.hj212.codes import ANSWER_COMMANDS
 from sensors.hj212.framing import Frame, FrameBuffer
@@ -246,7 +254,7 @@ class Receiver:
                  rotate_seconds: float = 60.0, max_frame: int = MAX_FRAME, security_dir: Path | None = None,
                  lockout: Lockout | None = None, max_ahead: timedelta = MAX_AHEAD,
                  quarantine_records_per_min: int = 200, quarantine_bytes_per_min: int = 256 * 1024,
-                 clock=None):
+                 clock=None, on_durable: Callable[[list[tuple[Packet, Any]]], None] | None = None):
         self.registry = registry
         self.by_mn = registry.by_mn
         self.segments = SegmentWriter(Path(spool_dir))
@@ -262,6 +270,7 @@ class Receiver:
         self.rotate_seconds = rotate_seconds
         self.max_frame = max_frame
         self.stats = ReceiverStats()
+        self.on_durable = on_durable
         self._commit = _GroupCommit(self.segments)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -355,6 +364,7 @@ class Receiver:
         answers: list[bytes] = []
         now = self.clock()
         mono = time.monotonic()
+        durable: list[tuple[Packet, Any]] = []
         for ev in events:
             if conn.close_reason is not None:
                 break
@@ -381,12 +391,18 @@ class Receiver:
                 self._reject(f"{problem} (MN {pkt.mn}, point {point.id})", ev.raw, conn)
                 continue
             by_zone.setdefault(point.zone, []).append(ev.raw)
+            durable.append((pkt, point))
             if pkt.wants_ack and pkt.cn not in ANSWER_COMMANDS:
                 answers.append(data_answer(pkt))
         if by_zone:
             for zone, raws in by_zone.items():
                 self.stats.packets += self.segments.append(zone, raws)
             await self._commit.sync()  # durable before any answer leaves
+            if self.on_durable is not None:
+                try:
+                    self.on_durable(durable)
+                except Exception:  # a hook failure must never cost a packet or an answer
+                    log.exception("on_durable hook failed")
         self.quarantine.flush()
         self.security.flush()
         self.stats.answers += len(answers)

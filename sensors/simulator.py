@@ -388,7 +388,8 @@ def _frame(data: dict, cols: dict[str, str]) -> pd.DataFrame:
 
 def _select(registry: Registry, zone: str | None) -> list:
     zone_id = registry.find_zone(zone).id if zone else None
-    return [p for p in registry.points_of(zone=zone_id, online=True)]
+    # safety sensors report every few seconds and have their own scenarios (sensors/sim_safety.py)
+    return [p for p in registry.points_of(zone=zone_id, online=True) if p.kind != "safety"]
 
 
 def _days(start_ns: int, end_ns: int) -> tuple[int, int]:

@@ -38,8 +38,12 @@ def command(
     except RegistryError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    from monitoring.safety.fastpath import fast_path_from_settings
+
+    fast = fast_path_from_settings(reg, settings)   # safety alarms as packets become durable (issue #14)
     receiver = Receiver(reg, spool or settings.spool_dir, quarantine or settings.quarantine_dir,
-                        idle_timeout=idle_timeout, rotate_seconds=rotate_seconds)
+                        idle_timeout=idle_timeout, rotate_seconds=rotate_seconds,
+                        on_durable=fast.on_durable if fast else None)
 
     def listening(h: str, p: int) -> None:
         print(f"listening on {h}:{p}", flush=True)
@@ -56,6 +60,9 @@ def command(
     except OSError as exc:
         typer.echo(f"receiver: {exc}", err=True)
         raise typer.Exit(1) from None
+    finally:
+        if fast is not None:
+            fast.stop()
     s = receiver.stats
     typer.echo(f"stopped: {s.packets} packets spooled, {s.answers} answered, "
                f"{sum(s.quarantined.values())} quarantined", err=True)

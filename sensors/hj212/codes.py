@@ -7,6 +7,8 @@ are never errors: the decoder keeps them verbatim; these tables only give names 
 
 from __future__ import annotations
 
+from sensors.hj212.local_codes import LOCAL_UNITS
+
 #: System codes ``ST`` (HJ 212-2017 Table 5 / HJ 212-2025).
 SYSTEMS: dict[str, str] = {
     "21": "surface water quality", "22": "ambient air quality", "23": "acoustic environment",
@@ -106,6 +108,7 @@ UNITS: dict[str, str] = {
     "w01001": "pH",       # pH (dimensionless)
     "w01010": "degC",     # water temperature
     "w01014": "uS/cm",    # conductivity
+    **LOCAL_UNITS,        # local codes of the safety sensors (sensors/hj212/local_codes.py)
 }
 
 #: Unit of ``-Cou`` (cumulative amount over the period): discharged mass of a pollutant, volume of a flow.

@@ -17,6 +17,7 @@ import email.policy
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -104,6 +105,7 @@ class ReceivedPost:
     headers: dict[str, str]
     body: bytes
     json: Any = field(default=None)
+    at: float = field(default_factory=time.monotonic)   # when the POST arrived (latency benchmarks)
 
 
 class HttpSink:

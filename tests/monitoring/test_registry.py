@@ -48,7 +48,13 @@ def test_named_enterprises_are_real_the_rest_simulated(registry: Registry) -> No
 
 
 def test_online_points_have_unique_hj212_identities(registry: Registry) -> None:
-    online = registry.points_of(online=True)
+    every = registry.points_of(online=True)
+    assert len({p.mn for p in every}) == len(every)              # safety sensors included
+    # environmental points; the safety sensors (issue #14, every 10 s) are counted on their own
+    online = [p for p in every if p.kind != "safety"]
+    safety = registry.points_of(kind="safety")
+    assert 20 <= len(safety) <= 30 and {p.sensor for p in safety} == {
+        "combustible_gas", "toxic_gas", "oxygen", "ammonia", "dust_collector"}
     assert 120 <= len(online) <= 160
     mns = [p.mn for p in online]
     assert len(set(mns)) == len(mns)
@@ -83,7 +89,8 @@ def test_points_follow_what_each_industry_emits(registry: Registry) -> None:
         assert "a21026" not in p.parameters or "a19001" in p.parameters  # combustion → O2 for correction
     for z in registry.zones:
         kinds = Counter(p.kind for p in registry.points_of(zone=z, enterprise=None) if p.enterprise is None)
-        assert kinds == {"plant_effluent": 1, "groundwater": 1, "ambient_air": 1}
+        # plus the sewage plant's confined-space gas detectors (H2S/CO and O2, issue #14)
+        assert kinds == {"plant_effluent": 1, "groundwater": 1, "ambient_air": 1, "safety": 2}
         plant = registry.points_of(zone=z, kind="plant_effluent")[0]
         assert plant.standard == "GB 18918-2002" and plant.grade in ("1A", "1B")
         assert not registry.points_of(zone=z, kind="groundwater")[0].online
