@@ -141,8 +141,18 @@ def evaluate_and_alert(*, first_times: list[str | None] | None = None, touched: 
         assessments = touched_windows(assessments, touched)
     report.windows = len(assessments)
     report.exceedances = int((assessments["verdict"] == "exceeds").sum()) if len(assessments) else 0
+    # issue #14: soil above the screening value → a follow-up task, not an incident; groundwater trends
+    from monitoring.compliance.groundwater import trend_from_store
+    from monitoring.followup import open_tasks, split_followups
+
+    for_incidents, followups = split_followups(assessments)
+    trends = trend_from_store(store, registry, catalogue, now)
+    report.details["followup_tasks"] = len(open_tasks(settings.sql_url, followups, now=now))
+    report.details["trend_warnings"] = int((trends["verdict"] == "exceeds").sum()) if len(trends) else 0
+    if len(trends):
+        for_incidents = pd.concat([for_incidents, trends], ignore_index=True)
     manager = IncidentManager(settings.sql_url)
-    changes = manager.apply_assessments(assessments, now=now)
+    changes = manager.apply_assessments(for_incidents, now=now)
     if notify:
         _apply(manager, changes, settings, registry, report, now)
     else:

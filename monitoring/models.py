@@ -11,4 +11,5 @@ import monitoring.casework  # noqa: F401
 import monitoring.console.users  # noqa: F401
 import monitoring.console.queries  # noqa: F401  (index on incident_window.window_start)
 import monitoring.attachments  # noqa: F401
+import monitoring.followup  # noqa: F401
 import monitoring.safety.alarms  # noqa: F401

@@ -28,6 +28,9 @@ from monitoring.compliance.aggregate import (
     hourly_aggregates,
 )
 from monitoring.compliance.air import evaluate_air
+from monitoring.compliance.ambient import evaluate_ambient
+from monitoring.compliance.groundwater import evaluate_groundwater
+from monitoring.compliance.soil import evaluate_soil
 from monitoring.compliance.frames import expected_per_hour, hours, points_table
 from monitoring.compliance.noise import evaluate_noise
 from monitoring.compliance.water import evaluate_water
@@ -130,7 +133,11 @@ def evaluate_aggregates(agg: pd.DataFrame, registry: Any, catalogue: Any, *, sta
     parts = [evaluate_air(hourly, limits, points, start, end, min_capture, catalogue),
              evaluate_noise(hourly, background if background is not None else empty_aggregates(), limits,
                             points, catalogue, start, end, min_capture),
-             evaluate_water(hourly, limits, points, start, end, min_capture)]
+             evaluate_water(hourly, limits, points, start, end, min_capture),
+             # issue #14: GB 3095-2012 ambient air, GB/T 14848-2017 groundwater, GB 36600-2018 soil
+             evaluate_ambient(hourly, limits, points, start, end, min_capture),
+             evaluate_groundwater(hourly, limits, points, start, end),
+             evaluate_soil(hourly, limits, points, start, end)]
     parts = [p for p in parts if not p.empty]
     assessments = pd.concat(parts, ignore_index=True) if parts else empty_assessments()
     assessments = assessments.sort_values(["window_start", "point", "parameter", "check"],

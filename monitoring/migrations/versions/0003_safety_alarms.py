@@ -1,11 +1,12 @@
-"""safety alarms and their messages (issue 14): monitoring.safety.alarms
+"""safety alarms, messages, follow-up tasks (issue 14)
 
-One active alarm per (point, parameter) (partial unique index); one message per (alarm, action, level,
-channel) (unique): the fast and the batch path never send an alarm twice.
+monitoring.safety.alarms: one active alarm per (point, parameter) (partial unique index), one message per
+(alarm, action, level, channel) (unique), so the fast and the batch path never send an alarm twice.
+monitoring.followup: one task per (point, parameter, check, sample window).
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-28 08:26:33.665418
+Create Date: 2026-11-28 08:32:26.300169
 """
 
 from __future__ import annotations
@@ -21,6 +22,33 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('followup_task',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('point', sa.String(length=64), nullable=False),
+    sa.Column('zone', sa.String(length=32), nullable=True),
+    sa.Column('enterprise', sa.String(length=64), nullable=True),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('parameter', sa.String(length=32), nullable=False),
+    sa.Column('check_name', sa.String(length=32), nullable=False),
+    sa.Column('window_start', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('value', sa.Float(), nullable=True),
+    sa.Column('limit_value', sa.Float(), nullable=True),
+    sa.Column('unit', sa.String(length=16), nullable=True),
+    sa.Column('standard', sa.String(length=128), nullable=True),
+    sa.Column('clause', sa.String(length=255), nullable=True),
+    sa.Column('limit_status', sa.String(length=16), nullable=True),
+    sa.Column('action', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('closed_by', sa.String(length=64), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('point', 'parameter', 'check_name', 'window_start', name='uq_followup_task')
+    )
+    with op.batch_alter_table('followup_task', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_followup_task_point'), ['point'], unique=False)
+
     op.create_table('safety_alarm',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('point', sa.String(length=64), nullable=False),
@@ -90,3 +118,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_safety_alarm_point'))
 
     op.drop_table('safety_alarm')
+    with op.batch_alter_table('followup_task', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_followup_task_point'))
+
+    op.drop_table('followup_task')
