@@ -101,7 +101,18 @@ from monitoring.schema import ASSESSMENT_COLUMNS, VERDICTS
 
 SEVERITY_NAMES: dict[int, tuple[str, str]] = {1: ("一般", "minor"), 2: ("较重", "major"), 3: ("严重", "severe")}
 STATUS_NAMES: dict[str, str] = {"open": "待确认", "acknowledged": "已确认", "closed": "已关闭"}
-KINDS = ("exceedance", "data_missing")
+KINDS = ("exceedance", "data_missing", "ambient", "trend")
+#: Kinds judged like exceedances (windows, hysteresis, severity by ratio). ``ambient``: GB 3095-2012 at the
+#: cluster's air stations — the bureau's concern is the neighbourhood, not one stack (issue #14);
+#: ``trend``: a groundwater well rising towards GB/T 14848-2017 Class III (a warning before the class).
+EXCEEDANCE_KINDS = ("exceedance", "ambient", "trend")
+
+
+def series_kind(point_kind: str | None, check: str) -> str:
+    """The incident kind of an assessment series."""
+    if check == "trend_warning":
+        return "trend"
+    return "ambient" if point_kind == "ambient_air" else "exceedance"
 DEADMAN_PARAMETER = "*"
 DEADMAN_CLAUSE = "deadman"
 DEADMAN_CHECK = "data_missing"
@@ -717,7 +728,7 @@ class IncidentManager:
             key = tuple(str(getattr(row, c)) for c in _SERIES_KEY)
             if key in known:
                 continue
-            s = IncidentSeries(kind="exceedance", point=key[0], parameter=key[1], standard=key[2],
+            s = IncidentSeries(kind=series_kind(_s(row.kind), key[4]), point=key[0], parameter=key[1], standard=key[2],
                                clause=key[3], check=key[4], zone=_s(row.zone), enterprise=_s(row.enterprise),
                                has_exceeded=False)
             session.add(s)
@@ -823,7 +834,7 @@ class IncidentManager:
             a0, a1 = pd.Timestamp(anchor[0]), pd.Timestamp(anchor[1])
             after = (win["window_start"] > a0) | ((win["window_start"] == a0) & (win["window_end"] > a1))
             win = win.loc[after]
-        in_scope_q = select(Incident).where(Incident.series_id == s.id, Incident.kind == "exceedance")
+        in_scope_q = select(Incident).where(Incident.series_id == s.id, Incident.kind == s.kind)
         if anchor is not None:
             in_scope_q = in_scope_q.where(Incident.started_at >= anchor[1])
         incidents = list(session.scalars(in_scope_q.order_by(Incident.id)))
@@ -874,7 +885,7 @@ class IncidentManager:
         for ep, inc in plan:
             values = self._episode_values(ep)
             if inc is None:
-                inc = Incident(series_id=s.id, kind="exceedance", status="open", active=ep.active,
+                inc = Incident(series_id=s.id, kind=s.kind, status="open", active=ep.active,
                                created_at=now, updated_at=now, escalation_level=0, **values)
                 session.add(inc)
                 session.flush()
@@ -1078,7 +1089,7 @@ class IncidentManager:
                                     f"{fmt_local(inc.closed_at)}: {inc.close_reason}")
             old = inc.status
             if inc.active:
-                if inc.kind == "exceedance":
+                if inc.kind in EXCEEDANCE_KINDS:
                     inc.cut_at = _utc(session.scalar(select(func.max(IncidentWindow.window_end))
                                                      .where(IncidentWindow.series_id == s.id)))
                 else:

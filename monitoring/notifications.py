@@ -80,6 +80,7 @@ from monitoring.incidents import (
     IncidentChange,
     IncidentEvent,
     IncidentManager,
+    EXCEEDANCE_KINDS,
     IncidentView,
     _utc,
     fmt_hours,
@@ -101,15 +102,22 @@ PARAMETER_NAMES_ZH: dict[str, str] = {
     "w00000": "废水流量", "w01010": "水温", "w01009": "溶解氧", "w01014": "电导率", "w01017": "五日生化需氧量",
     "w01012": "悬浮物", "Leq": "等效连续A声级", "LMx": "最大声级", "LMn": "最小声级", "Ld": "昼间等效声级",
     "Ln": "夜间等效声级", "Ldn": "昼夜等效声级", "L10": "累积百分声级L10", "L90": "累积百分声级L90",
-    "hw_storage_days": "危险废物贮存期限", "hw_stock_t": "危险废物贮存量", "*": "全部监测因子",
+    "nitrate_n": "硝酸盐氮", "nitrite_n": "亚硝酸盐氮", "hardness": "总硬度", "tds": "溶解性总固体",
+    "sulfate": "硫酸盐", "chloride": "氯化物", "fe": "铁", "mn": "锰", "as": "砷", "hg": "汞", "cd": "镉",
+    "cr6": "六价铬", "pb": "铅", "fluoride": "氟化物", "soil_as": "土壤砷", "soil_cd": "土壤镉",
+    "soil_cr6": "土壤六价铬", "soil_cu": "土壤铜", "soil_pb": "土壤铅", "soil_hg": "土壤汞", "soil_ni": "土壤镍",
+    "w01019": "高锰酸盐指数", "hw_storage_days": "危险废物贮存期限", "hw_stock_t": "危险废物贮存量", "*": "全部监测因子",
 }
 CHECK_NAMES_ZH: dict[str, str] = {
     "concentration": "排放浓度", "rate": "排放速率", "boundary": "厂界浓度", "leq_day": "昼间等效声级",
     "leq_night": "夜间等效声级", "lmax_night": "夜间最大声级", "daily_mean": "日均值", "ph_range": "pH范围",
     "single_reading": "单次监测值", "storage_days": "贮存期限", "temporary_stock": "临时贮存量",
     "declaration": "申报登记", "manifest": "转移联单", "licence": "经营许可证", "data_missing": "数据缺失",
+    "ambient_1h": "环境空气1小时平均", "ambient_24h": "环境空气24小时平均", "ambient_8h": "臭氧日最大8小时平均",
+    "class_iii": "地下水III类", "trend_warning": "上升趋势预警", "screening": "土壤风险筛选值",
+    "control": "土壤风险管制值",
 }
-AVERAGING_NAMES_ZH: dict[str, str] = {"1h": "小时均值", "1d": "日均值", "day": "昼间", "night": "夜间",
+AVERAGING_NAMES_ZH: dict[str, str] = {"1h": "小时均值", "1d": "日均值", "day": "昼间", "night": "夜间", "8h": "8小时均值",
                                       "single": "单次值", "event": "事件"}
 LIMIT_STATUS_ZH: dict[str, str] = {"text": "标准原文", "quoted": "转引值", "unconfirmed": "待核实",
                                    "provisional": "暂定值", "override": "地方核定值（环评批复/排污许可）"}
@@ -118,6 +126,10 @@ KIND_TITLES: dict[tuple[str, str], str] = {
     ("clear", "exceedance"): "超标恢复", ("clear", "data_missing"): "数据恢复",
     ("escalate", "exceedance"): "超标升级", ("escalate", "data_missing"): "数据缺失升级",
     ("digest", "exceedance"): "超标进展", ("digest", "data_missing"): "数据缺失进展",
+    ("open", "ambient"): "环境空气质量超标", ("clear", "ambient"): "环境空气质量恢复",
+    ("escalate", "ambient"): "环境空气质量超标升级", ("digest", "ambient"): "环境空气质量超标进展",
+    ("open", "trend"): "地下水趋势预警", ("clear", "trend"): "地下水趋势预警解除",
+    ("escalate", "trend"): "地下水趋势预警升级", ("digest", "trend"): "地下水趋势预警进展",
 }
 NOTIFICATION_KINDS = ("open", "update", "clear", "escalate", "digest")
 STALE_PENDING = timedelta(minutes=10)
@@ -275,7 +287,7 @@ def _context(inc: IncidentView, registry: Any, *, now: datetime, public_url: str
     ent = enterprises.get(inc.enterprise) if inc.enterprise else None
     point = points.get(inc.point)
     multiple = None
-    if inc.kind == "exceedance" and inc.peak_value is not None and inc.limit and inc.limit_low is None \
+    if inc.kind in EXCEEDANCE_KINDS and inc.peak_value is not None and inc.limit and inc.limit_low is None \
             and not (inc.unit or "").lower().startswith("db"):
         multiple = f"{(inc.peak_value - inc.limit) / inc.limit:.2f}"   # 超标倍数 = (C − C0) / C0
     limit_text = _num(inc.limit)
@@ -290,7 +302,8 @@ def _context(inc: IncidentView, registry: Any, *, now: datetime, public_url: str
             silence = (f"自 {fmt_local(inc.started_at)} 起无有效数据"
                        f"（{'中断' if inc.cleared_at else '已中断'} {fmt_hours((end - inc.started_at).total_seconds())}）")
     return dict(
-        id=inc.id, kind=inc.kind, status=inc.status, status_zh=inc.status_zh, severity_zh=inc.severity_zh,
+        id=inc.id, kind="exceedance" if inc.kind in EXCEEDANCE_KINDS else inc.kind, status=inc.status,
+        status_zh=inc.status_zh, severity_zh=inc.severity_zh,
         active=inc.active, escalation_level=inc.escalation_level,
         zone=inc.zone, zone_name=(f"{zone.name_zh}（{zone.town}）" if zone else (inc.zone or "—")),
         enterprise=inc.enterprise, enterprise_name=(ent.name if ent else inc.enterprise),
@@ -315,10 +328,10 @@ def render(kind: str, inc: IncidentView, registry: Any, *, now: datetime, summar
     """(title, body) of a message of ``kind`` (open clear escalate digest) about ``inc``."""
     c = _context(inc, registry, now=now, public_url=public_url, min_duration=min_duration)
     label = KIND_TITLES[(kind, inc.kind)]
-    what = (f"{c['parameter_name']}（{inc.parameter}）" if inc.kind == "exceedance" else "监测数据")
+    what = (f"{c['parameter_name']}（{inc.parameter}）" if inc.kind in EXCEEDANCE_KINDS else "监测数据")
     title = f"【{label}·{inc.severity_zh}】{c['zone_name'].split('（')[0]} {c['point_name']} {what} #{inc.id}"
     body = _env.get_template(f"notification_{kind}.j2").render(
-        c=c, kind=inc.kind, summary=summary, updates=list(updates), since_local=fmt_local(since))
+        c=c, kind=c["kind"], summary=summary, updates=list(updates), since_local=fmt_local(since))
     return title, re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
 
 

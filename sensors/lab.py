@@ -88,6 +88,18 @@ PARAMETER_NAMES: dict[str, str] = {
     "水温": "w01010", "溶解氧": "w01009", "do": "w01009", "电导率": "w01014",
     "高锰酸盐指数": "w01019", "codmn": "w01019",
 }
+#: Groundwater names (GB/T 14848-2017 表1) → the documented names of the parameter table (issue #14).
+PARAMETER_NAMES.update({
+    "硝酸盐氮": "nitrate_n", "硝酸盐(以n计)": "nitrate_n", "亚硝酸盐氮": "nitrite_n", "亚硝酸盐(以n计)": "nitrite_n",
+    "耗氧量": "w01019", "总硬度": "hardness", "溶解性总固体": "tds", "硫酸盐": "sulfate", "氯化物": "chloride",
+    "铁": "fe", "锰": "mn", "砷": "as", "汞": "hg", "镉": "cd", "六价铬": "cr6", "铬(六价)": "cr6", "铅": "pb",
+    "氟化物": "fluoride",
+})
+#: Soil results (mg/kg, GB 36600-2018 表1): the same element names mean the soil parameter when the unit
+#: is a mass fraction — a lab reports 砷 for water (mg/L) and soil (mg/kg) alike.
+SOIL_NAMES: dict[str, str] = {"砷": "soil_as", "镉": "soil_cd", "六价铬": "soil_cr6", "铬(六价)": "soil_cr6",
+                              "铜": "soil_cu", "铅": "soil_pb", "汞": "soil_hg", "镍": "soil_ni"}
+SOIL_UNITS = ("mg/kg", "毫克/千克")
 #: A code written as such: HJ 212 ``w``/``a`` codes (5 digits) and the noise/other names used by the schema.
 _CODE = re.compile(r"^[aw]\d{5}$")
 
@@ -95,7 +107,7 @@ _CODE = re.compile(r"^[aw]\d{5}$")
 UNIT_SPELLINGS: dict[str, str | None] = {
     "mg/l": "mg/L", "毫克/升": "mg/L", "ug/l": "µg/L", "μg/l": "µg/L", "µg/l": "µg/L", "微克/升": "µg/L",
     "℃": "°C", "°c": "°C", "oc": "°C", "us/cm": "µS/cm", "μs/cm": "µS/cm", "µs/cm": "µS/cm",
-    "ms/m": "mS/m", "mg/m3": "mg/m3", "mg/m³": "mg/m3",
+    "ms/m": "mS/m", "mg/m3": "mg/m3", "mg/m³": "mg/m3", "mg/kg": "mg/kg", "毫克/千克": "mg/kg",
     "无量纲": None, "ph": None, "-": None, "/": None, "": None,
 }
 DIMENSIONLESS = {"w01001": "pH"}
@@ -272,6 +284,8 @@ def read_lab_file(path: str | Path, registry: Registry, batch: str, *, name: str
     points = registry.points_frame().set_index("id")
     known = df["point"].isin(points.index)
     code = parameter_codes(df["parameter"])
+    soil = df["unit"].fillna("").map(normalise_header).isin(SOIL_UNITS)
+    code = code.where(~soil, df["parameter"].fillna("").map(normalise_header).map(SOIL_NAMES).astype("string"))
     time = parse_local_times(df["sample_time"])
     df["_temperature"] = code.eq("w01010").fillna(False)
     values, value_problems = _lab_values(df, name)

@@ -213,3 +213,35 @@ def ambient_aqi(hourly: pd.DataFrame, points: pd.DataFrame, start: pd.Timestamp,
     daily = pd.concat([base, aqi_frame(pd.DataFrame(daily_cols), DAILY_INPUTS)], axis=1)
     daily.insert(1, "zone", daily["point"].map(zone))
     return hourly_aqi, daily
+
+
+def aqi_period(store, registry, start, end, zone: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(hourly AQI, daily AQI) of every station over [start, end) from the stored readings."""
+    from monitoring.compliance.aggregate import best_period, hourly_aggregates
+    from monitoring.compliance.frames import points_table
+
+    start, end = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
+    readings = store.read_readings(start, end, kind=AMBIENT_KIND, zone=zone)
+    return ambient_aqi(best_period(hourly_aggregates(readings)), points_table(registry), start, end)
+
+
+def days_by_category(daily_aqi: pd.DataFrame, assessments: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per station: days in each AQI category (HJ 633-2012 表2) and exceedance days — days with a GB 3095
+    24-h or O₃ 8-h exceedance when ``assessments`` are given, else days with AQI > 100 — for reports."""
+    if daily_aqi.empty:
+        return pd.DataFrame()
+    counts = daily_aqi.pivot_table(index="point", columns="category", values="aqi", aggfunc="count",
+                                   fill_value=0)
+    from limits.aqi import load_aqi_tables
+
+    order = [c.category for c in load_aqi_tables().categories]
+    counts = counts.reindex(columns=order, fill_value=0)
+    counts["valid_days"] = counts.sum(axis=1)
+    if assessments is not None and not assessments.empty:
+        a = assessments[(assessments["kind"] == AMBIENT_KIND) & assessments["check"].isin(["ambient_24h", "ambient_8h"])
+                        & (assessments["verdict"] == "exceeds")]
+        exc = a.groupby("point")["window_start"].nunique()
+    else:
+        exc = daily_aqi[daily_aqi["aqi"] > 100].groupby("point")["window_start"].nunique()
+    counts["exceedance_days"] = exc.reindex(counts.index).fillna(0).astype(int)
+    return counts.reset_index()

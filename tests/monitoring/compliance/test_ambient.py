@@ -122,3 +122,19 @@ def test_station_hourly_and_daily_aqi(catalogue):
     assert len(h) == 24 and set(h["aqi"]) == {107.0} and set(h["primary"]) == {"a34004"}
     assert h["category"].iloc[0] == "轻度污染" and h["colour"].iloc[0] == "橙色"
     assert len(d) == 1 and d["aqi"].iloc[0] == 107 and d["iaqi_a34002_24h"].iloc[0] == 75
+
+
+def test_ambient_exceedance_is_its_own_incident_kind(catalogue, tmp_path):
+    from datetime import UTC, datetime
+
+    from monitoring.incidents import IncidentManager
+    from monitoring.notifications import render
+
+    r = minutes("JK-AQ01", "ambient_air", "a21026", "2026-11-02 10:00", [0.55] * 60)
+    ev = evaluate_readings(r, REG, catalogue, start="2026-11-02 10:00", end="2026-11-02 11:00")
+    m = IncidentManager(f"sqlite:///{tmp_path / 'i.sqlite'}", min_duration=pd.Timedelta(hours=1).to_pytimedelta())
+    changes = m.apply_assessments(ev.assessments, now=datetime(2026, 11, 2, 4, tzinfo=UTC))
+    (inc,) = changes.opened
+    assert inc.kind == "ambient" and inc.standard == "GB 3095-2012" and inc.check == "ambient_1h"
+    title, body = render("open", inc, REG, now=datetime(2026, 11, 2, 4, tzinfo=UTC))
+    assert title.startswith("【环境空气质量超标·") and "环境空气1小时平均" in body and "待核实" in body

@@ -1,0 +1,74 @@
+"""Likely sources of an ambient exceedance: the cluster's stacks and fugitive points that rose in the same hours.
+
+When a station exceeds GB 3095-2012 in some hours, every stack and fugitive (boundary) point of the
+same cluster that measures a **related** pollutant is compared with itself: its mean over the
+exceedance hours against its own baseline (the ``baseline_hours`` before the first exceedance hour, the
+exceedance hours excluded). Points whose mean rose by at least ``min_z`` (2) standard deviations of
+their baseline hourly means are ranked by that rise (``z``), then by the ratio. The result is **evidence, not a verdict**: a ranked list with the
+numbers that make each point suspect (wind direction is not used; the registry has no positions yet).
+
+Related pollutants (source code → ambient code): particulate a34013 → PM10/PM2.5; SO₂ a21026 → SO₂;
+NOx a21002 / NO₂ a21004 → NO₂; O₃ ← its precursors NOx a21002 and NMHC a24088; CO a21005 → CO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+RELATED: dict[str, tuple[str, ...]] = {
+    "a34002": ("a34013",), "a34004": ("a34013",), "a21026": ("a21026",), "a21004": ("a21002", "a21004"),
+    "a05024": ("a21002", "a24088"), "a21005": ("a21005",),
+}
+SOURCE_KINDS = ("stack", "fugitive")
+SOURCE_COLUMNS = ["rank", "point", "enterprise", "kind", "parameter", "during", "baseline", "ratio", "z",
+                  "hours", "evidence"]
+
+
+def likely_sources(hourly: pd.DataFrame, points: pd.DataFrame, *, station: str, pollutant: str,
+                   exceed_hours: Iterable[pd.Timestamp], baseline_hours: int = 72, top: int = 10,
+                   min_z: float = 2.0) -> pd.DataFrame:
+    """Ranked suspects for ``station``'s exceedance of ``pollutant`` in ``exceed_hours`` (UTC hour starts).
+
+    ``hourly``: best-period hourly aggregates (``sum``, ``valid`` per point, parameter, hour) covering the
+    baseline and the exceedance hours; ``points``: :func:`~monitoring.compliance.frames.points_table`.
+    """
+    hours = pd.DatetimeIndex(sorted({pd.Timestamp(h) for h in exceed_hours}))
+    if hours.empty:
+        return pd.DataFrame(columns=SOURCE_COLUMNS)
+    zone = points.loc[points["point"] == station, "zone"]
+    if zone.empty:
+        raise KeyError(f"unknown station {station!r}")
+    related = RELATED.get(pollutant, ())
+    cand = points[(points["zone"] == zone.iloc[0]) & points["kind"].isin(SOURCE_KINDS)]
+    h = hourly[hourly["point"].isin(cand["point"]) & hourly["parameter"].isin(related) & (hourly["valid"] > 0)]
+    if h.empty:
+        return pd.DataFrame(columns=SOURCE_COLUMNS)
+    h = h.assign(mean=h["sum"] / h["valid"])
+    first = hours.min()
+    base_lo = first - pd.Timedelta(hours=baseline_hours)
+    in_exc = h["window_start"].isin(hours)
+    in_base = (h["window_start"] >= base_lo) & (h["window_start"] < first) & ~in_exc
+    rows: list[dict[str, Any]] = []
+    for (point, parameter), g in h.groupby(["point", "parameter"], sort=False):
+        during = g.loc[in_exc.loc[g.index], "mean"]
+        base = g.loc[in_base.loc[g.index], "mean"]
+        if during.empty or len(base) < 3:
+            continue
+        b, s, d = float(base.mean()), float(base.std(ddof=1)), float(during.mean())
+        z = (d - b) / s if s > 0 else (np.inf if d > b else 0.0)
+        ratio = d / b if b > 0 else np.inf
+        info = cand[cand["point"] == point].iloc[0]
+        rows.append({"point": point, "enterprise": info["enterprise"], "kind": info["kind"], "parameter": parameter,
+                     "during": d, "baseline": b, "ratio": ratio, "z": z, "hours": len(during),
+                     "evidence": (f"{parameter} hourly mean {d:.4g} in the {len(during)} exceedance hour(s) vs "
+                                  f"{b:.4g} over the {len(base)} hours before (×{ratio:.2f}, {z:+.1f} σ)")})
+    out = pd.DataFrame(rows, columns=[c for c in SOURCE_COLUMNS if c != "rank"])
+    if out.empty:
+        return pd.DataFrame(columns=SOURCE_COLUMNS)
+    out = out[(out["during"] > out["baseline"]) & (out["z"] >= min_z)].sort_values(["z", "ratio"], ascending=False).head(top)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out.reset_index(drop=True)
