@@ -26,6 +26,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("noise", "noise"),
     ("evaluate", "evaluate"),
     ("incidents", "incidents"),
+    ("safety", "safety"),
     ("roster", "roster"),
     ("complaints", "complaints"),
     ("db", "db"),
