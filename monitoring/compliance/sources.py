@@ -72,3 +72,20 @@ def likely_sources(hourly: pd.DataFrame, points: pd.DataFrame, *, station: str, 
     out = out[(out["during"] > out["baseline"]) & (out["z"] >= min_z)].sort_values(["z", "ratio"], ascending=False).head(top)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.reset_index(drop=True)
+
+
+def sources_for_incident(store: Any, registry: Any, incident: Any, *, baseline_hours: int = 72) -> pd.DataFrame:
+    """The ranked suspects of an ``ambient`` incident (its exceeding windows) from the stored readings."""
+    from monitoring.compliance.aggregate import best_period, hourly_aggregates
+    from monitoring.compliance.frames import points_table
+
+    start = pd.Timestamp(incident.started_at).floor("h")
+    end = pd.Timestamp(incident.last_exceed_at).ceil("h")
+    hours = pd.date_range(start, end, freq="h", inclusive="left")
+    points = points_table(registry)
+    zone = registry.point(incident.point).zone
+    readings = store.read_readings(start - pd.Timedelta(hours=baseline_hours), end, zone=zone,
+                                   kind=list(SOURCE_KINDS), parameter=list(RELATED.get(incident.parameter, ())))
+    hourly = best_period(hourly_aggregates(readings))
+    return likely_sources(hourly, points, station=incident.point, pollutant=incident.parameter,
+                          exceed_hours=hours, baseline_hours=baseline_hours)
