@@ -217,12 +217,17 @@ class Episode:
     end: datetime | None = None          # first reading back below the first level
 
 
-def episodes_of(times: np.ndarray, values: np.ndarray, lvls: np.ndarray) -> tuple[list[Episode], list[datetime]]:
+def episodes_of(times: np.ndarray, values: np.ndarray, lvls: np.ndarray, low_side: bool = False
+                ) -> tuple[list[Episode], list[datetime]]:
     """Episodes of one (point, parameter) from time-sorted readings, and the times of level-0 readings
-    that precede the first episode (they can clear an alarm that started before this batch)."""
+    that precede the first episode (they can clear an alarm that started before this batch).
+
+    The peak is the worst reading: the highest, or for a range threshold (O₂) whose readings fell below
+    it (``low_side``) the lowest."""
     eps: list[Episode] = []
     leading_below: list[datetime] = []
     cur: Episode | None = None
+    sign = -1.0 if low_side else 1.0
     for t, v, lv in zip(times, values, lvls):
         t = _utc(t)
         if lv > 0:
@@ -233,7 +238,7 @@ def episodes_of(times: np.ndarray, values: np.ndarray, lvls: np.ndarray) -> tupl
                 cur.level = int(lv)
             if lv == 2 and cur.level2_at is None:
                 cur.level2_at = t
-            if float(v) > cur.peak_value:
+            if sign * float(v) > sign * cur.peak_value:
                 cur.peak_value, cur.peak_at = float(v), t
         elif cur is not None:
             cur.end = t
@@ -337,8 +342,12 @@ class AlarmBook:
             for (point, parameter), g in r.groupby(["point", "parameter"], sort=False):
                 if (g["level"] == 0).all() and not self._has_active(session, point, parameter):
                     continue
+                th = self.thresholds.describe(point, parameter, 2) or self.thresholds.describe(point, parameter, 1) or {}
+                low = th.get("low")
+                over = g[g["level"] > 0]["value"]
+                low_side = low is not None and not pd.isna(low) and len(over) > 0 and bool((over < low).any())
                 eps, leading = episodes_of(g["time"].to_numpy(), g["value"].to_numpy(dtype=float),
-                                           g["level"].to_numpy())
+                                           g["level"].to_numpy(), low_side)
                 created += self._apply_series(session, str(point), str(parameter), eps, leading, detected_by, now)
         return created
 
@@ -418,7 +427,8 @@ class AlarmBook:
             alarm.started_at = ep.start
         if ep.last_over > _utc(alarm.last_over_at):
             alarm.last_over_at = ep.last_over
-        if alarm.peak_value is None or ep.peak_value > alarm.peak_value:
+        low_side = alarm.threshold_low is not None and ep.peak_value < alarm.threshold_low
+        if alarm.peak_value is None or (ep.peak_value < alarm.peak_value if low_side else ep.peak_value > alarm.peak_value):
             alarm.peak_value, alarm.peak_at = ep.peak_value, ep.peak_at
         if ep.level > alarm.level:
             th = self._threshold(alarm.point, alarm.parameter, ep.level)

@@ -57,9 +57,10 @@ def test_second_level_escalates_immediately_to_the_duty_channel(book, sink, duty
 
 
 def test_a_second_level_reading_opens_at_level_two(book, sink, duty_sink):
-    book.deliver(book.apply(readings("JK-WWTP-AQ02", "a19001", [20.9, 18.2]), detected_by="fast"))
+    book.deliver(book.apply(readings("JK-WWTP-AQ02", "a19001", [20.9, 18.2, 18.0, 18.4]), detected_by="fast"))
     (a,) = book.alarms()
     assert a.level == 2 and (a.threshold_low, a.threshold) == (19.5, 23.5)
+    assert a.peak_value == 18.0                      # the worst reading of an O2 deficiency is the lowest
     assert titles(sink) == ["【安全二级报警】江口镇污水处理厂 格栅井（有限空间） 氧含量"]
     assert len(duty_sink.posts) == 1
 
