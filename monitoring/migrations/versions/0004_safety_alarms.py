@@ -4,8 +4,8 @@ monitoring.safety.alarms: one active alarm per (point, parameter) (partial uniqu
 (alarm, action, level, channel) (unique), so the fast and the batch path never send an alarm twice.
 monitoring.followup: one task per (point, parameter, check, sample window).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-28 08:32:26.300169
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
