@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitoring.incidents import IncidentManager  # noqa: E402
 from monitoring.notifications import Notifier  # noqa: E402
 from monitoring.registry import load_registry  # noqa: E402
-from monitoring.schema import ASSESSMENT_COLUMNS  # noqa: E402
+from sensors.schema import ASSESSMENT_COLUMNS  # noqa: E402
 from tests.monitoring.sinks import HttpSink  # noqa: E402
 
 

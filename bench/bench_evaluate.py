@@ -26,7 +26,7 @@ from limits.catalogue import load_catalogue
 from monitoring.compliance.aggregate import combine_aggregates, hourly_aggregates
 from monitoring.compliance.evaluate import evaluate_aggregates
 from monitoring.registry import load_registry
-from monitoring.schema import READINGS_COLUMNS
+from sensors.schema import READINGS_COLUMNS
 
 LEVEL = {"a21026": 200.0, "a21002": 120.0, "a34013": 40.0, "a24088": 20.0, "a00000": 5.0, "a25002": 2.0,
          "a25003": 10.0, "a25005": 15.0, "Leq": 55.0, "LMx": 62.0, "w01018": 300.0, "w21003": 15.0,

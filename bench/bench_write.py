@@ -31,7 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitoring import schema
+from sensors import schema
 from monitoring.influxd import ManagedInfluxd
 from monitoring.store import InfluxStore, readings_to_line_protocol
 

@@ -421,18 +421,18 @@ def _fmt(lim: Limit, value: float | None) -> str:
     return f"{value:g} {lim.unit}" if value is not None else "no value"
 
 
-def load_catalogue(override: str | Path | None | bool = True, directory: str | Path = DATA_DIR) -> Catalogue:
-    """Load the packaged standards and the local override file.
+def load_catalogue(override: str | Path | None = None, directory: str | Path = DATA_DIR) -> Catalogue:
+    """Load the packaged standards and, when given, the local override file.
 
-    ``override=True`` (default) uses ``Settings.limits_override`` (``$ENVMON_LIMITS_OVERRIDE``) when set;
-    a path loads that file; ``None``/``False`` loads no override.
+    Parameters
+    ----------
+    override : path or None
+        Local limit override (EIA approval / permit values); the deployment's is
+        ``Settings.limits_override`` (``$ENVMON_LIMITS_OVERRIDE``), passed in by the caller.
+    directory : path
+        Folder of the standards' YAML files (the packaged ``limits/data``).
     """
     overrides: list[OverrideFile] = []
-    if override is True:
-        from monitoring.config import load_settings
-        path = load_settings().limits_override
-    else:
-        path = override or None
-    if path:
-        overrides.append(load_override(path))
+    if override:
+        overrides.append(load_override(override))
     return Catalogue(load_standards(directory), overrides)

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitoring.datafile import read_yaml
+from sensors.datafile import read_yaml
 
 #: How sure a value is. ``provisional`` = taken from another standard until the official table is read;
 #: ``override`` = from a local EIA approval / discharge permit.

@@ -90,7 +90,7 @@ def _context(settings: Settings | None, registry: Registry | None):
 
     settings = settings or load_settings()
     registry = registry or load_registry(settings.registry_path)
-    return settings, registry, load_catalogue(), store_from_settings(settings)
+    return settings, registry, load_catalogue(settings.limits_override), store_from_settings(settings)
 
 
 def _apply(manager, changes, settings: Settings, registry: Registry, report: AlertReport, now: datetime) -> None:
@@ -192,8 +192,8 @@ def check_data_capture(*, now: datetime | None = None, settings: Settings | None
 
 
 def stored_ledger(store, since: datetime, until: datetime) -> pd.DataFrame:
-    """The ``hw_ledger`` measurement as a ledger frame (``monitoring.schema.LEDGER_COLUMNS``)."""
-    from monitoring.schema import LEDGER_COLUMNS, empty_ledger
+    """The ``hw_ledger`` measurement as a ledger frame (``sensors.schema.LEDGER_COLUMNS``)."""
+    from sensors.schema import LEDGER_COLUMNS, empty_ledger
 
     frame = store.query("SELECT * FROM hw_ledger WHERE time >= $since AND time < $until",
                         params={"since": pd.Timestamp(since).tz_convert("UTC").isoformat(),

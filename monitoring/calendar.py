@@ -31,7 +31,7 @@ from pathlib import Path
 import chinese_calendar
 
 from monitoring.config import PACKAGE_DATA
-from monitoring.datafile import parse_yaml
+from sensors.datafile import parse_yaml
 
 PACKAGED_HOLIDAYS = PACKAGE_DATA / "holidays.yaml"
 

@@ -30,10 +30,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-#: Everything a person reads is in China Standard Time; HJ 212 ``DataTime`` is this local time.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from sensors.schema import LOCAL_TZ  # noqa: F401  (re-exported: defined next to the readings it times)
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 

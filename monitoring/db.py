@@ -1,8 +1,9 @@
 """The relational store for mutable records (incidents, rosters, inspection results, complaints).
 
 SQLite file by default, PostgreSQL (or any SQLAlchemy URL) with ``ENVMON_DB_URL``. Every domain module
-declares its tables on :class:`Base`; the schema is made and changed only by the Alembic revisions in
-:mod:`monitoring.migrations`, applied by :func:`init_db` once per process and URL.
+declares its tables on :class:`Base` and is listed in :mod:`monitoring.migrations.metadata`; the schema is
+made and changed only by the Alembic revisions in :mod:`monitoring.migrations`, applied by :func:`init_db`
+once per process and URL. This module imports no domain module.
 """
 
 from __future__ import annotations
@@ -37,18 +38,17 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
-def register_tables() -> None:
-    """Import every module that declares tables on :class:`Base` (see :mod:`monitoring.models`)."""
-    import monitoring.models  # noqa: F401
-
-
 _migrated: set[str] = set()
 _migrate_lock = Lock()
 
 
 def init_db(url: str) -> Engine:
-    """The engine for ``url``, its database upgraded to the newest Alembic revision (once per process)."""
-    register_tables()
+    """The engine for ``url``, its database upgraded to the newest Alembic revision (once per process).
+
+    The revisions carry the schema, so no table module needs to be imported here (the tables are
+    registered explicitly in :mod:`monitoring.migrations.metadata`, which only Alembic's environment, the
+    ``envmon db`` commands and the drift test import: no cycle db → tables → db).
+    """
     engine = get_engine(url)
     if url not in _migrated:
         with _migrate_lock:

@@ -3,7 +3,7 @@
 Identity of an incident series (the "clause identity")
 ------------------------------------------------------
 One series per ``(point, parameter, standard, clause, check)`` of the assessments frame
-(:data:`monitoring.schema.ASSESSMENT_COLUMNS`). ``check`` is part of the key because one clause can
+(:data:`sensors.schema.ASSESSMENT_COLUMNS`). ``check`` is part of the key because one clause can
 set two limits on the same parameter (GB 16297-1996 §4: a stack must meet both the concentration and
 the height-based rate). At most one *active, not closed* incident exists per series (a partial unique
 index enforces it). Data-missing (deadman) incidents use the series ``(point, "*", "", "deadman",
@@ -97,7 +97,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from monitoring.config import LOCAL_TZ
 from monitoring.db import Base, session_scope
-from monitoring.schema import ASSESSMENT_COLUMNS, VERDICTS
+from sensors.schema import ASSESSMENT_COLUMNS, VERDICTS
 
 SEVERITY_NAMES: dict[int, tuple[str, str]] = {1: ("一般", "minor"), 2: ("较重", "major"), 3: ("严重", "severe")}
 STATUS_NAMES: dict[str, str] = {"open": "待确认", "acknowledged": "已确认", "closed": "已关闭"}

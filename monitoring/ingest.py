@@ -33,8 +33,8 @@ import pandas as pd
 
 from monitoring.config import Settings, load_settings
 from monitoring.registry import Registry, load_registry
-from monitoring.schema import conform, empty_readings
 from sensors.quarantine import Quarantine
+from sensors.schema import conform, empty_readings
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +217,9 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
 
     Torn last lines (a receiver killed mid-write; never acknowledged) are quarantined by the spool itself.
     """
-    from sensors.hj212 import PacketError, Reassembler, packets_to_readings, parse_packet
+    from sensors.hj212 import PacketError, Reassembler, parse_packet
     from sensors.hj212.packet import nonstandard_fields
+    from sensors.hj212.readings import packets_to_readings
 
     packets, origins = [], []
     reassembler = Reassembler()

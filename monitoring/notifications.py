@@ -74,6 +74,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from sensors.parameters import parameter_name_zh
 from monitoring.db import Base, session_scope
 from monitoring.incidents import (
     ChangeSet,
@@ -91,23 +92,6 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DEFAULT_PUBLIC_URL = "http://localhost:8080"
 
-#: HJ 212-2017 pollutant codes (and the project's named checks) → Chinese names for messages.
-PARAMETER_NAMES_ZH: dict[str, str] = {
-    "a21026": "二氧化硫", "a21002": "氮氧化物", "a21003": "一氧化氮", "a21004": "二氧化氮",
-    "a34013": "颗粒物", "a24088": "非甲烷总烃", "a21005": "一氧化碳", "a25002": "苯", "a25003": "甲苯",
-    "a25005": "二甲苯", "a00000": "废气流量", "a19001": "氧含量", "a01011": "烟气流速", "a01012": "烟气温度",
-    "a01013": "烟气压力", "a01014": "烟气湿度", "a34002": "可吸入颗粒物 PM10", "a34004": "细颗粒物 PM2.5",
-    "a05024": "臭氧", "a01001": "气温", "a01002": "湿度", "a01006": "气压", "a01007": "风速", "a01008": "风向",
-    "w01018": "化学需氧量", "w21003": "氨氮", "w21011": "总磷", "w21001": "总氮", "w01001": "pH值",
-    "w00000": "废水流量", "w01010": "水温", "w01009": "溶解氧", "w01014": "电导率", "w01017": "五日生化需氧量",
-    "w01012": "悬浮物", "Leq": "等效连续A声级", "LMx": "最大声级", "LMn": "最小声级", "Ld": "昼间等效声级",
-    "Ln": "夜间等效声级", "Ldn": "昼夜等效声级", "L10": "累积百分声级L10", "L90": "累积百分声级L90",
-    "nitrate_n": "硝酸盐氮", "nitrite_n": "亚硝酸盐氮", "hardness": "总硬度", "tds": "溶解性总固体",
-    "sulfate": "硫酸盐", "chloride": "氯化物", "fe": "铁", "mn": "锰", "as": "砷", "hg": "汞", "cd": "镉",
-    "cr6": "六价铬", "pb": "铅", "fluoride": "氟化物", "soil_as": "土壤砷", "soil_cd": "土壤镉",
-    "soil_cr6": "土壤六价铬", "soil_cu": "土壤铜", "soil_pb": "土壤铅", "soil_hg": "土壤汞", "soil_ni": "土壤镍",
-    "w01019": "高锰酸盐指数", "hw_storage_days": "危险废物贮存期限", "hw_stock_t": "危险废物贮存量", "*": "全部监测因子",
-}
 CHECK_NAMES_ZH: dict[str, str] = {
     "concentration": "排放浓度", "rate": "排放速率", "boundary": "厂界浓度", "leq_day": "昼间等效声级",
     "leq_night": "夜间等效声级", "lmax_night": "夜间最大声级", "daily_mean": "日均值", "ph_range": "pH范围",
@@ -308,7 +292,7 @@ def _context(inc: IncidentView, registry: Any, *, now: datetime, public_url: str
         zone=inc.zone, zone_name=(f"{zone.name_zh}（{zone.town}）" if zone else (inc.zone or "—")),
         enterprise=inc.enterprise, enterprise_name=(ent.name if ent else inc.enterprise),
         point=inc.point, point_name=(point.name if point else f"{inc.point}（未登记）"),
-        parameter=inc.parameter, parameter_name=PARAMETER_NAMES_ZH.get(inc.parameter, inc.parameter),
+        parameter=inc.parameter, parameter_name=parameter_name_zh(inc.parameter),
         check_name=CHECK_NAMES_ZH.get(inc.check, inc.check),
         averaging_name=AVERAGING_NAMES_ZH.get(inc.averaging or "", inc.averaging or ""),
         peak_value=_num(inc.peak_value), last_value=_num(inc.last_value), limit_text=limit_text,

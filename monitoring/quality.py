@@ -1,6 +1,6 @@
 """Batch quality gate for canonical readings, validated with Great Expectations 1.x.
 
-:func:`validate_batch` splits a readings batch (:mod:`monitoring.schema`) into ``valid`` rows and
+:func:`validate_batch` splits a readings batch (:mod:`sensors.schema`) into ``valid`` rows and
 ``quarantined`` rows (each with the ``expectation`` it failed first and every ``reason``). Nothing is
 dropped: ``len(valid) + len(quarantined) == len(batch)`` — later duplicates are quarantined, not deleted.
 
@@ -13,7 +13,7 @@ name                     condition                                              
 ``schema_types``         per-column logical type (float64 / str / tz-aware Timestamp)  whole batch
 ``identity_present``     ``point parameter statistic period time`` not null           rows
 ``flag_code``            ``flag`` present and a 1–2 letter code                        rows
-``value_plausible``      ``min ≤ value ≤ max`` of the parameter (``data/ranges.yaml``)  rows
+``value_plausible``      ``min ≤ value ≤ max`` of the parameter table (sensors/)        rows
 ``time_not_future``      ``time ≤ now + 5 min``                                       rows
 ``unique_identity``      no repeat of ``schema.IDENTITY`` in the batch (first kept)    rows
 ``value_present_if_n``   ``value`` not NaN where ``flag == "N"``                      rows
@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitoring.schema import DATA_FLAGS, IDENTITY, READINGS_COLUMNS, VALID_FLAG, conform, empty_readings
+from sensors.schema import DATA_FLAGS, IDENTITY, READINGS_COLUMNS, VALID_FLAG, conform, empty_readings
 from monitoring.units import parameter_table
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from monitoring.datafile import read_yaml
+from sensors.datafile import read_yaml
 
 Category = Literal["key", "ordinary", "special"]
 HwClass = Literal["key", "simplified", "registration"]

@@ -22,7 +22,7 @@ measurement      tags (series key)                            fields            
 ``readings``     ``zone`` ``enterprise`` (absent for          ``value`` float, ``unit`` ``flag``   ``time``
                  cluster-level points) ``point`` ``kind``     ``qualifier`` (absent unless ``<``)
                  ``parameter`` ``statistic`` ``period``       ``source`` ``batch`` strings
-                 (:data:`monitoring.schema.TAG_COLUMNS`)      (:data:`monitoring.schema.FIELD_COLUMNS`)
+                 (:data:`sensors.schema.TAG_COLUMNS`)      (:data:`sensors.schema.FIELD_COLUMNS`)
 ``assessments``  :data:`ASSESSMENT_TAGS`                      :data:`ASSESSMENT_FIELDS`            window
                                                                                                    start
 ``capture``      written by the capture-rate module           (its own docstring)                  …
@@ -33,7 +33,7 @@ Why ``flag`` (and ``unit``, ``qualifier``, ``source``, ``batch``) are fields, no
 identified by measurement + tag set + time, and InfluxDB overwrites the fields of an identical point.
 A reading re-sent with a corrected HJ 212 flag (or re-imported in a later batch) must replace the old
 one, not add a second series; so only what identifies the reading
-(:data:`monitoring.schema.IDENTITY` plus the attributes the point id determines: zone, enterprise,
+(:data:`sensors.schema.IDENTITY` plus the attributes the point id determines: zone, enterprise,
 kind) is in the series key. Writing the same batch twice therefore leaves every count unchanged.
 InfluxDB rejects empty tag values, so ``<NA>``/empty tags are omitted from a line (an ``enterprise``
 -less point is a different series from any enterprise's point, as it should be); ``<NA>`` fields are
@@ -84,7 +84,7 @@ from influxdb_client.client.write_api import PointSettings
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
-from monitoring import schema
+from sensors import schema
 
 if TYPE_CHECKING:
     from monitoring.config import Settings
@@ -342,7 +342,7 @@ def to_line_protocol(df: pd.DataFrame, measurement: str, tags: Sequence[str], fi
 
 
 def prepare_readings(df: pd.DataFrame) -> PreparedFrame:
-    """A canonical readings batch (conformed with :func:`monitoring.schema.conform`) for ``readings``.
+    """A canonical readings batch (conformed with :func:`sensors.schema.conform`) for ``readings``.
 
     ``qualifier`` ``<NA>`` is written as ``""`` so that a re-sent reading clears an old ``<``.
     """
@@ -690,7 +690,7 @@ class InfluxStore:
         """Canonical readings with ``start <= time < end`` (timezone-aware bounds), sorted by time.
 
         Each filter is one value or a list (any of). ``valid_only`` keeps flag ``N`` only
-        (:data:`monitoring.schema.VALID_FLAG`). All values are sent as bind parameters.
+        (:data:`sensors.schema.VALID_FLAG`). All values are sent as bind parameters.
         """
         lo, hi = _as_utc(start, "start"), _as_utc(end, "end")
         params: dict[str, object] = {"start": lo.value, "end": hi.value}

@@ -2,9 +2,9 @@
 
 * :data:`ureg` — the project's pint registry: pint's defaults plus ``monitoring/data/units.txt``
   (dB(A) and pH as dimensions of their own, ppb, Nm³).
-* :func:`canonical_unit` — the unit each parameter is stored in (table ``monitoring/data/ranges.yaml``,
-  keyed by HJ 212-2017 code).
-* :func:`normalise` — converts a canonical readings batch (:mod:`monitoring.schema`) to canonical units
+* :func:`canonical_unit` — the unit each parameter is stored in (the parameter table
+  ``sensors/data/parameters.yaml``, :mod:`sensors.parameters`, keyed by HJ 212-2017 code).
+* :func:`normalise` — converts a canonical readings batch (:mod:`sensors.schema`) to canonical units
   with **one pint conversion per (parameter, unit) group**, applied to the numpy ``value`` column
   (``value × scale + offset``; the offset is only non-zero for temperatures). Gas mixing ratios
   (ppm, ppb, µmol/mol) become mass concentrations at the standard state of GB 16297-1996 / HJ 75
@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pint
-import yaml
 
 from monitoring.config import PACKAGE_DATA
+from sensors.parameters import PARAMETERS_FILE, ParameterTable, load_parameter_table
 
 UNITS_FILE: Path = PACKAGE_DATA / "units.txt"
-PARAMETERS_FILE: Path = PACKAGE_DATA / "ranges.yaml"
 
 #: Standard state for gas concentrations (GB 16297-1996 §3.1 标准状态; HJ 75-2017).
 STANDARD_TEMPERATURE_K = 273.15
@@ -72,36 +71,16 @@ MOLAR_VOLUME = (ureg.molar_gas_constant * ureg.Quantity(STANDARD_TEMPERATURE_K, 
                 / ureg.Quantity(STANDARD_PRESSURE_KPA, "kPa")).to("L/mol")
 
 
-@dataclass(frozen=True)
-class ParameterInfo:
-    """One row of the parameter table (``ranges.yaml``)."""
-
-    code: str
-    name: str
-    unit: str
-    min: float
-    max: float
-    molar_mass: float | None = None   # g/mol, gases only
-
-
 @cache
-def parameter_table(path: Path = PARAMETERS_FILE) -> dict[str, ParameterInfo]:
-    """The parameter table keyed by HJ 212 code; raises :class:`ValueError` naming the entry if malformed."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(raw, dict) or not isinstance(raw.get("parameters"), dict):
-        raise ValueError(f"{Path(path).name}: top level must have a 'parameters' mapping")  # noqa: TRY004
-    table: dict[str, ParameterInfo] = {}
-    for code, entry in raw["parameters"].items():
+def parameter_table() -> ParameterTable:
+    """The parameter table (:mod:`sensors.parameters`), with every canonical unit checked against
+    :data:`ureg` once; :class:`ValueError` names the code whose unit pint cannot parse."""
+    table = load_parameter_table()
+    for code, info in table.items():
         try:
-            info = ParameterInfo(code=str(code), name=str(entry["name"]), unit=str(entry["unit"]),
-                                 min=float(entry["min"]), max=float(entry["max"]),
-                                 molar_mass=float(entry["molar_mass"]) if entry.get("molar_mass") else None)
             parse_unit(info.unit)
-        except (KeyError, TypeError, ValueError, pint.errors.PintError) as exc:
-            raise ValueError(f"{Path(path).name}: parameters.{code}: {exc!r}") from None
-        if info.min > info.max:
-            raise ValueError(f"{Path(path).name}: parameters.{code}: min {info.min} > max {info.max}")
-        table[info.code] = info
+        except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError) as exc:
+            raise ValueError(f"{table.source}: parameters.{code}: unit {info.unit!r}: {exc!r}") from None
     return table
 
 

@@ -2,7 +2,7 @@
 
 Lab reports for offline points (groundwater wells, grab samples at wastewater outlets) reach the bureau as
 Excel sheets or CSV exports. :func:`read_lab_file` turns one file into a canonical readings batch
-(:mod:`monitoring.schema`) plus a list of :class:`Rejected` rows; a bad row never stops the good ones.
+(:mod:`sensors.schema`) plus a list of :class:`Rejected` rows; a bad row never stops the good ones.
 
 File format
 -----------
@@ -46,10 +46,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitoring.config import LOCAL_TZ
-from monitoring.registry import Registry
-from monitoring.schema import conform, empty_readings
+from sensors.parameters import load_parameter_table
 from sensors.quarantine import Rejected
+from sensors.schema import LOCAL_TZ, conform, empty_readings
+from sensors.site import SiteRegistry
 
 
 class TableError(ValueError):
@@ -76,17 +76,12 @@ LAB_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 LAB_REQUIRED = ("point", "parameter", "sample_time", "value", "unit")
 
-#: Chinese / common names → HJ 212-2017 codes (HJ 212-2017 Appendix B, water part).
+#: Chinese / common names → HJ 212-2017 codes, from the parameter table (:mod:`sensors.parameters`:
+#: code, ``name_zh``, ``name_en``, ``aliases``), keyed by :func:`normalise_header`. Lab results are water
+#: samples (groundwater wells, wastewater outlets), so only ``w`` codes are offered.
 PARAMETER_NAMES: dict[str, str] = {
-    "化学需氧量": "w01018", "cod": "w01018", "codcr": "w01018", "cod_cr": "w01018",
-    "氨氮": "w21003", "nh3-n": "w21003", "nh3n": "w21003", "氨氮(nh3-n)": "w21003",
-    "总磷": "w21011", "tp": "w21011", "总磷(以p计)": "w21011",
-    "总氮": "w21001", "tn": "w21001",
-    "ph": "w01001", "ph值": "w01001",
-    "五日生化需氧量": "w01017", "生化需氧量": "w01017", "bod5": "w01017", "bod": "w01017",
-    "悬浮物": "w01012", "ss": "w01012",
-    "水温": "w01010", "溶解氧": "w01009", "do": "w01009", "电导率": "w01014",
-    "高锰酸盐指数": "w01019", "codmn": "w01019",
+    normalise_header(spelling): code for spelling, code in load_parameter_table().by_name().items()
+    if code.startswith("w")
 }
 #: Groundwater names (GB/T 14848-2017 表1) → the documented names of the parameter table (issue #14).
 PARAMETER_NAMES.update({
@@ -263,7 +258,7 @@ def _lab_values(df: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[tuple[p
     return pd.DataFrame({"value": value, "qualifier": qualifier}), problems
 
 
-def read_lab_file(path: str | Path, registry: Registry, batch: str, *, name: str | None = None
+def read_lab_file(path: str | Path, registry: SiteRegistry, batch: str, *, name: str | None = None
                   ) -> tuple[pd.DataFrame, list[Rejected]]:
     """Read one lab results file (CSV or XLSX). Returns (canonical readings, rejected rows).
 

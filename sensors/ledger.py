@@ -1,4 +1,4 @@
-"""Hazardous-waste ledger (危险废物管理台账) CSV / XLSX → :data:`monitoring.schema.LEDGER_COLUMNS` frame.
+"""Hazardous-waste ledger (危险废物管理台账) CSV / XLSX → :data:`sensors.schema.LEDGER_COLUMNS` frame.
 
 Producers keep a ledger per storage point (Solid Waste Law 2020 Art. 78; HJ 1259-2022); transfers out run
 an electronic manifest (危险废物转移联单, 2021 transfer rules). :func:`read_ledger_csv` validates the
@@ -38,11 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitoring.config import LOCAL_TZ
-from monitoring.registry import Registry
-from monitoring.schema import LEDGER_COLUMNS, empty_ledger
 from sensors.lab import TableError, parse_number, read_table
 from sensors.quarantine import Rejected
+from sensors.schema import LEDGER_COLUMNS, LOCAL_TZ, empty_ledger
+from sensors.site import SiteRegistry
 
 LEDGER_FILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "store": ("store", "贮存点", "贮存设施", "贮存点编号", "贮存场所"),
@@ -112,7 +111,7 @@ def _local_dates(text: pd.Series) -> pd.Series:
     return naive.dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
 
 
-def read_ledger_csv(path: str | Path, registry: Registry, batch: str, *, name: str | None = None
+def read_ledger_csv(path: str | Path, registry: SiteRegistry, batch: str, *, name: str | None = None
                     ) -> tuple[pd.DataFrame, list[Rejected]]:
     """Read one ledger file (CSV in UTF-8/BOM/GB18030, or XLSX). Returns (ledger frame, rejected rows);
     ``name`` is how rejections name the file (default: its path)."""

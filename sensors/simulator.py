@@ -46,12 +46,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from monitoring.config import LOCAL_TZ, PACKAGE_DATA
-from monitoring.registry import Registry
-from monitoring.schema import conform, empty_readings
+from sensors.hj212.codes import UNITS
+from sensors.parameters import load_parameter_table
+from sensors.schema import LOCAL_TZ, conform, empty_readings
+from sensors.site import SiteRegistry
 
-PROFILES_PATH = Path(__file__).with_name("sim_profiles.yaml")
-RANGES_PATH = PACKAGE_DATA / "ranges.yaml"
+PROFILES_PATH = Path(__file__).with_name("data") / "sim_profiles.yaml"
 NS_MIN = 60_000_000_000
 NS_HOUR = 60 * NS_MIN
 NS_DAY = 24 * NS_HOUR
@@ -76,11 +76,8 @@ def load_profiles(path: str | Path = PROFILES_PATH) -> dict:
 def canonical_units() -> dict[str, str]:
     """Parameter code → unit of simulated readings: the unit the HJ 212 decoder gives the code
     (:func:`sensors.hj212.unit_for`), so simulated readings equal decoded packets; codes the decoder does
-    not know fall back to the project's parameter table (``monitoring/data/ranges.yaml``)."""
-    from sensors.hj212 import UNITS
-
-    raw = yaml.safe_load(RANGES_PATH.read_text(encoding="utf-8"))
-    return {k: v["unit"] for k, v in raw["parameters"].items()} | dict(UNITS)
+    not know fall back to the parameter table (:mod:`sensors.parameters`)."""
+    return load_parameter_table().units() | dict(UNITS)
 
 
 def _key(text: str) -> int:
@@ -386,7 +383,7 @@ def _frame(data: dict, cols: dict[str, str]) -> pd.DataFrame:
     return df.astype(cols)
 
 
-def _select(registry: Registry, zone: str | None) -> list:
+def _select(registry: SiteRegistry, zone: str | None) -> list:
     zone_id = registry.find_zone(zone).id if zone else None
     # safety sensors report every few seconds and have their own scenarios (sensors/sim_safety.py)
     return [p for p in registry.points_of(zone=zone_id, online=True) if p.kind != "safety"]
@@ -398,7 +395,7 @@ def _days(start_ns: int, end_ns: int) -> tuple[int, int]:
     return first, last
 
 
-def simulation_truth(registry: Registry, start: datetime, end: datetime, *, seed: int,
+def simulation_truth(registry: SiteRegistry, start: datetime, end: datetime, *, seed: int,
                      zone: str | None = None, profiles: dict | None = None) -> SimulationTruth:
     """The events :func:`simulate_readings` injects for the same arguments (those overlapping the period)."""
     prof = profiles or load_profiles()
@@ -565,7 +562,7 @@ def _flagged_value(p: _Param, e: _Event, m: _PointModel) -> float:
     return round(e.level * ref, 3)
 
 
-def simulate_readings(registry: Registry, start: datetime, end: datetime, *, seed: int,
+def simulate_readings(registry: SiteRegistry, start: datetime, end: datetime, *, seed: int,
                       interval_s: int | None = None, zone: str | None = None,
                       profiles: dict | None = None, batch: str | None = None) -> Iterator[pd.DataFrame]:
     """Yield canonical readings frames (one per local day, every online point of the selection).
@@ -628,7 +625,7 @@ def simulate_readings(registry: Registry, start: datetime, end: datetime, *, see
         yield conform(frame)
 
 
-def readings_frame(registry: Registry, start: datetime, end: datetime, *, seed: int, **kw) -> pd.DataFrame:
+def readings_frame(registry: SiteRegistry, start: datetime, end: datetime, *, seed: int, **kw) -> pd.DataFrame:
     """All of :func:`simulate_readings` in one frame (small periods only)."""
     frames = list(simulate_readings(registry, start, end, seed=seed, **kw))
     return pd.concat(frames, ignore_index=True) if frames else empty_readings()
@@ -652,7 +649,7 @@ ENERGY_MEAN_PARAMETERS = frozenset({"Leq", "LA", "L5", "L10", "L50", "L90", "L95
 MAX_PARAMETERS = frozenset({"LMx"})
 
 
-def hourly_from_minutes(readings: pd.DataFrame, registry: Registry, *, min_valid: float = 0.75) -> pd.DataFrame:
+def hourly_from_minutes(readings: pd.DataFrame, registry: SiteRegistry, *, min_valid: float = 0.75) -> pd.DataFrame:
     """What a data logger reports as HJ 212 hourly data (CN 2061) from its minute values.
 
     Per point, parameter and clock hour: the mean of the flag-N values (energy mean for noise levels,
@@ -714,7 +711,7 @@ def device_version(mn: str, *, old_share: float = 0.05, new_share: float = 0.10)
     return "2005" if u < old_share else "2025" if u < old_share + new_share else "2017"
 
 
-def to_packets(readings: pd.DataFrame, registry: Registry, *, seed: int, late_fraction: float = 0.01,
+def to_packets(readings: pd.DataFrame, registry: SiteRegistry, *, seed: int, late_fraction: float = 0.01,
                duplicate_fraction: float = 0.005, ack_fraction: float = 1.0
                ) -> Iterator[tuple[str, bytes]]:
     """``(MN, packet bytes)``: one HJ 212 packet per point and timestamp carrying all its parameters.
@@ -960,7 +957,7 @@ LAB_PARAMETERS: dict[str, tuple[str, str, float, float, float]] = {
 LAB_FILE_COLUMNS = ["监测点位", "监测项目", "采样时间", "检测结果", "单位", "检出限", "样品编号"]
 
 
-def simulate_lab(registry: Registry, start: datetime, end: datetime, *, seed: int) -> pd.DataFrame:
+def simulate_lab(registry: SiteRegistry, start: datetime, end: datetime, *, seed: int) -> pd.DataFrame:
     """Lab results in the lab file format (columns :data:`LAB_FILE_COLUMNS`, all text).
 
     Groundwater wells (offline ``groundwater`` points): one sample per month on the 10th (or the next
@@ -1029,7 +1026,7 @@ _WEEKLY_T = {"key": (1.5, 3.0), "simplified": (0.2, 1.2), "registration": (0.02,
 PROBLEMS = ("unlicensed_receiver", "unconfirmed_manifest", "temporary_over_3t", "stored_over_365d")
 
 
-def _ledger(registry: Registry, start: datetime, end: datetime, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _ledger(registry: SiteRegistry, start: datetime, end: datetime, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     s = pd.Timestamp(_local(start)).tz_convert(LOCAL_TZ).normalize()
     e = pd.Timestamp(_local(end)).tz_convert(LOCAL_TZ)
     stores = sorted(registry.points_of(kind="hw_store"), key=lambda p: p.id)
@@ -1136,7 +1133,7 @@ def _ledger(registry: Registry, start: datetime, end: datetime, seed: int) -> tu
     return ledger, truth.astype("string")
 
 
-def simulate_ledger(registry: Registry, start: datetime, end: datetime, *, seed: int) -> pd.DataFrame:
+def simulate_ledger(registry: SiteRegistry, start: datetime, end: datetime, *, seed: int) -> pd.DataFrame:
     """Ledger rows for every ``hw_store`` in the ledger file format (columns :data:`LEDGER_FILE_COLUMNS`).
 
     Per store and waste category: an opening stock entry before ``start``; weekly inputs (sized by the
@@ -1147,14 +1144,14 @@ def simulate_ledger(registry: Registry, start: datetime, end: datetime, *, seed:
     return _ledger(registry, start, end, seed)[0]
 
 
-def simulate_ledger_truth(registry: Registry, start: datetime, end: datetime, *, seed: int) -> pd.DataFrame:
+def simulate_ledger_truth(registry: SiteRegistry, start: datetime, end: datetime, *, seed: int) -> pd.DataFrame:
     """The problems injected into :func:`simulate_ledger` for the same arguments: one row each with
     ``problem`` (one of :data:`PROBLEMS`), ``zone``, ``enterprise``, ``store``, ``waste_code``, ``date``,
     ``manifest``, ``detail``."""
     return _ledger(registry, start, end, seed)[1]
 
 
-def write_ledger_csv(frame: pd.DataFrame, directory: str | Path, registry: Registry, *,
+def write_ledger_csv(frame: pd.DataFrame, directory: str | Path, registry: SiteRegistry, *,
                      encoding: str = "utf-8-sig") -> list[Path]:
     """One ledger CSV per zone: ``DIR/<zone>/hw_ledger.csv`` (the landing layout)."""
     zone_of = {p.id: p.zone for p in registry.points_of(kind="hw_store")}

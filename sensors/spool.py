@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitoring.config import LOCAL_TZ
 from sensors.claims import (
     DEFAULT_LEASE,
     orphan_expired,
@@ -45,6 +44,7 @@ from sensors.claims import (
     write_owner,
 )
 from sensors.quarantine import Quarantine, private_dir
+from sensors.schema import LOCAL_TZ
 
 __all__ = ["Quarantine", "SegmentWriter", "Spool", "read_segments", "writer_alive"]
 

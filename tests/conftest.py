@@ -127,14 +127,14 @@ def influx_store(influx_url: str) -> Iterator[InfluxStore]:
 
 @pytest.fixture
 def readings_factory() -> Callable[..., pd.DataFrame]:
-    """``make(n=…, start=…, freq=…, **columns)`` → a canonical readings batch (monitoring.schema).
+    """``make(n=…, start=…, freq=…, **columns)`` → a canonical readings batch (sensors.schema).
 
     Defaults: ``n`` hourly ``avg``/``1h`` particulate-matter (a34013, mg/m3) readings of stack
     ``JK-002-DA001`` of enterprise ``JK-002`` (江星木业, jiangkou), flag ``N``, source ``sim``, from
     2026-03-01 00:00 Asia/Shanghai, values 10.0, 10.5, … Any canonical column can be overridden with a
     scalar or a sequence of length ``n``.
     """
-    from monitoring import schema
+    from sensors import schema
 
     def make(n: int = 24, *, start: str = "2026-03-01T00:00:00+08:00", freq: str = "1h",
              **columns: object) -> pd.DataFrame:

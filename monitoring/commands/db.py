@@ -21,11 +21,10 @@ def _safe(url: str) -> str:
 @app.command()
 def upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
     """Upgrade the configured SQL store (ENVMON_DB_URL) to REVISION (every envmon command does this)."""
-    from monitoring.db import get_engine, register_tables
+    from monitoring.db import get_engine
     from monitoring.migrations import current_revision
     from monitoring.migrations import upgrade as do_upgrade
     url = load_settings().ensure_dirs().sql_url
-    register_tables()
     engine = get_engine(url)
     do_upgrade(engine, revision)
     typer.echo(f"{_safe(url)}: at revision {current_revision(engine)}")

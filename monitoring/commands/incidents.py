@@ -10,19 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from monitoring.config import load_settings
+from sensors.parameters import parameter_name_zh
 from monitoring.incidents import IncidentError, IncidentManager, IncidentView, fmt_local
 
 app = typer.Typer(help="超标与数据缺失事件 (incidents): list, show, ack, close.", no_args_is_help=True)
-
-_PARAMETER_NAMES: dict[str, str] | None = None
-
-
-def _parameter_name(code: str) -> str:
-    global _PARAMETER_NAMES
-    if _PARAMETER_NAMES is None:
-        from monitoring.notifications import PARAMETER_NAMES_ZH
-        _PARAMETER_NAMES = PARAMETER_NAMES_ZH
-    return _PARAMETER_NAMES.get(code, code)
 
 
 def _manager() -> IncidentManager:
@@ -61,7 +52,7 @@ def list_incidents(
         table.add_column(col)
     for i in incidents:
         state = i.status_zh + ("" if i.active or i.status == "closed" else "·已恢复")
-        param = "数据缺失" if i.kind == "data_missing" else f"{_parameter_name(i.parameter)} {i.parameter}"
+        param = "数据缺失" if i.kind == "data_missing" else f"{parameter_name_zh(i.parameter)} {i.parameter}"
         peak = "" if i.kind == "data_missing" else f"{_num(i.peak_value)}/{_num(i.limit)} {i.unit or ''}"
         table.add_row(str(i.id), state, i.severity_zh, i.zone or "", i.point, param,
                       f"{i.check} {i.standard} {i.clause}".strip(), peak, fmt_local(i.started_at),

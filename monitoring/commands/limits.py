@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from limits.catalogue import load_catalogue
+from monitoring.config import load_settings
 from limits.loader import LimitsError
 
 app = typer.Typer(help="Limit values of the standards and local overrides.", no_args_is_help=True)
@@ -17,7 +18,7 @@ app = typer.Typer(help="Limit values of the standards and local overrides.", no_
 
 def _catalogue():
     try:
-        return load_catalogue()
+        return load_catalogue(load_settings().limits_override)
     except LimitsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -10,6 +10,7 @@ import typer
 
 from limits.catalogue import load_catalogue
 from monitoring.compliance.noise import assess_noise
+from monitoring.config import load_settings
 
 app = typer.Typer(help="Boundary noise (GB 12348-2008).", no_args_is_help=True)
 
@@ -37,7 +38,8 @@ def assess(zone_class: Annotated[int, typer.Option("--class", min=0, max=4, help
     GB 12348-2008 §5.5) with the §5.9 background correction (raw difference first). Prints JSON: limit,
     corrected_leq, verdict (compliant/exceeds/invalid), reason, Lmax result."""
     try:
-        result = assess_noise(load_catalogue(), zone_class, period.value, leq, background, lmax, kind.value,
+        catalogue = load_catalogue(load_settings().limits_override)
+        result = assess_noise(catalogue, zone_class, period.value, leq, background, lmax, kind.value,
                               indoor=indoor)
     except (KeyError, ValueError) as exc:
         typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)

@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from monitoring.schema import DATA_FLAGS, VALID_FLAGS
+from sensors.parameters import load_parameter_table
+from sensors.schema import DATA_FLAGS, VALID_FLAGS
 
 #: Statistics that carry the measured value compared with limits.
 VALUE_STATISTICS = ("avg", "rtd", "data", "sample")
@@ -34,8 +35,9 @@ VALUE_STATISTICS = ("avg", "rtd", "data", "sample")
 BACKGROUND_STATISTIC = "bg"
 #: Periods that may form an hourly value, best first: minute data beats real-time, real-time beats hourly.
 PERIOD_RANK = {"1min": 0, "rtd": 1, "1h": 2, "sample": 3}
-#: Parameters whose values are levels in dB: their energy sum Σ10^(L/10) is kept for energy means.
-LEVEL_PARAMETERS = ("Leq", "LA", "L5", "L10", "L50", "L90", "L95", "Ld", "Ln", "Ldn")
+#: Parameters whose values are levels in dB: their energy sum Σ10^(L/10) is kept for energy means
+#: (``aggregation: energy`` in the parameter table, :mod:`sensors.parameters`).
+LEVEL_PARAMETERS = load_parameter_table().with_aggregation("energy")
 #: Flags counted as capture-gap reasons (not valid evidence); anything else lands in ``gap_other``.
 GAP_FLAGS = tuple(f for f in DATA_FLAGS if f not in VALID_FLAGS)
 #: The flag of a value above the analyser's measuring range: valid, counted in ``above_range``.

@@ -35,7 +35,7 @@ from monitoring.compliance.frames import expected_per_hour, hours, points_table
 from monitoring.compliance.noise import evaluate_noise
 from monitoring.compliance.water import evaluate_water
 from monitoring.config import LOCAL_TZ
-from monitoring.schema import ASSESSMENT_COLUMNS, VALID_FLAGS, empty_assessments
+from sensors.schema import ASSESSMENT_COLUMNS, VALID_FLAGS, empty_assessments
 
 #: Data capture per point, parameter and window (``window`` = ``1h`` UTC hour or ``1d`` local day).
 CAPTURE_COLUMNS: dict[str, str] = {

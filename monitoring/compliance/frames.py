@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.compliance.aggregate import GAP_COLUMNS, GAP_FLAGS
-from monitoring.schema import ASSESSMENT_COLUMNS, empty_assessments
+from sensors.schema import ASSESSMENT_COLUMNS, empty_assessments
 
 #: Expected values per hour by the period that formed the hourly value (rtd: from the point's interval).
 PER_HOUR = {"1h": 1.0}

@@ -6,7 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from monitoring.db import Base, register_tables
+from monitoring.db import Base
+from monitoring.migrations.metadata import register_tables
 
 register_tables()
 target_metadata = Base.metadata

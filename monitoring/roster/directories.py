@@ -27,7 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitoring.config import PACKAGE_DATA
-from monitoring.datafile import read_yaml
+from sensors.datafile import read_yaml
 from monitoring.registry import Registry
 from monitoring.roster.period import Period
 from monitoring.roster.rules import Rules

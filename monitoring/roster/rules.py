@@ -58,7 +58,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from monitoring.datafile import parse_yaml
+from sensors.datafile import parse_yaml
 from monitoring.roster.period import Period
 
 CATEGORIES: tuple[str, ...] = ("special", "key", "ordinary")   # draw order of the strata

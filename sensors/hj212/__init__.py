@@ -1,6 +1,7 @@
-"""HJ 212 (2005 / 2017 / 2025) codec: CRC, packets, framing, split-packet reassembly, readings.
+"""HJ 212 (2005 / 2017 / 2025) codec: CRC, packets, framing, split-packet reassembly.
 
-``packets_to_readings`` (pandas) is imported lazily so that the pure protocol tools start fast.
+Packets → the readings batch (pandas) is :mod:`sensors.hj212.readings`, imported from there, so that the
+pure protocol tools (receiver, ``envmon hj212``) start without pandas.
 """
 
 from sensors.hj212.codes import CODES_2005_TO_2017, DATA_COMMANDS, UNITS, VALUE_FIELDS, unit_for
@@ -42,15 +43,7 @@ __all__ = [
     "decode_lines",
     "frame_segment",
     "packet_values",
-    "packets_to_readings",
     "parse_packet",
-    "spool_lines_to_readings",
     "unit_for",
 ]
 
-
-def __getattr__(name: str):
-    if name in ("packets_to_readings", "spool_lines_to_readings"):
-        from sensors.hj212 import readings
-        return getattr(readings, name)
-    raise AttributeError(f"module 'sensors.hj212' has no attribute {name!r}")

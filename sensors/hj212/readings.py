@@ -1,8 +1,8 @@
-"""HJ 212 packets → the canonical readings batch (:mod:`monitoring.schema`).
+"""HJ 212 packets → the canonical readings batch (:mod:`sensors.schema`).
 
 One reading per pollutant value field (``-Rtd``, ``-Avg``, ``-Min``, ``-Max``, ``-Cou``, ``-Zs*``,
 ``-Data``, ``-DayData``, ``-NightData``; HJ 212-2017 §6.6 / Appendix C). ``-Flag`` of the same pollutant
-becomes ``flag`` (``N`` when absent); the period follows the command (:data:`monitoring.schema.CN_PERIOD`);
+becomes ``flag`` (``N`` when absent); the period follows the command (:data:`sensors.schema.CN_PERIOD`);
 ``time`` is the packet ``DataTime`` (UTC+8) converted to UTC. Everything that cannot become a reading
 comes back as a :class:`Rejected` with the reason — nothing is dropped silently.
 """
@@ -14,14 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from monitoring.schema import CN_PERIOD, IDENTITY, conform, empty_readings
 from sensors.hj212.codes import VALUE_FIELDS, unit_for
 from sensors.hj212.packet import Packet, Rejected, decode_lines, packet_values
+from sensors.schema import CN_PERIOD, IDENTITY, conform, empty_readings
+from sensors.site import SiteRegistry
 
 __all__ = ["Rejected", "decode_lines", "packet_values", "packets_to_readings", "spool_lines_to_readings"]
 
 
-def packets_to_readings(packets: Iterable[Packet], registry, batch: str,
+def packets_to_readings(packets: Iterable[Packet], registry: SiteRegistry, batch: str,
                         origins: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[Rejected]]:
     """Canonical readings of ``packets`` (conformed to ``READINGS_COLUMNS``) and what was rejected.
 
@@ -139,7 +140,7 @@ def readings_frame(frame: pd.DataFrame, raws: Mapping[int, bytes], rejected: lis
     return out.reset_index(drop=True), rejected
 
 
-def spool_lines_to_readings(lines: Iterable[tuple[object, int, bytes]], registry, batch: str,
+def spool_lines_to_readings(lines: Iterable[tuple[object, int, bytes]], registry: SiteRegistry, batch: str,
                             reassembly_timeout_s: float = float("inf")) -> tuple[pd.DataFrame, list[Rejected]]:
     """Readings from spooled packets, e.g. ``Spool.read_segments(spool.claim(zone, batch))``.
 

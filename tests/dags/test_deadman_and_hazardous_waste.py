@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from monitoring.incidents import IncidentManager
-from monitoring.schema import LEDGER_COLUMNS, conform
+from sensors.schema import LEDGER_COLUMNS, conform
 from monitoring.store import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS
 
 pytestmark = [pytest.mark.influx, pytest.mark.airflow]

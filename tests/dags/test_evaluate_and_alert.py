@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from monitoring.incidents import IncidentManager
-from monitoring.schema import conform
+from sensors.schema import conform
 from tests.monitoring.sinks import HttpSink
 
 pytestmark = [pytest.mark.influx, pytest.mark.airflow]

@@ -145,7 +145,9 @@ def test_env_var_override(tmp_path: Path, monkeypatch):
     f.write_text("document: 排污许可证 915002\nlimits:\n  - {parameter: a21026, check: concentration, "
                  "value: 100, unit: mg/m3}\n", encoding="utf-8")
     monkeypatch.setenv("ENVMON_LIMITS_OVERRIDE", str(f))
-    cat = load_catalogue()
+    from monitoring.config import load_settings
+
+    cat = load_catalogue(load_settings().limits_override)
     pl = cat.point_limits(_registry()).query("check == 'concentration' and parameter == 'a21026'")
     assert set(pl["limit"]) == {100.0}
 

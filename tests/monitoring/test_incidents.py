@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from monitoring.incidents import IncidentError, IncidentManager, derive_episodes, fmt_local, severity_level
 from monitoring.registry import parse_registry
-from monitoring.schema import ASSESSMENT_COLUMNS, empty_assessments
+from sensors.schema import ASSESSMENT_COLUMNS, empty_assessments
 
 T0 = datetime(2025, 6, 1, 0, 0, tzinfo=UTC)          # 08:00 in Yunyang
 H = timedelta(hours=1)

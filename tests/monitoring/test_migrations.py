@@ -16,8 +16,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from monitoring.db import Base, get_engine, init_db, register_tables
+from monitoring.db import Base, get_engine, init_db
 from monitoring.migrations import BASELINE, alembic_config, current_revision, head_revision, upgrade
+from monitoring.migrations.metadata import register_tables
 
 DRAWN = datetime(2026, 9, 28, 1, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from monitoring.quality import validate_batch, write_summary
-from monitoring.schema import READINGS_COLUMNS, conform
+from sensors.schema import READINGS_COLUMNS, conform
 
 NOW = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 

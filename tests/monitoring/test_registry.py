@@ -143,3 +143,13 @@ def test_malformed_registry_names_file_entry_field(tmp_path: Path) -> None:
     assert "bad_registry.yaml: points[" in res.output and "height_m" in res.output
     assert "Traceback" not in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)  # typer.Exit, not a crash
+
+
+def test_registry_satisfies_the_sensors_protocol(registry: Registry) -> None:
+    """sensors/ types its site look-ups with a Protocol; the monitoring registry must satisfy it."""
+    from sensors.site import SiteRegistry
+
+    assert isinstance(registry, SiteRegistry)
+    point = registry.points_of(kind="noise", online=True)[0]
+    for attr in ("id", "zone", "enterprise", "kind", "online", "mn", "pw", "interval_s", "parameters"):
+        assert hasattr(point, attr), attr

@@ -15,7 +15,7 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
-from monitoring import schema
+from sensors import schema
 from monitoring.commands.influx import app as influx_app
 from monitoring.config import load_settings
 from monitoring.influxd import ManagedInfluxd, _free_port

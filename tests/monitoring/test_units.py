@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from monitoring import units
-from monitoring.schema import conform
+from sensors.schema import conform
 from monitoring.units import canonical_unit, energy_mean_db, energy_mean_db_grouped, normalise
 
 

@@ -1,4 +1,4 @@
-"""HJ 212 packets → canonical readings (monitoring.schema contract)."""
+"""HJ 212 packets → canonical readings (sensors.schema contract)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import yaml
 
 from monitoring.config import LOCAL_TZ
 from monitoring.registry import Registry, parse_registry
-from monitoring.schema import READINGS_COLUMNS
-from sensors.hj212 import build_packet, decode_lines, frame_segment, packets_to_readings, parse_packet
+from sensors.schema import READINGS_COLUMNS
+from sensors.hj212 import build_packet, decode_lines, frame_segment, parse_packet
+from sensors.hj212.readings import packets_to_readings
 
 DATA = Path(__file__).parent / "data"
 STACK_MN, STACK_PW = "010000A8900016F000169DC0", "100000"
@@ -115,7 +116,7 @@ def test_decode_lines_reports_line_numbers():
 
 
 def test_spool_lines_to_readings_joins_split_parts_and_locates_rejects(small_registry, tmp_path):
-    from sensors.hj212 import spool_lines_to_readings
+    from sensors.hj212.readings import spool_lines_to_readings
     from sensors.spool import SegmentWriter, Spool
 
     many = {f"x{i:05d}": {"Rtd": i} for i in range(70)} | {"w01018": {"Rtd": 50.5, "Flag": "N"}}

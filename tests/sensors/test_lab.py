@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from monitoring.registry import Registry, load_registry
-from monitoring.schema import READINGS_COLUMNS
+from sensors.schema import READINGS_COLUMNS
 from sensors.lab import read_lab_file
 
 DATA = Path(__file__).parent / "data"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from monitoring.registry import Registry, load_registry
-from monitoring.schema import LEDGER_COLUMNS
+from sensors.schema import LEDGER_COLUMNS
 from sensors.ledger import manifest_problem, read_ledger_csv
 
 DATA = Path(__file__).parent / "data"

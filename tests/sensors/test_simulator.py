@@ -15,8 +15,9 @@ import pytest
 
 from monitoring.config import LOCAL_TZ
 from monitoring.registry import Registry
-from monitoring.schema import IDENTITY, READINGS_COLUMNS
-from sensors.hj212 import Packet, decode_lines, packets_to_readings
+from sensors.schema import IDENTITY, READINGS_COLUMNS
+from sensors.hj212 import Packet, decode_lines
+from sensors.hj212.readings import packets_to_readings
 from sensors.lab import read_lab_file
 from sensors.ledger import read_ledger_csv
 from sensors.simulator import (
@@ -370,7 +371,7 @@ def test_hourly_from_minutes_is_what_a_data_logger_reports():
     import numpy as np
 
     from monitoring.registry import parse_registry
-    from monitoring.schema import conform
+    from sensors.schema import conform
     from sensors.simulator import hourly_from_minutes
 
     reg = parse_registry({

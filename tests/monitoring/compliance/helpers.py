@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.registry import Registry, parse_registry
-from monitoring.schema import conform
+from sensors.schema import conform
 
 ZONE = {"id": "jiangkou", "name_zh": "江口", "pinyin": "Jiangkou", "town": "江口镇", "area_mu": 100,
         "elevation_m": [200, 300], "industries": ["wood"]}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from monitoring.compliance import evaluate_ledger
-from monitoring.schema import LEDGER_COLUMNS, empty_ledger
+from sensors.schema import LEDGER_COLUMNS, empty_ledger
 
 from .helpers import ENT, make_registry
 
