@@ -123,7 +123,7 @@ def expected_packets(registry: Registry, start: datetime, end: datetime, minute_
 
 def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
              data_dir: Path | None = None, console: Console | None = None) -> DemoResult:
-    from monitoring.influxd import ManagedInfluxd
+    from monitoring.influx.server import ManagedInfluxd
     from sensors import simulator
 
     console = console or Console(width=None if sys.stdout.isatty() else 150)

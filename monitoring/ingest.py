@@ -10,7 +10,7 @@ Steps, in order (issue #2 §6), each rejecting into the quarantine with its reas
    before validation so that plausible-range checks compare like with like;
 4. **validate** — Great Expectations batch checks (:mod:`monitoring.quality`);
 5. **write** — InfluxDB over the v1 API; what cannot be written now goes to the write spool and is
-   replayed first on the next run (:class:`monitoring.store.SpoolingWriter`);
+   replayed first on the next run (:class:`monitoring.influx.SpoolingWriter`);
 6. **mark consumed** — only after 5 and after the quarantine is on disk are the segments and landing
    files committed (moved to ``consumed/``). Any exception releases them for the next run.
 
@@ -99,7 +99,7 @@ def new_batch_id(zone: str, now: datetime | None = None) -> str:
 
 def store_from_settings(settings: Settings):
     """The InfluxDB store: ``ENVMON_INFLUX_URL``, or the Airflow Connection ``envmon_influx`` when run there."""
-    from monitoring.store import InfluxStore
+    from monitoring.influx import InfluxStore
 
     if settings.influx_url:
         store = InfluxStore.from_settings(settings)
@@ -112,7 +112,7 @@ def store_from_settings(settings: Settings):
         store = InfluxStore(f"{scheme}://{conn.host}:{conn.port or 8086}", conn.schema or settings.influx_db,
                             user=conn.login or None, password=conn.password or None,
                             token=(conn.extra_dejson or {}).get("token"))
-    from monitoring.store import InfluxUnavailable
+    from monitoring.influx import InfluxUnavailable
 
     try:
         store.ensure_database()
@@ -249,8 +249,8 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
 def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Registry | None = None,
                 store=None, now: datetime | None = None) -> IngestReport:
     """Run the whole pipeline for one zone once. Safe to run again: claimed input is released on error."""
+    from monitoring.influx import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS, SpoolingWriter
     from monitoring.quality import validate_batch, write_summary
-    from monitoring.store import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS, SpoolingWriter
     from monitoring.units import normalise
     from sensors.lab import read_lab_file
     from sensors.ledger import read_ledger_csv

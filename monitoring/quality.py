@@ -50,8 +50,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sensors.schema import DATA_FLAGS, IDENTITY, READINGS_COLUMNS, VALID_FLAG, conform, empty_readings
 from monitoring.units import parameter_table
+from sensors.schema import DATA_FLAGS, IDENTITY, READINGS_COLUMNS, VALID_FLAG, conform, empty_readings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import pytest
 
 from monitoring.config import Settings, load_settings
 from monitoring.registry import Registry, load_registry
-from monitoring.store import InfluxStore
+from monitoring.influx import InfluxStore
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def airflow_db() -> Path:
 
 
 # ---------------------------------------------------------------------------------------------------
-# InfluxDB (monitoring.store / monitoring.influxd). Real server only: ENVMON_INFLUX_URL if set, else one
+# InfluxDB (monitoring.influx / monitoring.influx.server). Real server only: ENVMON_INFLUX_URL if set, else one
 # throwaway influxd per test session. A missing influxd is an error, not a skip (CI installs it).
 # ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
@@ -101,7 +101,7 @@ def influx_url() -> Iterator[str]:
     if external:
         yield external.rstrip("/")
         return
-    from monitoring.influxd import managed_influxd
+    from monitoring.influx.server import managed_influxd
 
     with managed_influxd() as url:
         yield url
@@ -109,7 +109,7 @@ def influx_url() -> Iterator[str]:
 
 @pytest.fixture
 def influx_store(influx_url: str) -> Iterator[InfluxStore]:
-    """An :class:`~monitoring.store.InfluxStore` on a fresh, uniquely named database (dropped after)."""
+    """An :class:`~monitoring.influx.InfluxStore` on a fresh, uniquely named database (dropped after)."""
     store = InfluxStore(influx_url, f"test_{uuid.uuid4().hex[:12]}",
                         token=os.environ.get("ENVMON_INFLUX_TOKEN") or None,
                         user=os.environ.get("ENVMON_INFLUX_USER") or None,

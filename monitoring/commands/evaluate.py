@@ -25,8 +25,8 @@ from monitoring.compliance import evaluate_ledger, evaluate_period
 from monitoring.compliance.frames import provisional_notes
 from monitoring.notifications import LIMIT_STATUS_ZH
 from monitoring.config import LOCAL_TZ, load_settings
+from monitoring.influx import InfluxError, InfluxNotConfigured, InfluxStore
 from monitoring.registry import RegistryError, load_registry
-from monitoring.store import InfluxError, InfluxNotConfigured, InfluxStore
 
 
 def _local(t: pd.Series) -> pd.Series:

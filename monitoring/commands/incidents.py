@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from monitoring.config import load_settings
-from sensors.parameters import parameter_name_zh
 from monitoring.incidents import IncidentError, IncidentManager, IncidentView, fmt_local
+from sensors.parameters import parameter_name_zh
 
 app = typer.Typer(help="超标与数据缺失事件 (incidents): list, show, ack, close.", no_args_is_help=True)
 

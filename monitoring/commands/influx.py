@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monitoring.config import LOCAL_TZ, load_settings
-from monitoring.store import InfluxError, InfluxNotConfigured, InfluxStore, SpoolingWriter
+from monitoring.influx import InfluxError, InfluxNotConfigured, InfluxStore, SpoolingWriter
 
 app = typer.Typer(help="InfluxDB (v1 HTTP API): ping, query, replay the write spool.",
                   no_args_is_help=True)

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from limits.catalogue import load_catalogue
-from monitoring.config import load_settings
 from limits.loader import LimitsError
+from monitoring.config import load_settings
 
 app = typer.Typer(help="Limit values of the standards and local overrides.", no_args_is_help=True)
 

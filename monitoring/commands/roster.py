@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from monitoring.calendar import HolidayFileError
 from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.registry import RegistryError
-from monitoring.calendar import HolidayFileError
 from monitoring.roster.directories import DirectoryError
 from monitoring.roster.draw import InfeasibleDraw
 from monitoring.roster.period import Period, PeriodError

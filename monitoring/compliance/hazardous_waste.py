@@ -23,9 +23,8 @@ Rules and limits are data (``limits/data/hazardous-waste.yaml``):
 
 from __future__ import annotations
 
-import logging
-
 import datetime as dt
+import logging
 from functools import lru_cache
 from typing import Any
 

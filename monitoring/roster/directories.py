@@ -27,10 +27,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitoring.config import PACKAGE_DATA
-from sensors.datafile import read_yaml
 from monitoring.registry import Registry
 from monitoring.roster.period import Period
 from monitoring.roster.rules import Rules
+from sensors.datafile import read_yaml
 
 FieldName = Literal["大气", "水", "噪声", "固废"]
 

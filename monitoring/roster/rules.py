@@ -58,8 +58,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sensors.datafile import parse_yaml
 from monitoring.roster.period import Period
+from sensors.datafile import parse_yaml
 
 CATEGORIES: tuple[str, ...] = ("special", "key", "ordinary")   # draw order of the strata
 CATEGORY_ZH = {"special": "特殊监管对象", "key": "重点排污单位", "ordinary": "一般排污单位"}

@@ -22,7 +22,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from sensors.schema import LOCAL_TZ
 from sensors.hj212.codes import (
     CODES_2005_TO_2017,
     CODES_2017_TO_2005,

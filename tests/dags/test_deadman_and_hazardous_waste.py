@@ -9,7 +9,7 @@ import pytest
 
 from monitoring.incidents import IncidentManager
 from sensors.schema import LEDGER_COLUMNS, conform
-from monitoring.store import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS
+from monitoring.influx import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS
 
 pytestmark = [pytest.mark.influx, pytest.mark.airflow]
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from monitoring import ingest
-from monitoring.store import InfluxStore
+from monitoring.influx import InfluxStore
 from sensors import simulator
 from sensors.hj212 import build_packet
 from tests.dags.conftest import simulate_into_spool

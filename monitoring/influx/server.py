@@ -47,7 +47,7 @@ INSTALL_HINT = (
 )
 
 _CONFIG_TEMPLATE = """\
-# Written by monitoring.influxd for a throwaway server; removed when it stops.
+# Written by monitoring.influx.server for a throwaway server; removed when it stops.
 reporting-enabled = false
 bind-address = "127.0.0.1:{rpc_port}"
 

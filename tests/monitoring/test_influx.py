@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from sensors import schema
 from monitoring.commands.influx import app as influx_app
 from monitoring.config import load_settings
-from monitoring.influxd import ManagedInfluxd, _free_port
-from monitoring.store import (
+from monitoring.influx.server import ManagedInfluxd, _free_port
+from monitoring.influx import (
     ASSESSMENT_FIELDS,
     ASSESSMENT_TAGS,
     InfluxNotConfigured,

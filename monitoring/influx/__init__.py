@@ -1,0 +1,121 @@
+"""InfluxDB store over the v1 HTTP API (``POST /write`` line protocol, ``GET/POST /query`` InfluxQL).
+
+The v1 API is the one every InfluxDB we may meet serves: 1.x natively, 2.4+ and 3 Core through their
+v1-compatibility endpoints. Line protocol is produced by ``influxdb-client``'s DataFrame serialiser
+(:class:`influxdb_client.client.write.dataframe_serializer.DataframeSerializer`); the old ``influxdb``
+``DataFrameClient`` is not used (with pandas 3 it writes 1970 timestamps).
+
+InfluxDB layout
+===============
+
+Database ``settings.influx_db`` (``envmon``), default retention policy (``autogen``, infinite).
+On InfluxDB 2.x/3 the database is a bucket that must exist (with a DBRP mapping on 2.x);
+:meth:`InfluxStore.ensure_database` creates it only where ``CREATE DATABASE`` is allowed (1.x).
+
+Timestamps are UTC. Writes use ``precision=s`` when every timestamp of a batch is a whole second (all
+readings: HJ 212 ``DataTime`` and lab sample times have second resolution) and ``precision=ns``
+otherwise; the stored instant is the same either way, so precision never changes a point's identity.
+
+===============  ===========================================  ===================================  ========
+measurement      tags (series key)                            fields                               time
+===============  ===========================================  ===================================  ========
+``readings``     ``zone`` ``enterprise`` (absent for          ``value`` float, ``unit`` ``flag``   ``time``
+                 cluster-level points) ``point`` ``kind``     ``qualifier`` (absent unless ``<``)
+                 ``parameter`` ``statistic`` ``period``       ``source`` ``batch`` strings
+                 (:data:`sensors.schema.TAG_COLUMNS`)      (:data:`sensors.schema.FIELD_COLUMNS`)
+``assessments``  :data:`ASSESSMENT_TAGS`                      :data:`ASSESSMENT_FIELDS`            window
+                                                                                                   start
+``capture``      written by the capture-rate module           (its own docstring)                  …
+``hw_ledger``    :data:`LEDGER_TAGS`                          :data:`LEDGER_FIELDS`                ``date``
+===============  ===========================================  ===================================  ========
+
+Why ``flag`` (and ``unit``, ``qualifier``, ``source``, ``batch``) are fields, not tags: a point is
+identified by measurement + tag set + time, and InfluxDB overwrites the fields of an identical point.
+A reading re-sent with a corrected HJ 212 flag (or re-imported in a later batch) must replace the old
+one, not add a second series; so only what identifies the reading
+(:data:`sensors.schema.IDENTITY` plus the attributes the point id determines: zone, enterprise,
+kind) is in the series key. Writing the same batch twice therefore leaves every count unchanged.
+InfluxDB rejects empty tag values, so ``<NA>``/empty tags are omitted from a line (an ``enterprise``
+-less point is a different series from any enterprise's point, as it should be); ``<NA>`` fields are
+omitted too and read back as ``<NA>``.
+
+Overwrite caveats: InfluxDB *merges* the fields of a re-written point (new values win, fields the new
+line lacks keep their old value). So ``qualifier`` is always written, ``""`` standing for "detected"
+(read back as ``<NA>``): a lab result corrected from ``<`` (non-detect) to a detected value clears the
+``<``. A ``value`` cannot be erased that way (line protocol has no NaN); a correction to "no value" must
+carry a flag that says so. Field types are fixed per shard (7-day shard groups on 1.x): a conflicting
+type is a 400 within the week of existing data, but may be accepted in another week — only ever write
+frames through this module so that ``value`` stays float.
+
+Transport: batches of ``batch_lines`` lines, gzip-compressed bodies (``Content-Encoding: gzip``),
+retries with exponential backoff by :class:`urllib3.util.Retry` mounted on a :class:`requests.Session`
+(connection errors, read errors, 429/5xx, ``Retry-After`` respected, ``POST`` included — writes are
+idempotent). A 4xx answer raises :class:`InfluxWriteError` with the server's message and the first
+offending line. A frame is validated as a whole (:func:`prepare_frame`) before its first line is
+sent; it is then serialised one request at a time while the previous request is in flight.
+:class:`SpoolingWriter` adds a durable on-disk spool for when the server is down.
+
+
+Modules: :mod:`~monitoring.influx.layout` (measurements, tags, fields), :mod:`~monitoring.influx.lineprotocol`
+(frames → lines), :mod:`~monitoring.influx.client` (:class:`InfluxStore`, the HTTP client),
+:mod:`~monitoring.influx.write_spool` (:class:`SpoolingWriter`), :mod:`~monitoring.influx.server` (a managed
+local ``influxd`` for ``envmon up`` and the tests), :mod:`~monitoring.influx.errors`.
+"""
+
+from monitoring.influx.client import MAX_TIME_NS, MIN_TIME_NS, InfluxStore
+from monitoring.influx.errors import (
+    InfluxError,
+    InfluxNotConfigured,
+    InfluxQueryError,
+    InfluxUnavailable,
+    InfluxWriteError,
+)
+from monitoring.influx.layout import (
+    ASSESSMENT_FIELDS,
+    ASSESSMENT_TAGS,
+    ASSESSMENTS_MEASUREMENT,
+    CAPTURE_MEASUREMENT,
+    HW_LEDGER_MEASUREMENT,
+    LEDGER_FIELDS,
+    LEDGER_TAGS,
+    READINGS_MEASUREMENT,
+)
+from monitoring.influx.lineprotocol import (
+    LineBatch,
+    PreparedFrame,
+    prepare_frame,
+    prepare_readings,
+    quote_ident,
+    readings_to_line_protocol,
+    to_line_protocol,
+)
+from monitoring.influx.write_spool import SpoolingWriter, WriteReport, read_spool_file
+
+__all__ = [
+    "ASSESSMENTS_MEASUREMENT",
+    "ASSESSMENT_FIELDS",
+    "ASSESSMENT_TAGS",
+    "CAPTURE_MEASUREMENT",
+    "HW_LEDGER_MEASUREMENT",
+    "LEDGER_FIELDS",
+    "LEDGER_TAGS",
+    "MAX_TIME_NS",
+    "MIN_TIME_NS",
+    "READINGS_MEASUREMENT",
+    "InfluxError",
+    "InfluxNotConfigured",
+    "InfluxQueryError",
+    "InfluxStore",
+    "InfluxUnavailable",
+    "InfluxWriteError",
+    "LineBatch",
+    "PreparedFrame",
+    "SpoolingWriter",
+    "WriteReport",
+    "prepare_frame",
+    "prepare_readings",
+    "quote_ident",
+    "read_spool_file",
+    "readings_to_line_protocol",
+    "to_line_protocol",
+]
