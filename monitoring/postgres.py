@@ -1,6 +1,6 @@
 """A throwaway local PostgreSQL cluster for the tests (the SQL store runs on PostgreSQL in deployment).
 
-Like :mod:`monitoring.influxd`: a private temporary directory holds the cluster (``initdb``), the server
+Like :mod:`monitoring.influx.server`: a private temporary directory holds the cluster (``initdb``), the server
 (``postgres``) listens on a free loopback port only (``listen_addresses=127.0.0.1``, its Unix socket inside
 the temporary directory), with ``trust`` authentication for the superuser ``envmon`` (nothing else can
 reach it), ``fsync=off`` (throwaway data), and is stopped with ``SIGINT`` (fast shutdown) at the end.

@@ -17,8 +17,8 @@ from monitoring.console.queries import WINDOW_START_INDEX
 from monitoring.console.users import ConsoleUser, LoginFailure
 from monitoring.db import Base
 from monitoring.followup import FollowUpTask
-from monitoring.incidents import Incident, IncidentEvent, IncidentSeries, IncidentWindow
-from monitoring.notifications import Notification, NotificationAttempt
+from monitoring.incidents.tables import Incident, IncidentEvent, IncidentSeries, IncidentWindow
+from monitoring.notifications.tables import Notification, NotificationAttempt
 from monitoring.roster.store import (
     ConflictRow,
     DrawRow,

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from monitoring.schema import CN_PERIOD, empty_readings
+from sensors.schema import CN_PERIOD, empty_readings
 from sensors.hj212.codes import (
     CODES_2005_TO_2017,
     DATA_COMMANDS,
