@@ -85,6 +85,7 @@ def evaluation_window(first_times: list[str | None], now: datetime,
 
 
 def _context(settings: Settings | None, registry: Registry | None):
+    # deferred: this module is imported when Airflow parses the DAG files
     from limits.catalogue import load_catalogue
     from monitoring.ingest import store_from_settings
 
@@ -95,6 +96,7 @@ def _context(settings: Settings | None, registry: Registry | None):
 
 def _apply(manager, changes, settings: Settings, registry: Registry, report: AlertReport, now: datetime) -> None:
     """Escalate what is overdue, notify ``changes`` and the escalations, retry undelivered messages."""
+    # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.notifications import Notifier
 
     escalations = manager.escalate_due(now)
@@ -179,6 +181,7 @@ def last_valid_times(store, now: datetime, lookback: timedelta = DEADMAN_LOOKBAC
 def check_data_capture(*, now: datetime | None = None, settings: Settings | None = None,
                        registry: Registry | None = None, online_only: bool = True) -> AlertReport:
     """Deadman: open "data missing" incidents for silent points, clear them when data returns."""
+    # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.incidents import IncidentManager
 
     now = now or datetime.now(UTC)
@@ -193,6 +196,7 @@ def check_data_capture(*, now: datetime | None = None, settings: Settings | None
 
 def stored_ledger(store, since: datetime, until: datetime) -> pd.DataFrame:
     """The ``hw_ledger`` measurement as a ledger frame (``sensors.schema.LEDGER_COLUMNS``)."""
+    # deferred: this module is imported when Airflow parses the DAG files
     from sensors.schema import LEDGER_COLUMNS, empty_ledger
 
     frame = store.query("SELECT * FROM hw_ledger WHERE time >= $since AND time < $until",
@@ -214,6 +218,7 @@ def check_hazardous_waste(*, as_of: datetime | None = None, settings: Settings |
                           registry: Registry | None = None, history: timedelta = timedelta(days=800)
                           ) -> AlertReport:
     """Daily hazardous-waste checks on the stored ledger; findings become incidents like exceedances."""
+    # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.compliance.hazardous_waste import evaluate_ledger
     from monitoring.incidents import IncidentManager
 

@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from monitoring.config import LOCAL_TZ
 from monitoring.db import Base, session_scope
 
 #: channel code → the name a person reads
@@ -62,7 +63,6 @@ def add_complaint(sql_url: str, *, enterprise: str, received_on: date, channel: 
         raise ComplaintError(f"unknown enterprise {enterprise!r} (not in the registry)")
     if channel not in CHANNELS:
         raise ComplaintError(f"unknown channel {channel!r}; one of: {', '.join(CHANNELS)}")
-    from monitoring.config import LOCAL_TZ
     now = now or datetime.now(UTC)
     today = today or now.astimezone(LOCAL_TZ).date()
     if received_on > today:

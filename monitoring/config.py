@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sensors.schema import LOCAL_TZ  # noqa: F401  (re-exported: defined next to the readings it times)
+from sensors.timezone import LOCAL_TZ  # noqa: F401  (re-exported; defined in sensors/, which reads device times)
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 

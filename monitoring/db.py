@@ -53,6 +53,8 @@ def init_db(url: str) -> Engine:
     if url not in _migrated:
         with _migrate_lock:
             if url not in _migrated:
+                # deferred: Alembic loads only when a process first opens the database (the DAG files
+                # import modules that import this one)
                 from monitoring.migrations import upgrade
 
                 upgrade(engine)

@@ -39,8 +39,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from monitoring import alerting
+from monitoring.airflow_run import prepare_airflow_home, run_dag_test
 from monitoring.config import LOCAL_TZ, load_settings
+from monitoring.incidents import IncidentManager, fmt_local
+from monitoring.influx.server import ManagedInfluxd
+from monitoring.ingest import read_reports, store_from_settings
 from monitoring.registry import Registry, load_registry
+from sensors import simulator
+from sensors.hj212 import build_packet, frame_segment
+from sensors.spool import Quarantine
 
 DEFAULT_SEED = 20261122
 
@@ -77,8 +85,6 @@ def expected_hours(registry: Registry, start: datetime, end: datetime) -> pd.Ser
 
 def device_stream(registry: Registry, start: datetime, end: datetime, *, seed: int, minute_hours: int):
     """(MN, packet) pairs: hourly data for [start, end), minute data for the last ``minute_hours`` hours."""
-    from sensors import simulator
-
     minute_from = pd.Timestamp(end - timedelta(hours=minute_hours)).tz_convert("UTC")
     for frame in simulator.simulate_readings(registry, start, end, seed=seed):
         yield from simulator.to_packets(simulator.hourly_from_minutes(frame, registry), registry, seed=seed)
@@ -90,8 +96,6 @@ def device_stream(registry: Registry, start: datetime, end: datetime, *, seed: i
 def faulty_packets(registry: Registry, end: datetime) -> list[tuple[str, bytes]]:
     """A few devices misbehaving the way field devices do, so the demo shows the quarantine at work:
     MODBUS instead of Appendix-A CRC, a wrong access password, no DataTime, a non-numeric value."""
-    from sensors.hj212 import build_packet, frame_segment
-
     points = registry.points_of(kind="stack", online=True)
     when = pd.Timestamp(end - timedelta(hours=1)).to_pydatetime()
     out = []
@@ -123,9 +127,6 @@ def expected_packets(registry: Registry, start: datetime, end: datetime, minute_
 
 def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
              data_dir: Path | None = None, console: Console | None = None) -> DemoResult:
-    from monitoring.influx.server import ManagedInfluxd
-    from sensors import simulator
-
     console = console or Console(width=None if sys.stdout.isatty() else 150)
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="envmon-demo-")).resolve()
     os.environ["ENVMON_DATA_DIR"] = str(data_dir)
@@ -185,7 +186,6 @@ def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
 
     try:
         console.print("[bold]Airflow[/] dag.test() of ingest_readings …")
-        from monitoring.airflow_run import prepare_airflow_home, run_dag_test
 
         prepare_airflow_home(data_dir / "airflow")
         run = run_dag_test("ingest_readings")
@@ -196,7 +196,6 @@ def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
         run = run_dag_test("evaluate_and_alert", run_conf={"start": pd.Timestamp(start).isoformat(),
                                                        "end": pd.Timestamp(end).isoformat()})
         console.print(f"[bold]Airflow[/] evaluate_and_alert run {run.state}")
-        from monitoring import alerting
 
         alerting.check_hazardous_waste(as_of=end)
         print_incidents(console, registry, settings, simulator.simulation_truth(registry, start, end, seed=seed),
@@ -259,8 +258,6 @@ def _drop_landing_files(simulator, registry: Registry, settings, start, end, see
 def zone_summary(registry: Registry, settings, start: datetime, end: datetime) -> pd.DataFrame:
     """Per zone: points, readings stored, quarantined, and data capture % = valid (flag N) hourly values
     over the hourly values expected from the online points."""
-    from monitoring.ingest import read_reports, store_from_settings
-
     store = store_from_settings(load_settings())
     t0, t1 = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
     window = f"time >= '{t0.isoformat()}' AND time < '{t1.isoformat()}'"
@@ -311,9 +308,6 @@ def print_summary(console: Console, registry: Registry, result: DemoResult) -> N
 def print_incidents(console: Console, registry: Registry, settings, truth, ledger_truth: pd.DataFrame,
                     start: datetime, end: datetime) -> None:
     """Exceedances and incidents of the period, and how they compare with what the simulator injected."""
-    from monitoring.incidents import IncidentManager, fmt_local
-    from monitoring.ingest import store_from_settings
-
     store = store_from_settings(settings)
     exceed = store.query("SELECT count(value) AS n FROM assessments WHERE verdict = 'exceeds' AND "
                          "time >= $s AND time < $e GROUP BY kind, \"check\"",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import sys
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -99,7 +100,8 @@ def new_batch_id(zone: str, now: datetime | None = None) -> str:
 
 def store_from_settings(settings: Settings):
     """The InfluxDB store: ``ENVMON_INFLUX_URL``, or the Airflow Connection ``envmon_influx`` when run there."""
-    from monitoring.influx import InfluxStore
+    # deferred: this module is imported when Airflow parses the DAG files
+    from monitoring.influx import InfluxStore, InfluxUnavailable
 
     if settings.influx_url:
         store = InfluxStore.from_settings(settings)
@@ -112,8 +114,6 @@ def store_from_settings(settings: Settings):
         store = InfluxStore(f"{scheme}://{conn.host}:{conn.port or 8086}", conn.schema or settings.influx_db,
                             user=conn.login or None, password=conn.password or None,
                             token=(conn.extra_dejson or {}).get("token"))
-    from monitoring.influx import InfluxUnavailable
-
     try:
         store.ensure_database()
     except InfluxUnavailable as exc:  # writes will go to the write spool and be replayed later
@@ -123,10 +123,9 @@ def store_from_settings(settings: Settings):
 
 def _airflow_connection(conn_id: str):
     """An Airflow Connection, only when running inside Airflow (importing it elsewhere creates ~/airflow)."""
-    import sys
-
     if "airflow.sdk" not in sys.modules:
         return None
+    # deferred: this module is imported when Airflow parses the DAG files
     from airflow.sdk import BaseHook
 
     try:
@@ -217,6 +216,7 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
 
     Torn last lines (a receiver killed mid-write; never acknowledged) are quarantined by the spool itself.
     """
+    # deferred: this module is imported when Airflow parses the DAG files
     from sensors.hj212 import PacketError, Reassembler, parse_packet
     from sensors.hj212.packet import nonstandard_fields
     from sensors.hj212.readings import packets_to_readings
@@ -249,6 +249,7 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
 def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Registry | None = None,
                 store=None, now: datetime | None = None) -> IngestReport:
     """Run the whole pipeline for one zone once. Safe to run again: claimed input is released on error."""
+    # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.influx import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS, SpoolingWriter
     from monitoring.quality import validate_batch, write_summary
     from monitoring.units import normalise
@@ -369,8 +370,6 @@ def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry
 
 def write_report(report: IngestReport, settings: Settings) -> Path:
     """Keep each run's report as JSON under ``records/ingest/<zone>/`` (operators, the demo)."""
-    import json
-
     path = settings.records_dir / "ingest" / report.zone / f"{report.batch}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
@@ -379,8 +378,6 @@ def write_report(report: IngestReport, settings: Settings) -> Path:
 
 def read_reports(settings: Settings, zone: str | None = None) -> list[dict[str, Any]]:
     """The kept ingest reports (all zones, or one), oldest first."""
-    import json
-
     root = settings.records_dir / "ingest"
     pattern = f"{zone}/*.json" if zone else "*/*.json"
     paths = sorted(root.glob(pattern), key=lambda p: (p.stat().st_mtime_ns, p.name))  # oldest first

@@ -47,8 +47,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import great_expectations as gx
+import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from monitoring.units import parameter_table
 from sensors.schema import DATA_FLAGS, IDENTITY, READINGS_COLUMNS, VALID_FLAG, conform, empty_readings
@@ -84,9 +87,6 @@ logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNIN
 @cache
 def _batch_definition():
     """One ephemeral GE context per process: pandas data source → dataframe asset → whole-frame batch."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("envmon")
@@ -96,8 +96,6 @@ def _batch_definition():
 
 def _ge_validate(frame: pd.DataFrame, expectations: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Run the named GE expectations as one suite on ``frame``; name → {success, unexpected_count, observed}."""
-    import great_expectations as gx
-
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     suite = gx.ExpectationSuite(name="envmon_readings")
     for name, exp in expectations.items():
@@ -139,8 +137,6 @@ def validate_batch(df: pd.DataFrame, *, now: datetime | None = None, batch: str)
     ``now`` (aware; default: the current UTC time) anchors the future-timestamp check. ``batch`` names
     the ingest batch in the summary and in file names.
     """
-    import great_expectations.expectations as gxe
-
     now = (now or datetime.now(UTC)).astimezone(UTC)
     n = len(df)
     expected_cols = list(READINGS_COLUMNS)

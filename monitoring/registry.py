@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from monitoring.config import load_settings
 from sensors.datafile import read_yaml
 
 Category = Literal["key", "ordinary", "special"]
@@ -299,7 +300,6 @@ def parse_registry(raw: dict, source: str = "<registry>") -> Registry:
 def load_registry(path: str | Path | None = None) -> Registry:
     """Load and validate the registry YAML (default: settings' ``registry_path``)."""
     if path is None:
-        from monitoring.config import load_settings
         path = load_settings().registry_path
     path = Path(path)
     raw = read_yaml(path, RegistryError, "registry file")

@@ -39,6 +39,8 @@ Output readings: ``source="lab"``, ``statistic="sample"``, ``period="sample"``, 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import unicodedata
 from pathlib import Path
@@ -157,8 +159,6 @@ def read_table(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[
             raise TableError("not a text table (neither UTF-8 nor GB18030)")
         if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n\t" for ch in text[:4096]):
             raise TableError("not a text table (control characters)")
-        import csv
-        import io
         try:
             rows = list(csv.reader(io.StringIO(text, newline="")))
         except csv.Error as exc:

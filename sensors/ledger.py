@@ -42,6 +42,7 @@ from sensors.lab import TableError, parse_number, read_table
 from sensors.quarantine import Rejected
 from sensors.schema import LEDGER_COLUMNS, LOCAL_TZ, empty_ledger
 from sensors.site import SiteRegistry
+from sensors.timezone import LOCAL_TZ
 
 LEDGER_FILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "store": ("store", "贮存点", "贮存设施", "贮存点编号", "贮存场所"),

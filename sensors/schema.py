@@ -42,13 +42,7 @@ it from here (layers: ``sensors/`` and ``limits/`` never import ``monitoring/``)
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 import pandas as pd
-
-#: Everything a person reads is in China Standard Time (UTC+8, no DST); HJ 212 ``DataTime`` is this
-#: local time with no zone (HJ 212-2017 data segment), and lab files and ledgers are written in it.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 READINGS_COLUMNS: dict[str, str] = {
     "time": "datetime64[ns, UTC]",

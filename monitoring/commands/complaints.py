@@ -33,6 +33,7 @@ def add(
     by: Annotated[str, typer.Option("--by", help="who records it")] = "",
 ) -> None:
     """Record one complaint."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.roster.records import default_user
     settings = load_settings()
     try:

@@ -14,6 +14,7 @@ app = typer.Typer(help="SQL store schema: upgrade, current, revision (Alembic)."
 
 
 def _safe(url: str) -> str:
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from sqlalchemy import make_url
     return make_url(url).render_as_string(hide_password=True)
 
@@ -21,6 +22,7 @@ def _safe(url: str) -> str:
 @app.command()
 def upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
     """Upgrade the configured SQL store (ENVMON_DB_URL) to REVISION (every envmon command does this)."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.db import get_engine
     from monitoring.migrations import current_revision
     from monitoring.migrations import upgrade as do_upgrade
@@ -33,6 +35,7 @@ def upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "
 @app.command()
 def current() -> None:
     """The revision of the configured SQL store and the newest revision in the code."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.db import get_engine
     from monitoring.migrations import current_revision, head_revision
     url = load_settings().sql_url
@@ -46,6 +49,7 @@ def revision(message: Annotated[str, typer.Option("-m", "--message", help="what 
 
     Read and correct the generated file (data migrations, server defaults) before you commit it.
     """
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from alembic import command
 
     from monitoring.db import get_engine

@@ -58,6 +58,7 @@ def lab(files: list[Path] = typer.Argument(..., help="lab result files (CSV UTF-
         registry: Path | None = typer.Option(None, help="registry YAML (default: $ENVMON_REGISTRY)"),
         limit: int = typer.Option(50, help="rows shown per file")) -> None:
     """Parse lab result files into canonical readings (source=lab)."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from sensors.lab import read_lab_file
     _run(files, read_lab_file, "readings", ["time"], registry, limit)
 
@@ -67,5 +68,6 @@ def ledger(files: list[Path] = typer.Argument(..., help="ledger files (CSV UTF-8
            registry: Path | None = typer.Option(None, help="registry YAML (default: $ENVMON_REGISTRY)"),
            limit: int = typer.Option(50, help="rows shown per file")) -> None:
     """Parse hazardous-waste ledger files (危险废物管理台账)."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from sensors.ledger import read_ledger_csv
     _run(files, read_ledger_csv, "ledger entries", ["date", "confirmed", "received"], registry, limit)

@@ -27,6 +27,7 @@ def command(
                                                        "S seconds")] = 60.0,
 ) -> None:
     """Receive HJ 212 packets from devices; spool valid ones (fsync before the 9014 answer)."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.registry import RegistryError, load_registry
     from sensors.receiver import Receiver, serve
 

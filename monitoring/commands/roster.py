@@ -98,6 +98,7 @@ def draw(
     as_json: Annotated[bool, typer.Option("--json", help="print the roster as JSON")] = False,
 ) -> None:
     """Draw the enterprises and inspector teams for a period; store and print the record."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.roster.records import run_draw
     settings = load_settings()
     try:
@@ -113,6 +114,7 @@ def draw(
 @app.command()
 def verify(record: Annotated[str, typer.Argument(help="record id (e.g. 2026-Q4-county-1) or path to its JSON file")]) -> None:
     """Replay a draw: print MATCH, or exactly what differs (exit status 1)."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.roster.verify import verify_record
     try:
         v = verify_record(load_settings(), record)
@@ -134,6 +136,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Print a stored draw record (internal view)."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.db import session_scope
     from monitoring.roster import store
     from monitoring.roster.records import load_record
@@ -168,6 +171,7 @@ def result(
     on: Annotated[str | None, typer.Option("--date", help="inspection date YYYY-MM-DD (local); default today")] = None,
 ) -> None:
     """Record an inspection result; print its publication deadline."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.roster.publication import record_result
     try:
         day = date.fromisoformat(on) if on else None
@@ -189,6 +193,7 @@ def publish(
     by: Annotated[str, typer.Option("--by")] = "",
 ) -> None:
     """Write the public CSV and HTML page of a period (results of inspections that took place)."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.roster.publication import publish_period
     try:
         pub = publish_period(load_settings(), period, by=by or default_user())
@@ -204,6 +209,7 @@ def deadlines(
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when any publication is overdue")] = False,
 ) -> None:
     """Unpublished results with their deadline; overdue ones are flagged."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from datetime import datetime
 
     from monitoring.roster.publication import deadlines as compute

@@ -36,6 +36,7 @@ def _registry(path: Path | None) -> Registry:
 
 def _packets(reg: Registry, start: str, end: str, zone: str | None, seed: int, interval: int | None,
              truth: Path | None):
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from sensors.simulator import simulate_readings, simulation_truth, to_packets
 
     s, e = _when(start), _when(end)
@@ -57,6 +58,7 @@ def packets(start: str = _FROM, end: str = _TO,
             truth: Path | None = typer.Option(None, help="directory for the ground-truth CSVs"),
             registry: Path | None = typer.Option(None, help="registry YAML")) -> None:
     """Write simulated minute data (CN 2051) as HJ 212 packets to a file."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from sensors.simulator import write_packets
 
     reg = _registry(registry)
@@ -77,6 +79,7 @@ def send(start: str = _FROM, end: str = _TO,
          truth: Path | None = typer.Option(None, help="directory for the ground-truth CSVs"),
          registry: Path | None = typer.Option(None, help="registry YAML")) -> None:
     """Simulate and send the packets to an HJ 212 receiver; report 9014 answers. Exit 1 if any missing."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from sensors.simulator import send_packets
 
     reg = _registry(registry)
@@ -96,6 +99,7 @@ def lab(start: str = _FROM, end: str = _TO,
         encoding: str = typer.Option("utf-8-sig", help="utf-8-sig or gb18030"),
         registry: Path | None = typer.Option(None, help="registry YAML")) -> None:
     """Write simulated lab results (groundwater wells, wastewater grab samples) as CSV per zone."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from sensors.simulator import simulate_lab, write_lab_csv
 
     reg = _registry(registry)
@@ -114,6 +118,7 @@ def ledger(start: str = _FROM, end: str = _TO,
            truth: Path | None = typer.Option(None, help="CSV file for the injected problems"),
            registry: Path | None = typer.Option(None, help="registry YAML")) -> None:
     """Write simulated hazardous-waste ledgers (one CSV per zone) and optionally the injected problems."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from sensors.simulator import simulate_ledger, simulate_ledger_truth, write_ledger_csv
 
     reg = _registry(registry)

@@ -180,8 +180,6 @@ def evaluate_chunks(chunks: Iterable[pd.DataFrame], registry: Any, catalogue: An
 # ---------------------------------------------------------------------------------------------------
 def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone: str | None) -> pd.DataFrame:
     """Hourly aggregates of every non-noise reading computed by InfluxDB (one query per flag class)."""
-    from monitoring.influx import READINGS_MEASUREMENT, quote_ident
-
     params: dict[str, object] = {"lo": start.value, "hi": end.value}
     where = ["time >= $lo", "time < $hi", "\"kind\" != 'noise'"]
     stats = " OR ".join(f"\"statistic\" = '{s}'" for s in VALUE_STATISTICS)
@@ -231,13 +229,6 @@ def evaluate_period(store: Any, registry: Any, catalogue: Any, start: Any, end: 
                     write: bool = True, min_capture: float = 0.75) -> Evaluation:
     """Evaluate [start, end) from InfluxDB; with ``write`` store assessments (measurement ``assessments``,
     every window: incidents clear on compliant windows) and capture (measurement ``capture``)."""
-    from monitoring.influx import (
-        ASSESSMENT_FIELDS,
-        ASSESSMENT_TAGS,
-        ASSESSMENTS_MEASUREMENT,
-        CAPTURE_MEASUREMENT,
-    )
-
     start, end = _ts(start), _ts(end)
     agg = _influx_aggregates(store, start, end, zone)
     # noise: the energy mean needs the raw levels (+ one extra local day so nights crossing `end` close)

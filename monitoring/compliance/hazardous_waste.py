@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from monitoring.calendar import add_working_days
 from monitoring.compliance.frames import to_assessments
-from monitoring.config import LOCAL_TZ
+from monitoring.config import LOCAL_TZ, load_settings
 
 #: Declarations of hazardous-waste generation (申报): one row per enterprise and reporting period.
 DECLARATION_COLUMNS: dict[str, str] = {
@@ -54,9 +55,6 @@ def manifest_deadline(transfer_day: dt.date, working_days: int) -> dt.date:
     transfer day (adjusted workdays count, holidays don't). Years the chinese_calendar package does not
     know yet use the local holiday file (``$ENVMON_HOLIDAYS``), then weekends only — logged as a warning
     (:func:`monitoring.calendar.add_working_days`)."""
-    from monitoring.calendar import add_working_days
-    from monitoring.config import load_settings
-
     deadline = add_working_days(transfer_day, working_days, load_settings().holidays_path)
     for note in deadline.notes:
         log.warning("manifest deadline for a transfer on %s: %s", transfer_day, note)

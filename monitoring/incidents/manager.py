@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from monitoring.config import load_settings
 from monitoring.db import session_scope
 from monitoring.incidents.config import IncidentConfig
 from monitoring.incidents.deadman import DeadmanMixin
@@ -97,7 +98,6 @@ class IncidentManager(DeadmanMixin):
                  max_escalations: int | None = None, long_duration: timedelta | None = None,
                  deadman_factor: float | None = None) -> None:
         if db_url is None:
-            from monitoring.config import load_settings
             db_url = load_settings().sql_url
         self.db_url = db_url
         env = IncidentConfig.from_env()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     select,
 )
 
+from monitoring.config import load_settings
 from monitoring.db import session_scope
 from monitoring.incidents import (
     ChangeSet,
@@ -92,7 +93,6 @@ class Notifier:
                  digest_interval: timedelta | None = None, public_url: str | None = None,
                  min_duration: timedelta | None = None) -> None:
         if db_url is None:
-            from monitoring.config import load_settings
             db_url = load_settings().sql_url
         self.db_url = db_url
         self.channels = [make_channel(u) for u in (channel_urls_from_env() if urls is None else urls)]

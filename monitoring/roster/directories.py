@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -25,8 +26,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
-from monitoring.config import PACKAGE_DATA
+import monitoring.incidents as mi
+from monitoring.config import LOCAL_TZ, PACKAGE_DATA
+from monitoring.db import session_scope
 from monitoring.registry import Registry
 from monitoring.roster.period import Period
 from monitoring.roster.rules import Rules
@@ -233,7 +238,6 @@ class EnforcementHistory:
 def load_enforcement_history(path: str | Path | None = None) -> EnforcementHistory:
     """Enforcement cases and credit ratings (default ``$ENVMON_ENFORCEMENT_HISTORY`` or the packaged,
     clearly simulated example)."""
-    import os
     path = Path(path or os.environ.get("ENVMON_ENFORCEMENT_HISTORY") or ENFORCEMENT_HISTORY_PATH)
     raw = read_yaml(path, DirectoryError, "enforcement history file")
     try:
@@ -331,7 +335,6 @@ def build_target_directory(registry: Registry, rules: Rules, *, period: Period, 
     base["capture_pct"] = (cap.groupby("enterprise")["capture_pct"].mean().reindex(codes).astype("float64")
                            if not cap.empty else np.nan)
 
-    from monitoring.config import LOCAL_TZ
     comp = complaints if complaints is not None and not complaints.empty else empty_complaints()
     if not comp.empty:
         received = pd.to_datetime(comp["received_on"]).dt.date
@@ -403,14 +406,9 @@ def load_evidence(settings, since: datetime) -> tuple[pd.DataFrame, pd.DataFrame
     """
     incidents, capture = empty_incidents(), empty_capture()
     try:
-        from sqlalchemy import func, select
-
-        import monitoring.incidents as mi
-        from monitoring.db import session_scope
         Inc, Ser, Win = mi.Incident, mi.IncidentSeries, mi.IncidentWindow
     except (ImportError, AttributeError):
         return incidents, capture
-    from sqlalchemy.exc import SQLAlchemyError
     since_utc = since.astimezone(UTC)
     try:
         with session_scope(settings.sql_url) as s:

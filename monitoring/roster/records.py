@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select
 
+from monitoring.complaints import complaints_frame
 from monitoring.config import LOCAL_TZ, Settings
 from monitoring.db import serialize_writers, session_scope
 from monitoring.registry import Registry, load_registry
@@ -34,6 +35,7 @@ from monitoring.roster.directories import (
     load_evidence,
     load_inspectors,
     sha256_of,
+    target_from_snapshot,
     target_snapshot,
 )
 from monitoring.roster.draw import ALGORITHM, DrawResult, draw
@@ -71,7 +73,6 @@ def collect_inputs(settings: Settings, session, *, registry: Registry, rules: Ru
                    inspectors: InspectorDirectory, period: Period, zone: str | None, as_of: datetime,
                    exclude_records: set[str] = frozenset()) -> DrawInputs:
     """Build the directories as they stand at ``as_of`` (evidence recorded before it)."""
-    from monitoring.complaints import complaints_frame
     lookback = timedelta(days=rules.rules.special_supervision.lookback_days)
     incidents, capture = load_evidence(settings, as_of - lookback)
     complaints = complaints_frame(settings.sql_url, recorded_before=as_of)
@@ -87,7 +88,6 @@ def collect_inputs(settings: Settings, session, *, registry: Registry, rules: Ru
 
 
 def run_pure_draw(inputs: DrawInputs, rules: RulesFile, period: Period, seed: int) -> DrawResult:
-    from monitoring.roster.directories import target_from_snapshot
     return draw(target=target_from_snapshot(inputs.target),
                 inspectors=InspectorDirectory.from_snapshot(inputs.inspectors), history=inputs.history,
                 rules=rules.rules, period=period, seed=seed, county_counts=inputs.county_counts)

@@ -58,6 +58,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from monitoring.config import load_settings
 from monitoring.roster.period import Period
 from sensors.datafile import parse_yaml
 
@@ -260,7 +261,6 @@ class RulesFile:
 def load_rules(path: str | Path | None = None) -> RulesFile:
     """Load and validate the rules file (default: the settings' ``roster_rules_path``)."""
     if path is None:
-        from monitoring.config import load_settings
         path = load_settings().roster_rules_path
     path = Path(path)
     try:

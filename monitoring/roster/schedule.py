@@ -67,6 +67,7 @@ def scheduled_draw(when_iso: str, by: str = "airflow", *, run_at_iso: str | None
 
 def daily_deadline_check(today_iso: str | None = None) -> dict:
     """Flag results whose publication deadline has passed (logged as warnings and returned)."""
+    # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.roster.publication import deadlines
     settings = load_settings()
     today = (datetime.fromisoformat(today_iso).astimezone(LOCAL_TZ).date() if today_iso

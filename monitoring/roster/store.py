@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from monitoring.db import Base
-from monitoring.roster.directories import InspectorDirectory
+from monitoring.roster.directories import Conflict, Inspector, InspectorDirectory
 from monitoring.roster.period import Period
 
 
@@ -166,7 +166,6 @@ def sync_inspectors(session: Session, directory: InspectorDirectory, now: dateti
 
 
 def inspectors_from_store(session: Session, source: str = "SQL store") -> InspectorDirectory:
-    from monitoring.roster.directories import Conflict, Inspector
     ins = [Inspector(id=r.id, name=r.name, certificate=r.certificate, unit=r.unit, fields=r.fields,
                      active=r.active, example=r.example) for r in session.scalars(select(InspectorRow))]
     con = [Conflict(inspector=r.inspector_id, enterprise=r.enterprise, reason=r.reason)

@@ -14,6 +14,7 @@ Checks, in order (every failed check adds lines to :attr:`Verification.differenc
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from monitoring.config import Settings
 from monitoring.db import session_scope
 from monitoring.registry import Registry, load_registry
 from monitoring.roster import store
-from monitoring.roster.directories import load_inspectors, sha256_of
+from monitoring.roster.directories import InspectorDirectory, load_inspectors, sha256_of
 from monitoring.roster.period import Period
 from monitoring.roster.records import (
     DrawInputs,
@@ -168,7 +169,6 @@ def _check_sources(settings: Settings, rec: dict, v: Verification, period: Perio
     if current_rules is not None and current_rules.sha256 != rec["hashes"]["rules"]:
         old = rec["rules"]["text"].splitlines()
         new = current_rules.text.splitlines()
-        import difflib
         udiff = [x for x in difflib.unified_diff(old, new, "recorded", "current", lineterm="", n=0)
                  if not x.startswith(("---", "+++", "@@"))]
         _section(v, f"rules file changed since the draw ({settings.roster_rules_path}: "
@@ -193,7 +193,6 @@ def _check_sources(settings: Settings, rec: dict, v: Verification, period: Perio
     if current_rules is None:
         return
     with session_scope(settings.sql_url) as s:
-        from monitoring.roster.directories import InspectorDirectory
         now_inputs = collect_inputs(settings, s, registry=registry,
                                     rules=RulesFile.from_text(rec["rules"]["text"]),
                                     inspectors=InspectorDirectory.from_snapshot(rec["inputs"]["inspector_directory"]),

@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from sensors.schema import CN_PERIOD, empty_readings
 from sensors.hj212.codes import (
     CODES_2005_TO_2017,
     DATA_COMMANDS,
@@ -62,6 +61,7 @@ from sensors.hj212.readings import (
     unknown_mn_reason,
     unknown_unit_reason,
 )
+from sensors.schema import CN_PERIOD, empty_readings
 
 __all__ = ["BulkDecoded", "crc16_hj212_many", "decode_packets"]
 

@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 
 from sensors.hj212.codes import VALUE_FIELDS, unit_for
-from sensors.hj212.packet import Packet, Rejected, decode_lines, packet_values
+from sensors.hj212.packet import (
+    Packet,
+    PacketError,
+    Reassembler,
+    Rejected,
+    decode_lines,
+    packet_values,
+    parse_packet,
+)
 from sensors.schema import CN_PERIOD, IDENTITY, conform, empty_readings
 from sensors.site import SiteRegistry
 
@@ -148,10 +156,6 @@ def spool_lines_to_readings(lines: Iterable[tuple[object, int, bytes]], registry
     segments); sets still incomplete at the end are rejected. Every rejection's reason starts with
     ``<file name>: line N:`` so it can be traced back to the segment kept under ``consumed/``.
     """
-    from pathlib import Path
-
-    from sensors.hj212.packet import PacketError, Reassembler, parse_packet
-
     asm = Reassembler(timeout_s=reassembly_timeout_s)
     where: dict[tuple[str, str | None], str] = {}
     packets: list[Packet] = []

@@ -4,8 +4,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time as _t
 from dataclasses import dataclass, field
 
+from sensors.hj212 import Frame, FrameBuffer, PacketError, parse_packet
 from sensors.simulator.seeding import _key
 
 
@@ -40,8 +44,6 @@ _QN_RE = None
 
 def _wants_ack(raw: bytes) -> tuple[bool, bytes | None]:
     """(A bit set, QN) read from the packet header without a full parse."""
-    import re
-
     global _FLAG_RE, _QN_RE
     if _FLAG_RE is None:
         _FLAG_RE, _QN_RE = re.compile(rb";Flag=(\d+)"), re.compile(rb"QN=(\d+)")
@@ -52,10 +54,6 @@ def _wants_ack(raw: bytes) -> tuple[bool, bytes | None]:
 
 async def _device_group(host: str, port: int, queue, report: SendReport, answer_timeout: float) -> None:
     """One TCP connection: write the group's packets pipelined, count 9014 answers as they come."""
-    import asyncio
-
-    from sensors.hj212 import Frame, FrameBuffer, PacketError, parse_packet
-
     reader, writer = await asyncio.open_connection(host, port)
     report.connections += 1
     pending: dict[tuple[str, bytes], int] = {}
@@ -121,9 +119,6 @@ async def _device_group(host: str, port: int, queue, report: SendReport, answer_
 async def send_packets_async(host: str, port: int, packets, *, connections: int = 8,
                              answer_timeout: float = 30.0) -> SendReport:
     """Asyncio client playing the devices; see :func:`send_packets`."""
-    import asyncio
-    import time as _t
-
     report = SendReport()
     t0 = _t.perf_counter()
     queues = [asyncio.Queue(maxsize=10_000) for _ in range(max(1, connections))]
@@ -153,7 +148,5 @@ def send_packets(host: str, port: int, packets, *, connections: int = 8,
     connection writes pipelined, reads the receiver's ``ST=91;CN=9014`` answers concurrently and matches
     them by (MN, QN) to the packets sent with A=1. Waits up to ``answer_timeout`` s for the last answers.
     """
-    import asyncio
-
     return asyncio.run(send_packets_async(host, port, packets, connections=connections,
                                           answer_timeout=answer_timeout))

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sensors.schema import LOCAL_TZ
 from sensors.simulator.seeding import _key, _local, _rng, day_level
 from sensors.site import SiteRegistry
+from sensors.timezone import LOCAL_TZ
 
 # ------------------------------------------------------------------------------------------------------
 # Lab results (file format of sensors.lab)

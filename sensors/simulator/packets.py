@@ -4,12 +4,14 @@ the device protocol version mix and late sends.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sensors.hj212 import build_packet
 from sensors.parameters import load_parameter_table
 from sensors.schema import LOCAL_TZ, conform
 from sensors.simulator.seeding import NS_DAY, _key
@@ -109,8 +111,6 @@ def to_packets(readings: pd.DataFrame, registry: SiteRegistry, *, seed: int, lat
     QN is the DataTime plus a send delay of 1–30 s and a millisecond part. A segment over 1024 bytes is
     split (PNUM/PNO) by :func:`sensors.hj212.build_packet`; the parts are yielded in order.
     """
-    from sensors.hj212 import build_packet
-
     if readings.empty:
         return
     df = readings.sort_values(["point", "time", "parameter", "statistic"], kind="stable")
@@ -133,7 +133,6 @@ def to_packets(readings: pd.DataFrame, registry: SiteRegistry, *, seed: int, lat
     ack = rng.random(n) < ack_fraction
     send_ms = rng.integers(1_000, 30_000, n)
     held: list[tuple[int, int, str, list[bytes]]] = []   # (due position, order, mn, packets)
-    import heapq
 
     for k in range(n):
         a, b = starts[k], ends[k]

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
+import chinese_calendar
 import numpy as np
 import pandas as pd
 import yaml
@@ -61,8 +62,6 @@ def day_level(d: date, saturday_level: float, holiday_level: float) -> float:
 
     Uses chinese_calendar; for a year it does not know, Monday–Friday are working days.
     """
-    import chinese_calendar
-
     try:
         if chinese_calendar.is_workday(d):
             return 1.0

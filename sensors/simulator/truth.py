@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from sensors.schema import LOCAL_TZ
 from sensors.simulator.events import _plan
 from sensors.simulator.model import _build_point
 from sensors.simulator.seeding import _utc_ns, load_profiles
 from sensors.site import SiteRegistry
+from sensors.timezone import LOCAL_TZ
 
 # ------------------------------------------------------------------------------------------------------
 # Ground truth

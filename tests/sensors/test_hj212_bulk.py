@@ -23,10 +23,10 @@ from sensors.hj212 import (
     build_packet,
     crc16_hj212,
     frame_segment,
-    packets_to_readings,
     parse_packet,
 )
 from sensors.hj212.bulk import crc16_hj212_many, decode_packets
+from sensors.hj212.readings import packets_to_readings
 
 DATA = Path(__file__).parent / "data"
 STACK, WATER, NOISE = "010000A8900016F000169DC0", "88888880000001", "NX0010000000000000N00001"
