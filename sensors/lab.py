@@ -52,6 +52,7 @@ from sensors.parameters import load_parameter_table
 from sensors.quarantine import Rejected
 from sensors.schema import LOCAL_TZ, conform, empty_readings
 from sensors.site import SiteRegistry
+from sensors.timezone import LOCAL_TZ
 
 
 class TableError(ValueError):

@@ -62,6 +62,7 @@ from sensors.hj212.readings import (
     unknown_unit_reason,
 )
 from sensors.schema import CN_PERIOD, empty_readings
+from sensors.site import SiteRegistry
 
 __all__ = ["BulkDecoded", "crc16_hj212_many", "decode_packets"]
 
@@ -190,7 +191,7 @@ def _framing_ok(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> np.ndarr
     return ok
 
 
-def decode_packets(lines: Sequence[bytes], registry, batch: str) -> BulkDecoded:
+def decode_packets(lines: Sequence[bytes], registry: SiteRegistry, batch: str) -> BulkDecoded:
     """Decode one packet per line (no line terminator) into canonical readings; see the module docstring.
 
     ``registry.by_mn`` maps MN → monitoring point. Logical packets are numbered in the order they

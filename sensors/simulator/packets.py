@@ -13,9 +13,10 @@ import pandas as pd
 
 from sensors.hj212 import build_packet
 from sensors.parameters import load_parameter_table
-from sensors.schema import LOCAL_TZ, conform
+from sensors.schema import conform
 from sensors.simulator.seeding import NS_DAY, _key
 from sensors.site import SiteRegistry
+from sensors.timezone import LOCAL_TZ
 
 # ------------------------------------------------------------------------------------------------------
 # HJ 212 packets

@@ -16,7 +16,7 @@ import yaml
 
 from sensors.hj212.codes import UNITS
 from sensors.parameters import load_parameter_table
-from sensors.schema import LOCAL_TZ
+from sensors.timezone import LOCAL_TZ
 
 PROFILES_PATH = Path(__file__).resolve().parents[1] / "data" / "sim_profiles.yaml"
 NS_MIN = 60_000_000_000
