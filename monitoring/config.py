@@ -96,6 +96,11 @@ class Settings:
         return self.data_dir / "records"
 
     @property
+    def quality_dir(self) -> Path:
+        """One JSON summary per ingest batch from :func:`monitoring.quality.write_summary`."""
+        return self.records_dir / "quality"
+
+    @property
     def rosters_dir(self) -> Path:
         return self.data_dir / "rosters"
 

@@ -309,7 +309,7 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
         checked = validate_batch(converted, now=now, batch=batch)
         quarantine.add_rows(checked.quarantined.drop(columns=["expectation"], errors="ignore"),
                             stage="quality")
-        write_summary(checked.summary, settings.records_dir / "quality")
+        write_summary(checked.summary, settings.quality_dir)
 
         result = writer.write_readings(checked.valid)
         report.readings_stored = result.lines_written

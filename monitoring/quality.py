@@ -325,8 +325,17 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def write_summary(summary: dict[str, Any], records_dir: str | Path) -> Path:
-    """Write the summary as ``<records_dir>/quality/<batch>.json`` (UTF-8, replaced atomically)."""
-    path = Path(records_dir) / "quality" / f"{_safe_name(str(summary.get('batch', 'batch')))}.json"
+def write_summary(summary: dict[str, Any], directory: str | Path) -> Path:
+    """Write the summary as ``<directory>/<batch>.json`` (UTF-8, replaced atomically).
+
+    Parameters
+    ----------
+    summary : dict
+        :attr:`QualityResult.summary`.
+    directory : path
+        Where quality summaries live: ``Settings.quality_dir`` (``$ENVMON_DATA_DIR/records/quality``).
+        The file goes directly into it (no sub-folder is added).
+    """
+    path = Path(directory) / f"{_safe_name(str(summary.get('batch', 'batch')))}.json"
     _atomic_write(path, lambda fh: json.dump(summary, fh, ensure_ascii=False, indent=2, default=str))
     return path

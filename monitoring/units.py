@@ -9,15 +9,13 @@
   (``value × scale + offset``; the offset is only non-zero for temperatures). Gas mixing ratios
   (ppm, ppb, µmol/mol) become mass concentrations at the standard state of GB 16297-1996 / HJ 75
   (273.15 K, 101.325 kPa): ``mg/m³ = ppm × M / Vm`` with ``Vm = R·T/p = 22.414 L/mol``.
-* :func:`energy_mean_db`, :func:`energy_mean_db_grouped` — the energy mean of sound levels,
-  ``10·log10(mean(10^(L/10)))`` (GB 12348-2008 §5: Leq is an energy average; dB are never averaged
-  arithmetically).
+* Sound levels are converted like any unit here, but averaged only by :mod:`sensors.acoustics` (the one
+  energy mean, ``10·lg(mean(10^(0.1·L)))``; dB are never averaged arithmetically).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -191,32 +189,3 @@ def normalise(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     rejected = df.loc[bad].copy()
     rejected["reason"] = pd.array(row_reason[bad], dtype="string")
     return converted, rejected
-
-
-def energy_mean_db(levels: Sequence[float] | np.ndarray | pd.Series) -> float:
-    """Energy mean of sound levels in dB(A): ``10·log10(mean(10^(L/10)))`` (GB 12348-2008 §5.x, Leq).
-
-    NaN levels are ignored; an empty or all-NaN input gives NaN. 60 and 70 dB(A) → 67.4 dB(A), not 65.
-    """
-    arr = np.asarray(levels, dtype="float64")
-    arr = arr[~np.isnan(arr)]
-    if arr.size == 0:
-        return float("nan")
-    top = arr.max()  # factor out the maximum: exact and overflow-free for any level
-    return float(top + 10.0 * np.log10(np.mean(np.power(10.0, (arr - top) / 10.0))))
-
-
-def energy_mean_db_grouped(df: pd.DataFrame, by: str | list[str], value: str = "value") -> pd.Series:
-    """Energy mean of ``df[value]`` (dB(A)) per group of ``by``; vectorised groupby, NaN ignored.
-
-    Returns a Series indexed by the group keys, named ``value``; a group of only NaN gives NaN.
-    """
-    energy = np.power(10.0, df[value].to_numpy(dtype="float64") / 10.0)
-    keys = [by] if isinstance(by, str) else list(by)
-    frame = df[keys].copy()
-    frame["_energy"] = energy
-    mean = frame.groupby(keys, sort=True, dropna=False, observed=True)["_energy"].mean()
-    with np.errstate(divide="ignore"):
-        out = 10.0 * np.log10(mean)
-    out.name = value
-    return out

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sensors.acoustics import level_to_energy
 from sensors.parameters import load_parameter_table
 from sensors.schema import DATA_FLAGS, VALID_FLAGS
 
@@ -98,7 +99,7 @@ def hourly_aggregates(readings: pd.DataFrame, statistics: tuple[str, ...] = VALU
     param_codes, param_uniques = pd.factorize(r["parameter"], use_na_sentinel=False)
     param_uniques = np.asarray(param_uniques, dtype=object)
     level = np.isin(param_uniques, LEVEL_PARAMETERS)[param_codes]
-    energy = np.where(level & valid, np.power(10.0, np.where(level & valid, counted, 0.0) / 10.0), 0.0)
+    energy = np.where(level & valid, level_to_energy(np.where(level & valid, counted, 0.0)), 0.0)
     point_codes, point_uniques = pd.factorize(r["point"], use_na_sentinel=False)
     ns = r["time"].array.asi8
     hour = ns - ns % 3_600_000_000_000

@@ -64,10 +64,6 @@ class IncidentView:
         return SEVERITY_NAMES[self.severity][0]
 
     @property
-    def severity_en(self) -> str:
-        return SEVERITY_NAMES[self.severity][1]
-
-    @property
     def status_zh(self) -> str:
         return STATUS_NAMES[self.status]
 

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import func, select
 
 from monitoring.complaints import complaints_frame
@@ -229,9 +228,3 @@ def load_record(settings: Settings, ref: str) -> tuple[dict | None, dict | None,
 
 def local_time(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def roster_frame(record: dict) -> pd.DataFrame:
-    """The tasks of a record as a frame (internal view)."""
-    rows = [{"task": record["task_ids"].get(t["enterprise"], ""), **t} for t in record["result"]["tasks"]]
-    return pd.DataFrame(rows)

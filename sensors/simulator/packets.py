@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sensors.acoustics import energy_to_level, level_to_energy
 from sensors.hj212 import build_packet
 from sensors.parameters import load_parameter_table
 from sensors.schema import conform
@@ -57,8 +58,8 @@ def hourly_from_minutes(readings: pd.DataFrame, registry: SiteRegistry, *, min_v
     work = pd.DataFrame({
         "point": df["point"].to_numpy(), "parameter": df["parameter"].to_numpy(), "hour": hour.to_numpy(),
         "n": 1, "nv": valid.astype("int64"),
-        "lin_v": np.where(valid, np.where(energy, 10 ** (value / 10), value), 0.0),
-        "lin_all": np.where(energy, 10 ** (value / 10), value),
+        "lin_v": np.where(valid, np.where(energy, level_to_energy(value), value), 0.0),
+        "lin_all": np.where(energy, level_to_energy(value), value),
         "max_v": np.where(valid, value, -np.inf), "max_all": value,
     })
     keys = ["point", "parameter", "hour"]
@@ -77,7 +78,7 @@ def hourly_from_minutes(readings: pd.DataFrame, registry: SiteRegistry, *, min_v
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_v, mean_all = agg["lin_v"] / agg["nv"], agg["lin_all"] / agg["n"]
         lin = np.where(ok, mean_v, mean_all)
-        val = np.where(is_energy, 10 * np.log10(lin), lin)
+        val = np.where(is_energy, energy_to_level(lin), lin)
     val = np.where(is_max, np.where(ok, agg["max_v"], agg["max_all"]), val)
     first = df.drop_duplicates(["point"]).set_index("point")
     out = pd.DataFrame({

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from monitoring.incidents import IncidentManager
-from sensors.schema import LEDGER_COLUMNS, conform
 from monitoring.influx import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS
+from sensors.schema import LEDGER_COLUMNS, conform
 
 pytestmark = [pytest.mark.influx, pytest.mark.airflow]
 

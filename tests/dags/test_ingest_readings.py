@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -110,3 +111,8 @@ def test_lab_rows_of_another_zone_are_quarantined_not_dropped(settings, influx_s
     (record,) = [json.loads(line) for line in open(report.quarantine_file, encoding="utf-8")]
     assert record["stage"] == "collect" and other.id in record["reason"] and "nanxi" in record["reason"]
     assert record["row"]["value"] == 0.30
+    # the batch's quality summary is in records/quality/, not records/quality/quality/ (issue 7 item 9)
+    summaries = sorted(p.relative_to(settings.records_dir) for p in settings.records_dir.rglob("*.json")
+                       if "quality" in p.parts)
+    assert len(summaries) == 1 and summaries[0].parent == Path("quality"), summaries
+    assert json.loads((settings.records_dir / summaries[0]).read_text(encoding="utf-8"))["batch"] == report.batch

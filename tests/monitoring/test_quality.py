@@ -118,16 +118,17 @@ def test_empty_batch() -> None:
     assert res.valid.empty and res.quarantined.empty and res.summary["rows_in"] == 0
 
 
-def test_files_keep_everything(tmp_path) -> None:
+def test_summary_goes_into_the_given_directory(tmp_path) -> None:
     """Quarantined rows go to the one quarantine writer (sensors.quarantine, via ingest); the summary
-    is kept as JSON."""
+    is kept as JSON directly in the directory given (Settings.quality_dir)."""
     df = good_batch()
     df.loc[2, "value"] = 15.0
     df.loc[4, "value"] = 200.0
     res = validate_batch(df, now=NOW, batch="sim/2025-06-01 08:00")
     assert len(res.quarantined) == 2
 
-    summary_path = write_summary(res.summary, tmp_path / "records")
+    summary_path = write_summary(res.summary, tmp_path / "quality")
+    assert summary_path.parent == tmp_path / "quality" and "/" not in summary_path.name
     loaded = json.loads(summary_path.read_text(encoding="utf-8"))
     assert loaded["quarantined"] == 2 and loaded["valid"] == len(df) - 2
     assert loaded["batch"] == "sim/2025-06-01 08:00"

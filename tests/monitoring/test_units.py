@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from monitoring import units
+from monitoring.units import canonical_unit, normalise
 from sensors.schema import conform
-from monitoring.units import canonical_unit, energy_mean_db, energy_mean_db_grouped, normalise
 
 
 def batch(rows: list[tuple[str, float, str | None]]) -> pd.DataFrame:
@@ -117,21 +117,3 @@ def test_vectorised_one_conversion_per_group_on_a_million_rows() -> None:
     so2 = (df["parameter"] == "a21026") & (df["unit"] == "ppm")
     np.testing.assert_allclose(out.loc[so2[so2].index, "value"], df.loc[so2, "value"] * 64.066 / 22.414, rtol=1e-4)
     assert elapsed < 5.0, elapsed
-
-
-def test_energy_mean_is_not_the_arithmetic_mean() -> None:
-    assert energy_mean_db([60, 70]) == pytest.approx(67.4, abs=0.05)
-    assert energy_mean_db([55, 55, 55]) == pytest.approx(55.0)
-    assert energy_mean_db([50, np.nan, 50]) == pytest.approx(50.0)
-    assert np.isnan(energy_mean_db([]))
-    assert energy_mean_db([400.0, 400.0]) == pytest.approx(400.0)  # no overflow
-
-
-def test_energy_mean_grouped() -> None:
-    df = pd.DataFrame({"point": ["A", "A", "B", "B", "B"], "period": ["day"] * 5,
-                       "value": [60.0, 70.0, 50.0, 50.0, np.nan]})
-    out = energy_mean_db_grouped(df, ["point", "period"])
-    assert out.loc[("A", "day")] == pytest.approx(67.404, abs=0.001)
-    assert out.loc[("B", "day")] == pytest.approx(50.0)
-    big = pd.DataFrame({"g": np.arange(200_000) % 100, "value": np.full(200_000, 62.0)})
-    np.testing.assert_allclose(energy_mean_db_grouped(big, "g").to_numpy(), 62.0)
