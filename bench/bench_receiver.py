@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from monitoring.config import LOCAL_TZ
+from sensors.timezone import LOCAL_TZ
 from sensors.hj212 import build_packet, crc16_hj212, parse_packet
 
 REGISTRY = REPO / "tests" / "sensors" / "data" / "registry_small.yaml"

@@ -38,7 +38,7 @@ SUPERVISORD = Path(sys.executable).with_name("supervisord")
 
 def write_influx_config(layout: Layout) -> Path:
     """influxd config for the managed server: data under ``influxdb/``, HTTP on the layout's port."""
-    from monitoring.influxd import write_config
+    from monitoring.influx.server import write_config
 
     layout.influx_dir.mkdir(parents=True, exist_ok=True)
     return write_config(layout.influx_dir, http_port=layout.ports["influxdb"], host=layout.host)

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _stored(stack: LiveStack) -> int:
-    from monitoring.store import InfluxStore
+    from monitoring.influx import InfluxStore
 
     store = InfluxStore(stack.influx_url, "envmon")
     try:

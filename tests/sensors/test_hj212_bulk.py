@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from monitoring.config import LOCAL_TZ
+from sensors.timezone import LOCAL_TZ
 from monitoring.registry import Registry, parse_registry
 from sensors.hj212 import (
     PacketError,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitoring.config import LOCAL_TZ
+from sensors.timezone import LOCAL_TZ
 from sensors.hj212 import (
     CODES_2005_TO_2017,
     MAX_SEGMENT,

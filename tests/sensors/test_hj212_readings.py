@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from monitoring.config import LOCAL_TZ
+from sensors.timezone import LOCAL_TZ
 from monitoring.registry import Registry, parse_registry
 from sensors.schema import READINGS_COLUMNS
 from sensors.hj212 import build_packet, decode_lines, frame_segment, parse_packet

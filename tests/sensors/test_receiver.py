@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring.config import LOCAL_TZ
+from sensors.timezone import LOCAL_TZ
 from monitoring.registry import Registry, parse_registry
 from sensors.hj212 import FrameBuffer, build_packet, parse_packet
 from sensors.receiver import Receiver, data_answer

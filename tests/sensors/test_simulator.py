@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.config import LOCAL_TZ
+from sensors.timezone import LOCAL_TZ
 from monitoring.registry import Registry
 from sensors.schema import IDENTITY, READINGS_COLUMNS
 from sensors.hj212 import Packet, decode_lines
