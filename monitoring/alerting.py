@@ -225,7 +225,8 @@ def check_hazardous_waste(*, as_of: datetime | None = None, settings: Settings |
     as_of = as_of or datetime.now(UTC)
     settings, registry, catalogue, store = _context(settings, registry)
     ledger = stored_ledger(store, as_of - history, as_of + timedelta(days=1))
-    assessments = evaluate_ledger(ledger, registry, catalogue, as_of=as_of)
+    assessments = evaluate_ledger(ledger, registry, catalogue, as_of=as_of,
+                                  holidays_path=settings.holidays_path)
     report = AlertReport(start=(pd.Timestamp(as_of) - history).isoformat(), end=pd.Timestamp(as_of).isoformat())
     report.windows = len(assessments)
     report.exceedances = int((assessments["verdict"] == "exceeds").sum()) if len(assessments) else 0

@@ -22,13 +22,35 @@ variable                       meaning (default)
 ``ENVMON_SAFETY_NOTIFY_URLS``  apprise URLs for safety alarms (default: ``ENVMON_NOTIFY_URLS``);
                                ``ENVMON_SAFETY_ESCALATE_URLS`` for second-level escalation (default: the
                                same), ``ENVMON_SAFETY_ESCALATE_MINUTES`` unacknowledged first level (10)
+``ENVMON_ENFORCEMENT_HISTORY`` enforcement cases and credit ratings YAML for 双随机 risk weights (the
+                               packaged example file)
+``ENVMON_PUBLIC_URL``          base of links in messages and pages (the console's URL; ``http://localhost:8080``)
+``ENVMON_NOTIFY_URLS``         apprise URLs of the alert channels, separated by spaces, commas or new
+                               lines (none)
+``ENVMON_NOTIFY_CONNECTIONS``  Airflow Connection ids whose extra ``url`` is an apprise URL (none)
+``ENVMON_NOTIFY_RETRY``        apprise retries inside one send (1)
+``ENVMON_NOTIFY_MIN_INTERVAL_S``  seconds between two sends to one channel (apprise's default)
+``ENVMON_NOTIFY_DIGEST_MINUTES``  digest interval of incident updates, minutes (360)
+``ENVMON_INCIDENT_MIN_MINUTES``   summed exceedance before an incident opens, minutes (60)
+``ENVMON_INCIDENT_CLEAR_AFTER``   consecutive compliant windows that clear it (3)
+``ENVMON_INCIDENT_ESCALATE_HOURS``  unacknowledged this long → escalate, h (4)
+``ENVMON_INCIDENT_MAX_ESCALATIONS``  escalation levels at most (3)
+``ENVMON_INCIDENT_LONG_HOURS``    summed exceedance that raises the severity one level, h (24)
+``ENVMON_DEADMAN_FACTOR``      silence longer than interval_s × factor → data missing (3)
 =============================  =====================================================================
+
+This module is the only reader of ``ENVMON_*`` variables: every other module takes a :class:`Settings`
+(or the values it needs) as a parameter. A malformed value raises :class:`SettingsError` naming the
+variable.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from sensors.timezone import LOCAL_TZ  # noqa: F401  (re-exported; defined in sensors/, which reads device times)
@@ -41,9 +63,37 @@ def _default_data_dir() -> Path:
     return Path(base) / "envmon"
 
 
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used; the message names the variable."""
+
+
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value).expanduser() if value else None
+
+
+def _env_number(name: str, default: float, *, minimum: float = 0.0) -> float:
+    """A finite number ≥ ``minimum`` from ``name``; unset or blank → ``default``."""
+    value = _env_optional_number(name, minimum=minimum)
+    return default if value is None else value
+
+
+def _env_optional_number(name: str, *, minimum: float = 0.0) -> float | None:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable {name}={raw!r} is not a number") from None
+    if not math.isfinite(value) or value < minimum:
+        raise SettingsError(f"environment variable {name}={raw!r} must be a finite number ≥ {minimum:g}")
+    return value
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    """Items separated by spaces, commas or new lines (apprise URLs, Connection ids)."""
+    return tuple(u for u in re.split(r"[\s,]+", os.environ.get(name) or "") if u)
 
 
 @dataclass(frozen=True)
@@ -65,6 +115,21 @@ class Settings:
     console_secret: str | None = field(default=None, repr=False)
     console_https: bool = False
     safety_plans_path: Path = PACKAGE_DATA / "safety_plans.yaml"
+    enforcement_history_path: Path = PACKAGE_DATA / "enforcement_history.yaml"
+    # messages and links
+    public_url: str | None = None        # None: the console's own URL (http://localhost:8080 in messages)
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)   # apprise URLs carry secrets
+    notify_connections: tuple[str, ...] = ()
+    notify_retry: int = 1
+    notify_min_interval_s: float | None = None
+    notify_digest: timedelta = timedelta(minutes=360)
+    # incident rules (monitoring.incidents)
+    incident_min_duration: timedelta = timedelta(minutes=60)
+    incident_clear_after: int = 3
+    incident_escalate_after: timedelta = timedelta(hours=4)
+    incident_max_escalations: int = 3
+    incident_long_duration: timedelta = timedelta(hours=24)
+    deadman_factor: float = 3.0
 
     @property
     def sql_url(self) -> str:
@@ -140,10 +205,23 @@ def load_settings(**overrides: object) -> Settings:
         holidays_path=_env_path("ENVMON_HOLIDAYS"),
         console_secret=os.environ.get("ENVMON_CONSOLE_SECRET") or None,
         console_https=os.environ.get("ENVMON_CONSOLE_HTTPS", "0").strip().lower() in ("1", "true", "yes"),
+        public_url=(os.environ.get("ENVMON_PUBLIC_URL") or "").rstrip("/") or None,
+        notify_urls=_env_list("ENVMON_NOTIFY_URLS"),
+        notify_connections=_env_list("ENVMON_NOTIFY_CONNECTIONS"),
+        notify_retry=int(_env_number("ENVMON_NOTIFY_RETRY", 1)),
+        notify_min_interval_s=_env_optional_number("ENVMON_NOTIFY_MIN_INTERVAL_S"),
+        notify_digest=timedelta(minutes=_env_number("ENVMON_NOTIFY_DIGEST_MINUTES", 360)),
+        incident_min_duration=timedelta(minutes=_env_number("ENVMON_INCIDENT_MIN_MINUTES", 60)),
+        incident_clear_after=int(_env_number("ENVMON_INCIDENT_CLEAR_AFTER", 3, minimum=1)),
+        incident_escalate_after=timedelta(hours=_env_number("ENVMON_INCIDENT_ESCALATE_HOURS", 4)),
+        incident_max_escalations=int(_env_number("ENVMON_INCIDENT_MAX_ESCALATIONS", 3)),
+        incident_long_duration=timedelta(hours=_env_number("ENVMON_INCIDENT_LONG_HOURS", 24)),
+        deadman_factor=_env_number("ENVMON_DEADMAN_FACTOR", 3.0),
     )
     for name, attr in (("ENVMON_REGISTRY", "registry_path"), ("ENVMON_INSPECTORS", "inspectors_path"),
                        ("ENVMON_ROSTER_RULES", "roster_rules_path"),
-                       ("ENVMON_SAFETY_PLANS", "safety_plans_path")):
+                       ("ENVMON_SAFETY_PLANS", "safety_plans_path"),
+                       ("ENVMON_ENFORCEMENT_HISTORY", "enforcement_history_path")):
         p = _env_path(name)
         if p:
             values[attr] = p

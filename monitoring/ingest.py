@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import sys
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from monitoring.config import Settings, load_settings
+from monitoring.connections import airflow_connection
 from monitoring.registry import Registry, load_registry
 from sensors.quarantine import Quarantine
 from sensors.schema import conform, empty_readings
@@ -106,7 +106,7 @@ def store_from_settings(settings: Settings):
     if settings.influx_url:
         store = InfluxStore.from_settings(settings)
     else:
-        conn = _airflow_connection("envmon_influx")
+        conn = airflow_connection("envmon_influx", required=False)
         if conn is None:
             raise RuntimeError("no InfluxDB configured: set ENVMON_INFLUX_URL (or an Airflow Connection "
                                "'envmon_influx'); `envmon demo` and the tests start their own influxd")
@@ -119,19 +119,6 @@ def store_from_settings(settings: Settings):
     except InfluxUnavailable as exc:  # writes will go to the write spool and be replayed later
         log.warning("InfluxDB unreachable (%s); readings will be spooled for a later run", exc)
     return store
-
-
-def _airflow_connection(conn_id: str):
-    """An Airflow Connection, only when running inside Airflow (importing it elsewhere creates ~/airflow)."""
-    if "airflow.sdk" not in sys.modules:
-        return None
-    # deferred: this module is imported when Airflow parses the DAG files
-    from airflow.sdk import BaseHook
-
-    try:
-        return BaseHook.get_connection(conn_id)
-    except Exception:  # noqa: BLE001 - any lookup failure means "not configured"
-        return None
 
 
 # --- landing files ------------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitoring.config import load_settings
+
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 
 #: Default ports of the one-server layout (also the compose file's).
@@ -208,7 +210,7 @@ class Layout:
             jwt_secret=_secret(secret_dir / "airflow-jwt-secret"),
             api_secret_key=_secret(secret_dir / "airflow-api-secret-key"),
             ports=self.ports,
-            public_url=os.environ.get("ENVMON_PUBLIC_URL") or self.url("console"),
+            public_url=load_settings().public_url or self.url("console"),
         )
         env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(self.airflow_home / "passwords.json")
         return env

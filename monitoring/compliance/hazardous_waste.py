@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ import pandas as pd
 
 from monitoring.calendar import add_working_days
 from monitoring.compliance.frames import to_assessments
-from monitoring.config import LOCAL_TZ, load_settings
+from monitoring.config import LOCAL_TZ
 
 #: Declarations of hazardous-waste generation (申报): one row per enterprise and reporting period.
 DECLARATION_COLUMNS: dict[str, str] = {
@@ -50,12 +51,27 @@ def _local_date(ts: pd.Series) -> pd.Series:
 
 
 @lru_cache(maxsize=4096)
-def manifest_deadline(transfer_day: dt.date, working_days: int) -> dt.date:
-    """Last day for the receiver's confirmation: the ``working_days``-th Chinese working day after the
-    transfer day (adjusted workdays count, holidays don't). Years the chinese_calendar package does not
-    know yet use the local holiday file (``$ENVMON_HOLIDAYS``), then weekends only — logged as a warning
-    (:func:`monitoring.calendar.add_working_days`)."""
-    deadline = add_working_days(transfer_day, working_days, load_settings().holidays_path)
+def manifest_deadline(transfer_day: dt.date, working_days: int, holidays_path: Path | None = None) -> dt.date:
+    """Last day for the receiver's confirmation of a transfer manifest.
+
+    Parameters
+    ----------
+    transfer_day : datetime.date
+        Local day of the transfer.
+    working_days : int
+        The limit of the ``manifest_confirmation`` rule (working days).
+    holidays_path : path or None
+        The bureau's local holiday file (``Settings.holidays_path``, ``$ENVMON_HOLIDAYS``), for years the
+        chinese_calendar package does not know yet; without one those years count weekends only (logged
+        as a warning, :func:`monitoring.calendar.add_working_days`).
+
+    Returns
+    -------
+    datetime.date
+        The ``working_days``-th Chinese working day after the transfer day (adjusted workdays count,
+        holidays don't).
+    """
+    deadline = add_working_days(transfer_day, working_days, holidays_path)
     for note in deadline.notes:
         log.warning("manifest deadline for a transfer on %s: %s", transfer_day, note)
     return deadline.due
@@ -191,7 +207,8 @@ def declarations_check(registry: Any, catalogue: Any, declarations: pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def transfers_check(ledger: pd.DataFrame, catalogue: Any, as_of: pd.Timestamp, since: pd.Timestamp) -> pd.DataFrame:
+def transfers_check(ledger: pd.DataFrame, catalogue: Any, as_of: pd.Timestamp, since: pd.Timestamp,
+                    holidays_path: Path | None = None) -> pd.DataFrame:
     rule = _rule(catalogue, "manifest_confirmation")
     tr = ledger[(ledger["quantity_out_t"].fillna(0) > 0) & (ledger["date"] <= as_of)
                 & (ledger["date"] >= since)].copy()
@@ -201,7 +218,7 @@ def transfers_check(ledger: pd.DataFrame, catalogue: Any, as_of: pd.Timestamp, s
     rec = _local_date(tr["received"]) if "received" in tr else pd.Series(pd.NaT, index=tr.index)
     tr["from_day"] = rec.fillna(tr["day"])
     days = int(rule.value)
-    deadlines = {d: manifest_deadline(d.date(), days) for d in tr["from_day"].unique()}
+    deadlines = {d: manifest_deadline(d.date(), days, holidays_path) for d in tr["from_day"].unique()}
     tr["deadline"] = pd.to_datetime(tr["from_day"].map(deadlines))
     counted = np.where(rec.notna(), "received " + tr["from_day"].dt.strftime("%Y-%m-%d").fillna(""),
                        "no receipt date: counted from the transfer day")
@@ -240,7 +257,8 @@ def transfers_check(ledger: pd.DataFrame, catalogue: Any, as_of: pd.Timestamp, s
 
 
 def evaluate_ledger(ledger: pd.DataFrame, registry: Any, catalogue: Any, *, as_of: Any,
-                    declarations: pd.DataFrame | None = None, since: Any = None) -> pd.DataFrame:
+                    declarations: pd.DataFrame | None = None, since: Any = None,
+                    holidays_path: Path | None = None) -> pd.DataFrame:
     """Assessments of the hazardous-waste ledger (``LEDGER_COLUMNS``) as of ``as_of``.
 
     ``since`` (default ``as_of`` − 365 d) bounds the transfers, temporary-stock days and declaration
@@ -255,7 +273,7 @@ def evaluate_ledger(ledger: pd.DataFrame, registry: Any, catalogue: Any, *, as_o
     parts = []
     if not ledger.empty:
         parts += [storage_days(ledger, catalogue, as_of), temporary_stock(ledger, registry, catalogue, as_of, since),
-                  transfers_check(ledger, catalogue, as_of, since)]
+                  transfers_check(ledger, catalogue, as_of, since, holidays_path)]
     if declarations is not None:
         decl = declarations.astype({k: v for k, v in DECLARATION_COLUMNS.items() if k != "submitted"})
         ents = sorted({p.enterprise for p in registry if p.kind == "hw_store" and p.enterprise}

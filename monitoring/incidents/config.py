@@ -1,34 +1,33 @@
-"""Thresholds of the incident rules (:class:`IncidentConfig`); the variables are listed in
-:mod:`monitoring.incidents`.
-"""
+"""Thresholds of the incident rules (:class:`IncidentConfig`), taken from :class:`monitoring.config.Settings`
+(variables listed in :mod:`monitoring.incidents` and :mod:`monitoring.config`)."""
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 
-
-# ---------------------------------------------------------------------------------------------------
-# configuration
-# ---------------------------------------------------------------------------------------------------
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
-    if value < 0 or not math.isfinite(value):
-        raise ValueError(f"environment variable {name}={raw!r} must be a finite number ≥ 0")
-    return value
+from monitoring.config import Settings
 
 
 @dataclass(frozen=True)
 class IncidentConfig:
-    """Thresholds of the incident rules; see the module docstring for the variables."""
+    """Thresholds of the incident rules.
+
+    Attributes
+    ----------
+    min_duration : timedelta
+        Summed exceedance before an incident opens (``ENVMON_INCIDENT_MIN_MINUTES``, 60 min).
+    clear_after : int
+        Consecutive compliant windows that clear it (``ENVMON_INCIDENT_CLEAR_AFTER``, 3).
+    escalate_after : timedelta
+        Unacknowledged this long → escalate, again each period (``ENVMON_INCIDENT_ESCALATE_HOURS``, 4 h).
+    max_escalations : int
+        Escalation levels at most (``ENVMON_INCIDENT_MAX_ESCALATIONS``, 3).
+    long_duration : timedelta
+        Summed exceedance that raises the severity one level (``ENVMON_INCIDENT_LONG_HOURS``, 24 h).
+    deadman_factor : float
+        Silence longer than ``interval_s × factor`` → data missing (``ENVMON_DEADMAN_FACTOR``, 3).
+    """
 
     min_duration: timedelta = timedelta(minutes=60)
     clear_after: int = 3
@@ -38,12 +37,9 @@ class IncidentConfig:
     deadman_factor: float = 3.0
 
     @classmethod
-    def from_env(cls) -> IncidentConfig:
-        return cls(
-            min_duration=timedelta(minutes=_env_float("ENVMON_INCIDENT_MIN_MINUTES", 60)),
-            clear_after=max(1, int(_env_float("ENVMON_INCIDENT_CLEAR_AFTER", 3))),
-            escalate_after=timedelta(hours=_env_float("ENVMON_INCIDENT_ESCALATE_HOURS", 4)),
-            max_escalations=int(_env_float("ENVMON_INCIDENT_MAX_ESCALATIONS", 3)),
-            long_duration=timedelta(hours=_env_float("ENVMON_INCIDENT_LONG_HOURS", 24)),
-            deadman_factor=_env_float("ENVMON_DEADMAN_FACTOR", 3),
-        )
+    def from_settings(cls, settings: Settings) -> IncidentConfig:
+        """The thresholds of a :class:`~monitoring.config.Settings` snapshot."""
+        return cls(min_duration=settings.incident_min_duration, clear_after=settings.incident_clear_after,
+                   escalate_after=settings.incident_escalate_after,
+                   max_escalations=settings.incident_max_escalations,
+                   long_duration=settings.incident_long_duration, deadman_factor=settings.deadman_factor)

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from monitoring.config import load_settings
+from monitoring.config import Settings, load_settings
 from monitoring.db import session_scope
 from monitoring.incidents.config import IncidentConfig
 from monitoring.incidents.deadman import DeadmanMixin
@@ -90,17 +90,17 @@ def _overlaps(inc: Incident, ep: Episode) -> bool:
 class IncidentManager(DeadmanMixin):
     """Opens, updates, clears, escalates and records incidents in the SQL store at ``db_url``.
 
-    Every parameter left ``None`` takes its value from the environment (module docstring).
+    Every parameter left ``None`` takes its value from ``settings`` (default: :func:`load_settings`, i.e.
+    the ``ENVMON_INCIDENT_*`` variables).
     """
 
     def __init__(self, db_url: str | None = None, *, min_duration: timedelta | None = None,
                  clear_after: int | None = None, escalate_after: timedelta | None = None,
                  max_escalations: int | None = None, long_duration: timedelta | None = None,
-                 deadman_factor: float | None = None) -> None:
-        if db_url is None:
-            db_url = load_settings().sql_url
-        self.db_url = db_url
-        env = IncidentConfig.from_env()
+                 deadman_factor: float | None = None, settings: Settings | None = None) -> None:
+        settings = settings or load_settings()
+        self.db_url = db_url or settings.sql_url
+        env = IncidentConfig.from_settings(settings)
         self.config = IncidentConfig(
             min_duration=env.min_duration if min_duration is None else min_duration,
             clear_after=env.clear_after if clear_after is None else int(clear_after),

@@ -51,7 +51,7 @@ from monitoring.notifications.channels import (
     Channel,
     NotificationConfigError,
     airflow_connection_urls,
-    channel_urls_from_env,
+    channel_urls,
     make_channel,
     split_urls,
 )
@@ -72,5 +72,5 @@ __all__ = [
     "AVERAGING_NAMES_ZH", "CHECK_NAMES_ZH", "DEFAULT_PUBLIC_URL", "KIND_TITLES", "LIMIT_STATUS_ZH",
     "NOTIFICATION_KINDS", "STALE_PENDING", "TEMPLATES", "Channel", "Notification", "NotificationAttempt",
     "NotificationConfigError", "Notifier", "NotifyReport", "SendOutcome", "airflow_connection_urls",
-    "channel_urls_from_env", "incident_link", "make_channel", "render", "split_urls",
+    "channel_urls", "incident_link", "make_channel", "render", "split_urls",
 ]

@@ -5,13 +5,15 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import apprise
+
+from monitoring.config import Settings
+from monitoring.connections import ConnectionConfigError, airflow_connection
 
 
 class NotificationConfigError(ValueError):
@@ -28,19 +30,18 @@ def split_urls(text: str | None) -> list[str]:
 
 
 def airflow_connection_urls(conn_ids: Sequence[str]) -> list[str]:
-    """Apprise URLs from Airflow connections (only inside a running Airflow task)."""
-    if not conn_ids:
-        return []
-    try:
-        from airflow.sdk import Connection  # lazy: Airflow is heavy and optional here
-    except ImportError as exc:  # pragma: no cover - Airflow is installed in this project
-        raise NotificationConfigError(f"ENVMON_NOTIFY_CONNECTIONS set but Airflow is not importable: {exc}") from None
+    """Apprise URLs from the named Airflow Connections (extra ``url`` or ``apprise_url``, else the URI).
+
+    Every id was named by a person (``ENVMON_NOTIFY_CONNECTIONS``), so each is *required*
+    (:func:`monitoring.connections.airflow_connection`): a missing or unreadable one raises
+    :class:`NotificationConfigError` naming it.
+    """
     urls: list[str] = []
     for cid in conn_ids:
         try:
-            conn = Connection.get(cid)
-        except Exception as exc:  # noqa: BLE001 - not found, no supervisor, secrets backend down: all fatal here
-            raise NotificationConfigError(f"Airflow connection {cid!r} cannot be read: {exc}") from None
+            conn = airflow_connection(cid, required=True)
+        except ConnectionConfigError as exc:
+            raise NotificationConfigError(str(exc)) from None
         extra = conn.extra_dejson or {}
         url = extra.get("url") or extra.get("apprise_url") or conn.get_uri()
         if not url:
@@ -49,56 +50,45 @@ def airflow_connection_urls(conn_ids: Sequence[str]) -> list[str]:
     return urls
 
 
-def channel_urls_from_env() -> list[str]:
-    urls = split_urls(os.environ.get("ENVMON_NOTIFY_URLS"))
-    conns = split_urls(os.environ.get("ENVMON_NOTIFY_CONNECTIONS"))
-    return urls + airflow_connection_urls(conns)
+def channel_urls(settings: Settings) -> list[str]:
+    """The apprise URLs of the configured channels: ``settings.notify_urls`` then the URLs of
+    ``settings.notify_connections``."""
+    return list(settings.notify_urls) + airflow_connection_urls(settings.notify_connections)
 
 
 @dataclass(frozen=True)
 class Channel:
+    """One alert channel: its apprise URL (secret), what may be shown of it, and a stable key."""
+
     url: str = field(repr=False)
     display: str
     key: str
+    retry: int = 1
+    min_interval_s: float | None = None
 
     @cached_property
     def apprise(self) -> apprise.Apprise:
         """One apprise object per channel and notifier, so apprise's per-service throttle spaces the
         messages of a burst (WeCom and DingTalk robots accept about 20 messages a minute)."""
-        a = apprise.Apprise(asset=apprise.AppriseAsset(default_service_retry=_retry_default()))
+        a = apprise.Apprise(asset=apprise.AppriseAsset(default_service_retry=self.retry))
         a.add(self.url)
-        spacing = _min_interval()
-        if spacing is not None:
+        if self.min_interval_s is not None:
             for plugin in a:
-                plugin.request_rate_per_sec = spacing
+                plugin.request_rate_per_sec = self.min_interval_s
         return a
 
 
-def _retry_default() -> int:
-    raw = os.environ.get("ENVMON_NOTIFY_RETRY", "1")
-    try:
-        return max(0, int(raw))
-    except ValueError:
-        raise NotificationConfigError(f"ENVMON_NOTIFY_RETRY={raw!r} is not an integer") from None
+def make_channel(url: str, *, retry: int = 1, min_interval_s: float | None = None) -> Channel:
+    """A :class:`Channel` for an apprise URL; :class:`NotificationConfigError` when apprise cannot use it.
 
-
-def _min_interval() -> float | None:
-    raw = os.environ.get("ENVMON_NOTIFY_MIN_INTERVAL_S")
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise NotificationConfigError(f"ENVMON_NOTIFY_MIN_INTERVAL_S={raw!r} is not a number") from None
-    return max(0.0, value)
-
-
-def make_channel(url: str) -> Channel:
+    ``retry``: apprise retries inside one send (``?retry=N`` in the URL wins); ``min_interval_s``: seconds
+    between two sends to the channel (``None``: apprise's per-service default).
+    """
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else url[:12]
         raise NotificationConfigError(f"not a usable apprise URL (scheme {scheme!r}); see the apprise docs")
-    return Channel(url=url, display=plugin.url(privacy=True)[:255], key=hashlib.sha1(url.encode()).hexdigest())
+    return Channel(url=url, display=plugin.url(privacy=True)[:255], key=hashlib.sha1(url.encode()).hexdigest(), retry=retry, min_interval_s=min_interval_s)
 
 
 def _deliver(ch: Channel, title: str, body: str) -> tuple[bool, int, str | None]:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from sqlalchemy import (
     select,
 )
 
-from monitoring.config import load_settings
+from monitoring.config import Settings, load_settings
 from monitoring.db import session_scope
 from monitoring.incidents import (
     ChangeSet,
@@ -32,9 +31,8 @@ from monitoring.incidents import (
 from monitoring.incidents.times import _utc
 from monitoring.notifications.channels import (
     Channel,
-    NotificationConfigError,
     _deliver,
-    channel_urls_from_env,
+    channel_urls,
     make_channel,
 )
 from monitoring.notifications.rendering import render
@@ -91,20 +89,17 @@ class Notifier:
 
     def __init__(self, urls: Iterable[str] | None = None, *, db_url: str | None = None,
                  digest_interval: timedelta | None = None, public_url: str | None = None,
-                 min_duration: timedelta | None = None) -> None:
-        if db_url is None:
-            db_url = load_settings().sql_url
-        self.db_url = db_url
-        self.channels = [make_channel(u) for u in (channel_urls_from_env() if urls is None else urls)]
-        if digest_interval is None:
-            raw = os.environ.get("ENVMON_NOTIFY_DIGEST_MINUTES", "360")
-            try:
-                digest_interval = timedelta(minutes=float(raw))
-            except ValueError:
-                raise NotificationConfigError(f"ENVMON_NOTIFY_DIGEST_MINUTES={raw!r} is not a number") from None
-        self.digest_interval = digest_interval
-        self.public_url = public_url
-        self.min_duration = min_duration or IncidentManager(db_url).config.min_duration
+                 min_duration: timedelta | None = None, settings: Settings | None = None) -> None:
+        """Parameters left ``None`` come from ``settings`` (default :func:`load_settings`): channels from
+        ``notify_urls`` and ``notify_connections``, ``notify_digest``, ``public_url``, the incident rule's
+        ``incident_min_duration``."""
+        settings = settings or load_settings()
+        self.db_url = db_url or settings.sql_url
+        self.channels = [make_channel(u, retry=settings.notify_retry, min_interval_s=settings.notify_min_interval_s)
+                         for u in (channel_urls(settings) if urls is None else urls)]
+        self.digest_interval = settings.notify_digest if digest_interval is None else digest_interval
+        self.public_url = public_url or settings.public_url
+        self.min_duration = min_duration or settings.incident_min_duration
         self._by_key = {c.key: c for c in self.channels}
 
     # ------------------------------------------------------------------------------ public

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -64,7 +63,8 @@ def _num(v: float | None) -> str:
 
 
 def incident_link(incident_id: int, public_url: str | None = None) -> str:
-    base = (public_url or os.environ.get("ENVMON_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
+    """``{public_url}/incidents/{id}``: the page a message links to (``Settings.public_url``)."""
+    base = (public_url or DEFAULT_PUBLIC_URL).rstrip("/")
     return f"{base}/incidents/{incident_id}"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 import monitoring.incidents as mi
-from monitoring.config import LOCAL_TZ, PACKAGE_DATA
+from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.db import session_scope
 from monitoring.registry import Registry
 from monitoring.roster.period import Period
@@ -46,7 +45,6 @@ KIND_FIELD: dict[str, str] = {
     "noise": "噪声", "hw_store": "固废",
 }
 
-ENFORCEMENT_HISTORY_PATH = PACKAGE_DATA / "enforcement_history.yaml"
 
 
 class DirectoryError(ValueError):
@@ -236,9 +234,9 @@ class EnforcementHistory:
 
 
 def load_enforcement_history(path: str | Path | None = None) -> EnforcementHistory:
-    """Enforcement cases and credit ratings (default ``$ENVMON_ENFORCEMENT_HISTORY`` or the packaged,
-    clearly simulated example)."""
-    path = Path(path or os.environ.get("ENVMON_ENFORCEMENT_HISTORY") or ENFORCEMENT_HISTORY_PATH)
+    """Enforcement cases and credit ratings (default ``Settings.enforcement_history_path``:
+    ``$ENVMON_ENFORCEMENT_HISTORY`` or the packaged, clearly simulated example)."""
+    path = Path(path or load_settings().enforcement_history_path)
     raw = read_yaml(path, DirectoryError, "enforcement history file")
     try:
         parsed = _EnforcementFile.model_validate(raw)

@@ -77,7 +77,7 @@ def collect_inputs(settings: Settings, session, *, registry: Registry, rules: Ru
     complaints = complaints_frame(settings.sql_url, recorded_before=as_of)
     county = build_target_directory(registry, rules.rules, period=period, as_of=as_of, incidents=incidents,
                                     capture=capture, complaints=complaints,
-                                    enforcement=load_enforcement_history())
+                                    enforcement=load_enforcement_history(settings.enforcement_history_path))
     counts = {c: int((county["category"] == c).sum()) for c in CATEGORIES}
     target = county[county["zone"] == zone] if zone else county
     history = store.history_rows(session, period, before=as_of, exclude_records=exclude_records)

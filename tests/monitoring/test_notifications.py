@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
+from monitoring.config import load_settings
 from monitoring.incidents import ChangeSet, IncidentManager
 from monitoring.notifications import (
     NotificationConfigError,
     Notifier,
-    channel_urls_from_env,
+    channel_urls,
     make_channel,
     split_urls,
 )
@@ -202,14 +202,14 @@ def test_channel_configuration_from_env_and_airflow_connection(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_ENVMON_NOTIFY_HOOK",
                        '{"conn_type": "http", "extra": {"url": "json://127.0.0.1:9/hook"}}')
     monkeypatch.setenv("ENVMON_NOTIFY_CONNECTIONS", "envmon_notify_hook")
-    urls = channel_urls_from_env()
+    urls = channel_urls(load_settings())
     assert urls[-1] == "json://127.0.0.1:9/hook" and len(urls) == 4
     channels = [make_channel(u) for u in urls]
     assert [c.display.split("://")[0] for c in channels] == ["mailtos", "wecombot", "dingtalk", "json"]
     assert all("s3cret" not in c.display for c in channels)
     monkeypatch.setenv("ENVMON_NOTIFY_CONNECTIONS", "envmon_notify_missing")
     with pytest.raises(NotificationConfigError, match="envmon_notify_missing"):
-        channel_urls_from_env()
+        channel_urls(load_settings())
     with pytest.raises(NotificationConfigError, match="scheme 'nosuch'"):
         make_channel("nosuch://user:hunter2@host")
     assert split_urls(" a://x ,b://y\n") == ["a://x", "b://y"]

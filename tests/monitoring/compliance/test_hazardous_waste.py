@@ -165,7 +165,7 @@ def test_every_hazardous_waste_rule_names_its_article(catalogue):
     assert catalogue.rule("manifest_required").clause == "第八十二条"
 
 
-def test_manifest_deadline_in_a_year_the_calendar_package_does_not_know(tmp_path, monkeypatch):
+def test_manifest_deadline_in_a_year_the_calendar_package_does_not_know(tmp_path):
     """A transfer late in December 2026 has its deadline in 2027, beyond chinesecalendar's data: the local
     holiday file decides (元旦 2027-01-01 is a holiday there), not an exception."""
     import datetime as dt
@@ -175,8 +175,6 @@ def test_manifest_deadline_in_a_year_the_calendar_package_does_not_know(tmp_path
     holidays = tmp_path / "holidays.yaml"
     holidays.write_text("years:\n  2027:\n    status: official\n    source: test\n"
                         "    holidays: ['2027-01-01']\n    workdays: []\n", encoding="utf-8")
-    monkeypatch.setenv("ENVMON_HOLIDAYS", str(holidays))
-    manifest_deadline.cache_clear()
     # Tue 2026-12-29 + 5 working days: Wed 30, Thu 31, (Fri 1 Jan holiday), Mon 4, Tue 5, Wed 6
-    assert manifest_deadline(dt.date(2026, 12, 29), 5) == dt.date(2027, 1, 6)
+    assert manifest_deadline(dt.date(2026, 12, 29), 5, holidays) == dt.date(2027, 1, 6)
     manifest_deadline.cache_clear()
