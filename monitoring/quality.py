@@ -41,6 +41,7 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -131,11 +132,134 @@ def _whole_batch_failure(df: pd.DataFrame, expectation: str, reason: str, now: d
     return QualityResult(valid=empty_readings(), quarantined=quarantined, summary=summary)
 
 
-def validate_batch(df: pd.DataFrame, *, now: datetime | None = None, batch: str) -> QualityResult:
-    """Validate one canonical readings batch; see the module docstring for the expectations.
+@dataclass
+class _Batch:
+    """What the row checks read, computed once per batch (vectorised; string tests once per distinct flag)."""
 
-    ``now`` (aware; default: the current UTC time) anchors the future-timestamp check. ``batch`` names
-    the ingest batch in the summary and in file names.
+    frame: pd.DataFrame
+    value: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    limit: datetime
+    flag_missing: np.ndarray
+    flag_bad_pattern: np.ndarray
+    flag_not_in_set: np.ndarray
+    is_n: np.ndarray
+    identity_missing: dict[str, np.ndarray]
+    duplicate_all: np.ndarray      # every row of a repeated identity (GE's count)
+    duplicate_later: np.ndarray    # repeats after the first (quarantined; the first is kept)
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, limit: datetime) -> _Batch:
+        value = frame["value"].to_numpy(dtype="float64")
+        flag_codes, flag_values = pd.factorize(frame["flag"], use_na_sentinel=True)
+        pattern = re.compile(FLAG_PATTERN)
+        # each lookup has a trailing entry for code -1 (missing flag)
+        bad_pattern = np.append(np.array([not pattern.fullmatch(str(v)) for v in flag_values], dtype=bool),
+                                False)
+        known = np.append(np.array([str(v) in DATA_FLAGS for v in flag_values], dtype=bool), True)
+        is_n = np.append(np.array([str(v) == VALID_FLAG for v in flag_values], dtype=bool), False)
+        identity_missing = {c: frame[c].isna().to_numpy() for c in IDENTITY}
+        complete = ~np.logical_or.reduce(list(identity_missing.values()))
+        key = frame.groupby(IDENTITY, sort=False, dropna=False).ngroup().to_numpy()
+        later = np.ones(len(key), dtype=bool)
+        later[np.unique(key, return_index=True)[1]] = False
+        return cls(frame=frame, value=value, lo=frame["_min"].to_numpy(), hi=frame["_max"].to_numpy(),
+                   limit=limit, flag_missing=flag_codes < 0, flag_bad_pattern=bad_pattern[flag_codes],
+                   flag_not_in_set=~known[flag_codes], is_n=is_n[flag_codes],
+                   identity_missing=identity_missing,
+                   duplicate_all=complete & (np.bincount(key)[key] > 1), duplicate_later=complete & later)
+
+    def below(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(self.value) & ~np.isnan(self.lo) & (self.value < self.lo)
+
+    def above(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(self.value) & ~np.isnan(self.hi) & (self.value > self.hi)
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """One row expectation: the GE expectation of record, the pandas mask that mirrors it (its count must
+    equal GE's ``unexpected_count``), the rows it quarantines and why.
+
+    ``quarantined`` selects the rows quarantined when they differ from the mask (a repeated identity:
+    GE counts every row, the first one is kept); ``counts_only`` marks a check that quarantines nothing
+    (unknown but well-formed flags). ``group`` is the name quarantined rows carry (the docstring's table).
+    """
+
+    name: str
+    group: str
+    expectation: Callable[[datetime], Any]
+    mask: Callable[[_Batch], np.ndarray]
+    reason: Callable[[_Batch, np.ndarray], str | np.ndarray]
+    quarantined: Callable[[_Batch], np.ndarray] | None = None
+    counts_only: bool = False
+
+
+def _range_text(b: _Batch, mask: np.ndarray) -> np.ndarray:
+    return _range_reason(b.frame, b.value, b.lo, b.hi, mask)
+
+
+#: The row expectations, in the order a row's first failure is named.
+ROW_CHECKS: tuple[RowCheck, ...] = (
+    *(RowCheck(f"identity_present.{c}", "identity_present",
+               (lambda c: lambda _now: gxe.ExpectColumnValuesToNotBeNull(column=c))(c),
+               (lambda c: lambda b: b.identity_missing[c])(c),
+               (lambda c: lambda _b, _m: f"{c} missing")(c)) for c in IDENTITY),
+    RowCheck("flag_code.present", "flag_code", lambda _now: gxe.ExpectColumnValuesToNotBeNull(column="flag"),
+             lambda b: b.flag_missing, lambda _b, _m: "flag missing"),
+    RowCheck("flag_code.pattern", "flag_code",
+             lambda _now: gxe.ExpectColumnValuesToMatchRegex(column="flag", regex=FLAG_PATTERN),
+             lambda b: b.flag_bad_pattern,
+             lambda b, m: _reason_values("flag", b.frame["flag"], m, "is not a 1-2 letter HJ 212 flag")),
+    RowCheck("flag_known", "flag_known",
+             lambda _now: gxe.ExpectColumnValuesToBeInSet(column="flag", value_set=sorted(DATA_FLAGS)),
+             lambda b: b.flag_not_in_set, lambda _b, _m: "", counts_only=True),
+    RowCheck("value_plausible.min", "value_plausible",
+             lambda _now: gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                 column_A="value", column_B="_min", or_equal=True, ignore_row_if="either_value_is_missing"),
+             _Batch.below, _range_text),
+    RowCheck("value_plausible.max", "value_plausible",
+             lambda _now: gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                 column_A="_max", column_B="value", or_equal=True, ignore_row_if="either_value_is_missing"),
+             _Batch.above, _range_text),
+    RowCheck("time_not_future", "time_not_future",
+             lambda now: gxe.ExpectColumnValuesToBeBetween(column="time", max_value=now + FUTURE_TOLERANCE),
+             lambda b: _bool(b.frame["time"] > pd.Timestamp(b.limit)),
+             lambda b, _m: (f"time after now + {int(FUTURE_TOLERANCE.total_seconds() // 60)} min "
+                            f"({b.limit:%Y-%m-%d %H:%M} UTC)")),
+    RowCheck("unique_identity", "unique_identity",
+             lambda _now: gxe.ExpectCompoundColumnsToBeUnique(column_list=IDENTITY,
+                                                             ignore_row_if="any_value_is_missing"),
+             lambda b: b.duplicate_all,
+             lambda _b, _m: ("duplicate of an earlier row on point, parameter, statistic, period, time "
+                             "(first kept)"),
+             quarantined=lambda b: b.duplicate_later),
+    RowCheck("value_present_if_n", "value_present_if_n",
+             lambda _now: gxe.ExpectColumnValuesToNotBeNull(column="value", row_condition='flag=="N"',
+                                                            condition_parser="pandas"),
+             lambda b: b.is_n & np.isnan(b.value), lambda _b, _m: "value missing (NaN) for flag N"),
+)
+
+
+def validate_batch(df: pd.DataFrame, *, now: datetime | None = None, batch: str) -> QualityResult:
+    """Validate one canonical readings batch against :data:`ROW_CHECKS` (module docstring).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A readings batch with the columns of :data:`sensors.schema.READINGS_COLUMNS`.
+    now : datetime, optional
+        Aware; anchors the future-timestamp check (default: the current UTC time).
+    batch : str
+        The ingest batch id, named in the summary and in file names.
+
+    Returns
+    -------
+    QualityResult
+        ``valid`` + ``quarantined`` rows (nothing dropped) and the summary with GE's results.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     n = len(df)
@@ -162,26 +286,11 @@ def validate_batch(df: pd.DataFrame, *, now: datetime | None = None, batch: str)
     param = frame["parameter"]
     frame["_min"] = param.map({k: v.min for k, v in table.items()}).astype("float64")
     frame["_max"] = param.map({k: v.max for k, v in table.items()}).astype("float64")
-    limit = now + FUTURE_TOLERANCE
     exps: dict[str, Any] = {"schema_columns": gxe.ExpectTableColumnsToMatchSet(
         column_set=expected_cols + ["_min", "_max"], exact_match=True)}
     exps |= {f"schema_types.{c}": gxe.ExpectColumnValuesToBeOfType(column=c, type_=_GE_TYPE[t])
              for c, t in READINGS_COLUMNS.items()}
-    exps |= {f"identity_present.{c}": gxe.ExpectColumnValuesToNotBeNull(column=c) for c in IDENTITY}
-    exps |= {
-        "flag_code.present": gxe.ExpectColumnValuesToNotBeNull(column="flag"),
-        "flag_code.pattern": gxe.ExpectColumnValuesToMatchRegex(column="flag", regex=FLAG_PATTERN),
-        "flag_known": gxe.ExpectColumnValuesToBeInSet(column="flag", value_set=sorted(DATA_FLAGS)),
-        "value_plausible.min": gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="value", column_B="_min", or_equal=True, ignore_row_if="either_value_is_missing"),
-        "value_plausible.max": gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="_max", column_B="value", or_equal=True, ignore_row_if="either_value_is_missing"),
-        "time_not_future": gxe.ExpectColumnValuesToBeBetween(column="time", max_value=limit),
-        "unique_identity": gxe.ExpectCompoundColumnsToBeUnique(column_list=IDENTITY,
-                                                               ignore_row_if="any_value_is_missing"),
-        "value_present_if_n": gxe.ExpectColumnValuesToNotBeNull(
-            column="value", row_condition='flag=="N"', condition_parser="pandas"),
-    }
+    exps |= {check.name: check.expectation(now) for check in ROW_CHECKS}
     ge = _ge_validate(frame, exps)
     wrong = [f"{c} is {df[c].dtype} (expected {t})" for c, t in READINGS_COLUMNS.items()
              if not ge[f"schema_types.{c}"]["success"]
@@ -189,72 +298,30 @@ def validate_batch(df: pd.DataFrame, *, now: datetime | None = None, batch: str)
     if wrong:
         return _whole_batch_failure(df, "schema_types", "wrong dtype: " + "; ".join(wrong), now, batch, ge)
 
-    value = frame["value"].to_numpy(dtype="float64")
-    flag = frame["flag"]
-    lo, hi = frame["_min"].to_numpy(), frame["_max"].to_numpy()
-    identity_missing = {c: frame[c].isna().to_numpy() for c in IDENTITY}
-    # String tests run once per distinct flag (factorised), not once per row.
-    flag_codes, flag_values = pd.factorize(flag, use_na_sentinel=True)
-    pattern = re.compile(FLAG_PATTERN)
-    flag_missing = flag_codes < 0
-    lookup = np.append(np.array([not pattern.fullmatch(str(v)) for v in flag_values], dtype=bool), False)
-    flag_bad_pattern = lookup[flag_codes]          # code -1 (missing) indexes the trailing False
-    known = np.append(np.array([str(v) in DATA_FLAGS for v in flag_values], dtype=bool), True)
-    not_in_set = ~known[flag_codes]
-    unknown = not_in_set & ~flag_bad_pattern     # well-formed but unknown: passes, counted
-    is_n = np.append(np.array([str(v) == VALID_FLAG for v in flag_values], dtype=bool), False)[flag_codes]
-    with np.errstate(invalid="ignore"):
-        below = ~np.isnan(value) & ~np.isnan(lo) & (value < lo)
-        above = ~np.isnan(value) & ~np.isnan(hi) & (value > hi)
-    future = _bool(frame["time"] > pd.Timestamp(limit))
-    complete = ~np.logical_or.reduce(list(identity_missing.values()))
-    # one grouping gives both "every row of a repeated key" (GE's count) and "later repeats" (quarantined)
-    key = frame.groupby(IDENTITY, sort=False, dropna=False).ngroup().to_numpy()
-    repeated = np.bincount(key)[key] > 1
-    later = np.ones(len(key), dtype=bool)
-    later[np.unique(key, return_index=True)[1]] = False
-    dup_all = complete & repeated
-    dup_later = complete & later
-    n_without_value = is_n & np.isnan(value)
-
-    mirror = {f"identity_present.{c}": m for c, m in identity_missing.items()}
-    mirror |= {"flag_code.present": flag_missing, "flag_code.pattern": flag_bad_pattern,
-               "flag_known": not_in_set, "value_plausible.min": below, "value_plausible.max": above,
-               "time_not_future": future, "unique_identity": dup_all, "value_present_if_n": n_without_value}
+    # 3. each check's mask, checked against GE's count; quarantine: first failing group names the row ----
+    b = _Batch.of(frame, now + FUTURE_TOLERANCE)
     mismatches = []
-    for name, mask in mirror.items():
-        ge_count = ge[name]["unexpected_count"]
-        ge[name]["mask_count"] = int(mask.sum())
-        if ge_count is None or int(ge_count) != int(mask.sum()) or ge[name]["error"]:
-            mismatches.append(name)
-    if mismatches:
-        log.warning("quality %s: GE counts and masks disagree for %s", batch, ", ".join(mismatches))
-
-    # 3. quarantine: first failing expectation names the row, every reason is listed ----------------
-    checks: list[tuple[str, np.ndarray, np.ndarray | str]] = []
-    for c, m in identity_missing.items():
-        checks.append(("identity_present", m, f"{c} missing"))
-    checks.append(("flag_code", flag_missing, "flag missing"))
-    checks.append(("flag_code", flag_bad_pattern, _reason_values("flag", flag, flag_bad_pattern,
-                                                                 "is not a 1-2 letter HJ 212 flag")))
-    checks.append(("value_plausible", below | above, _range_reason(frame, value, lo, hi, below | above)))
-    checks.append(("time_not_future", future,
-                   f"time after now + {int(FUTURE_TOLERANCE.total_seconds() // 60)} min ({limit:%Y-%m-%d %H:%M} UTC)"))
-    checks.append(("unique_identity", dup_later,
-                   "duplicate of an earlier row on point, parameter, statistic, period, time (first kept)"))
-    checks.append(("value_present_if_n", n_without_value, "value missing (NaN) for flag N"))
-
     first = np.full(len(frame), None, dtype=object)
     reasons = np.full(len(frame), "", dtype=object)
     failed_rows: dict[str, int] = {}
-    for name, mask, reason in checks:
-        if not mask.any():
+    for check in ROW_CHECKS:
+        mask = check.mask(b)
+        ge_count = ge[check.name]["unexpected_count"]
+        ge[check.name]["mask_count"] = int(mask.sum())
+        if ge_count is None or int(ge_count) != int(mask.sum()) or ge[check.name]["error"]:
+            mismatches.append(check.name)
+        if check.counts_only:
             continue
-        failed_rows[name] = failed_rows.get(name, 0) + int(mask.sum())
-        new = mask & pd.isna(first)
-        first[new] = name
-        text = reason[mask] if isinstance(reason, np.ndarray) else reason
-        reasons[mask] = np.where(reasons[mask] == "", text, reasons[mask] + "; " + text)
+        rows = mask if check.quarantined is None else check.quarantined(b)
+        if not rows.any():
+            continue
+        failed_rows[check.group] = failed_rows.get(check.group, 0) + int(rows.sum())
+        first[rows & pd.isna(first)] = check.group
+        reason = check.reason(b, rows)
+        text = reason[rows] if isinstance(reason, np.ndarray) else reason
+        reasons[rows] = np.where(reasons[rows] == "", text, reasons[rows] + "; " + text)
+    if mismatches:
+        log.warning("quality %s: GE counts and masks disagree for %s", batch, ", ".join(mismatches))
     bad = pd.notna(first)
 
     valid = conform(df.iloc[np.flatnonzero(~bad)])
@@ -262,7 +329,8 @@ def validate_batch(df: pd.DataFrame, *, now: datetime | None = None, batch: str)
     quarantined["expectation"] = pd.array(first[bad], dtype="string")
     quarantined["reason"] = pd.array(reasons[bad], dtype="string")
     by_exp = quarantined["expectation"].value_counts().to_dict()
-    unknown_flags = flag.iloc[np.flatnonzero(unknown)].value_counts().to_dict()
+    unknown = b.flag_not_in_set & ~b.flag_bad_pattern     # well-formed but unknown: passes, counted
+    unknown_flags = frame["flag"].iloc[np.flatnonzero(unknown)].value_counts().to_dict()
     summary = _summary(batch, now, n, int(bad.sum()), {str(k): int(v) for k, v in by_exp.items()},
                        failed_rows, {str(k): int(v) for k, v in unknown_flags.items()}, ge, not mismatches)
     if mismatches:
