@@ -22,11 +22,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitoring.incidents import IncidentManager  # noqa: E402
-from monitoring.notifications import Notifier  # noqa: E402
-from monitoring.registry import load_registry  # noqa: E402
-from sensors.schema import ASSESSMENT_COLUMNS  # noqa: E402
-from tests.monitoring.sinks import HttpSink  # noqa: E402
+from monitoring.incidents import IncidentManager
+from monitoring.notifications import Notifier
+from monitoring.registry import load_registry
+from sensors.schema import ASSESSMENT_COLUMNS
+from tests.monitoring.sinks import HttpSink
 
 
 def batch(registry, start: datetime, hours: int, exceeding: int, seed: int = 0) -> pd.DataFrame:

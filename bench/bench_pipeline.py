@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_write import raw_write_rate  # noqa: E402
-from monitoring.config import LOCAL_TZ, load_settings  # noqa: E402
-from monitoring.influx.server import ManagedInfluxd  # noqa: E402
-from monitoring.registry import load_registry  # noqa: E402
+from bench.bench_write import raw_write_rate
+from monitoring.config import LOCAL_TZ, load_settings
+from monitoring.influx.server import ManagedInfluxd
+from monitoring.registry import load_registry
 
 START = datetime(2026, 3, 2, 0, 0, tzinfo=LOCAL_TZ)
 
@@ -40,8 +40,8 @@ def _peak_rss_mib() -> float:
 
 
 def ratio(hours: int) -> None:
-    from monitoring.ingest import ingest_zone
     from monitoring.influx import InfluxStore
+    from monitoring.ingest import ingest_zone
     from sensors import simulator
 
     registry = load_registry()
@@ -81,8 +81,8 @@ def ratio(hours: int) -> None:
 
 
 def month(days: int) -> None:
-    from monitoring.quality import validate_batch
     from monitoring.influx import InfluxStore, SpoolingWriter
+    from monitoring.quality import validate_batch
     from monitoring.units import normalise
     from sensors import simulator
 

@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sensors.timezone import LOCAL_TZ
 from sensors.hj212 import build_packet, crc16_hj212, parse_packet
+from sensors.timezone import LOCAL_TZ
 
 REGISTRY = REPO / "tests" / "sensors" / "data" / "registry_small.yaml"
 MN, PW = "010000A8900016F000169DC0", "100000"

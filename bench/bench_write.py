@@ -31,9 +31,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sensors import schema
-from monitoring.influx.server import ManagedInfluxd
 from monitoring.influx import InfluxStore, readings_to_line_protocol
+from monitoring.influx.server import ManagedInfluxd
+from sensors import schema
 
 T0 = pd.Timestamp("2026-03-01T00:00:00Z")
 PARAMETERS = np.array(["a21026", "a21002", "a34013", "a24088", "a01012"])  # SO2 NOx PM VOCs temp.

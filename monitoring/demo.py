@@ -101,7 +101,7 @@ def faulty_packets(registry: Registry, end: datetime) -> list[tuple[str, bytes]]
     out = []
     for i, p in enumerate(points[:4]):
         cp = {p.parameters[0]: {"Avg": 12.5, "Flag": "N"}}
-        kw = dict(st="31", cn="2051", mn=p.mn, pw=p.pw, data_time=when, cp=cp, qn=f"2026010100000{i}000", ack=True)
+        kw = {"st": "31", "cn": "2051", "mn": p.mn, "pw": p.pw, "data_time": when, "cp": cp, "qn": f"2026010100000{i}000", "ack": True}
         if i == 0:
             raw = build_packet(**kw, crc_mode="modbus")[0]
         elif i == 1:

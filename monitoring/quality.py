@@ -202,12 +202,15 @@ def _range_text(b: _Batch, mask: np.ndarray) -> np.ndarray:
     return _range_reason(b.frame, b.value, b.lo, b.hi, mask)
 
 
+def _identity_check(column: str) -> RowCheck:
+    return RowCheck(f"identity_present.{column}", "identity_present",
+                    lambda _now: gxe.ExpectColumnValuesToNotBeNull(column=column),
+                    lambda b: b.identity_missing[column], lambda _b, _m: f"{column} missing")
+
+
 #: The row expectations, in the order a row's first failure is named.
 ROW_CHECKS: tuple[RowCheck, ...] = (
-    *(RowCheck(f"identity_present.{c}", "identity_present",
-               (lambda c: lambda _now: gxe.ExpectColumnValuesToNotBeNull(column=c))(c),
-               (lambda c: lambda b: b.identity_missing[c])(c),
-               (lambda c: lambda _b, _m: f"{c} missing")(c)) for c in IDENTITY),
+    *(_identity_check(c) for c in IDENTITY),
     RowCheck("flag_code.present", "flag_code", lambda _now: gxe.ExpectColumnValuesToNotBeNull(column="flag"),
              lambda b: b.flag_missing, lambda _b, _m: "flag missing"),
     RowCheck("flag_code.pattern", "flag_code",

@@ -80,7 +80,7 @@ class _PointBase(_Model):
     example: bool = True
 
     @model_validator(mode="after")
-    def _online_needs_mn(self) -> "_PointBase":
+    def _online_needs_mn(self) -> _PointBase:
         if self.online and not (self.mn and self.pw):
             raise ValueError("an online point needs both 'mn' and 'pw'")
         return self

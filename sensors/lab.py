@@ -141,7 +141,7 @@ def read_table(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[
     if raw[:2] == b"PK" or path.suffix.lower() in (".xlsx", ".xlsm"):
         try:
             grid = pd.read_excel(path, header=None, dtype=object, engine="openpyxl")
-        except Exception as exc:  # openpyxl raises many types for a corrupt workbook
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a corrupt workbook
             raise TableError(f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
         grid = grid.map(_cell_text)
         fmt = "xlsx"

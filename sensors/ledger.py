@@ -88,8 +88,8 @@ def manifest_problem(manifest: pd.Series, entry_year: pd.Series) -> pd.Series:
     year = pd.to_numeric(parts["year"], errors="coerce")
     rules = [
         (parts["year"].isna(), "manifest: {m!r} is not 14 digits (year 4 + province 2 + city 2 + serial 6)"),
-        (~parts["province"].isin(PROVINCE_CODES), "manifest: {m!r}: province part {p!r} is not a GB/T 2260 "
-                                                  "province code"),
+        (~parts["province"].isin(PROVINCE_CODES),
+         "manifest: {m!r}: province part {p!r} is not a GB/T 2260 province code"),
         (parts["city"].eq("00"), "manifest: {m!r}: city part is 00"),
         (parts["serial"].eq("000000"), "manifest: {m!r}: serial 000000"),
         ((year - entry_year).abs() > 1, "manifest: {m!r}: year {y} does not match the entry date"),
@@ -149,8 +149,8 @@ def read_ledger_csv(path: str | Path, registry: SiteRegistry, batch: str, *, nam
          "store: {s!r} is a {k} point, not a hazardous-waste store"),
         (df["date"].fillna("") == "", "date: empty"),
         (date.isna() & (df["date"].fillna("") != ""), "date: cannot read {d!r} as a date"),
-        (code_parts["cat"].isna(), "waste_code: {w!r} is not HW01–HW50 (optionally with the 8-digit code "
-                                   "nnn-nnn-cc)"),
+        (code_parts["cat"].isna(),
+         "waste_code: {w!r} is not HW01–HW50 (optionally with the 8-digit code nnn-nnn-cc)"),
         (code_parts["tail"].notna() & code_parts["tail"].ne(code_parts["cat"]),
          "waste_code: {w!r}: the 8-digit code's last two digits must equal the category"),
         (q_in.isna(), "quantity_in_t: not a number {qi!r}"),

@@ -75,7 +75,7 @@ class Parameter(BaseModel):
     note: str | None = None
 
     @model_validator(mode="after")
-    def _range(self) -> "Parameter":
+    def _range(self) -> Parameter:
         if self.min > self.max:
             raise ValueError(f"min {self.min:g} > max {self.max:g}")
         return self

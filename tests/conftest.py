@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tests.airflow_env  # noqa: F401,I001  (must run before anything imports airflow)
-
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,9 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import tests.airflow_env
 from monitoring.config import Settings, load_settings
-from monitoring.registry import Registry, load_registry
 from monitoring.influx import InfluxStore
+from monitoring.registry import Registry, load_registry
 
 
 @pytest.fixture

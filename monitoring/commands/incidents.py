@@ -74,8 +74,8 @@ def show(
         return
     if as_json:
         d = _as_json(inc)
-        d["history"] = [dict(at=e.at.isoformat(), at_local=fmt_local(e.at), actor=e.actor, action=e.action,
-                             note=e.note, detail=e.detail) for e in trail]
+        d["history"] = [{"at": e.at.isoformat(), "at_local": fmt_local(e.at), "actor": e.actor, "action": e.action,
+                             "note": e.note, "detail": e.detail} for e in trail]
         typer.echo(json.dumps(d, ensure_ascii=False, indent=2))
         return
     console = Console(width=200)

@@ -246,11 +246,11 @@ class IncidentManager(DeadmanMixin):
 
     @staticmethod
     def _window_row(r: dict[str, Any], now: datetime) -> dict[str, Any]:
-        return dict(series_id=int(r["series_id"]), window_start=_utc(r["window_start"]),
-                    window_end=_utc(r["window_end"]), verdict=str(r["verdict"]), value=_f(r["value"]),
-                    limit=_f(r["limit"]), limit_low=_f(r["limit_low"]), ratio=_f(r["ratio"]),
-                    unit=_s(r["unit"]), averaging=_s(r["averaging"]), limit_status=_s(r["limit_status"]),
-                    reason=_s(r["reason"]), applied_at=now)
+        return {"series_id": int(r["series_id"]), "window_start": _utc(r["window_start"]),
+                    "window_end": _utc(r["window_end"]), "verdict": str(r["verdict"]), "value": _f(r["value"]),
+                    "limit": _f(r["limit"]), "limit_low": _f(r["limit_low"]), "ratio": _f(r["ratio"]),
+                    "unit": _s(r["unit"]), "averaging": _s(r["averaging"]), "limit_status": _s(r["limit_status"]),
+                    "reason": _s(r["reason"]), "applied_at": now}
 
     def _anchor(self, session: Session, series_id: int, t0: datetime) -> tuple[datetime, datetime] | None:
         """The last window before ``t0`` that ends a run of ``clear_after`` compliant windows."""
@@ -301,15 +301,15 @@ class IncidentManager(DeadmanMixin):
         return self._reconcile(session, s, episodes, incidents, now)
 
     def _episode_values(self, ep: Episode) -> dict[str, Any]:
-        return dict(
-            started_at=ep.start, confirmed_at=ep.confirmed_end, last_exceed_at=ep.last_exceed_end,
-            cleared_at=ep.cleared_end, exceed_seconds=ep.exceed_seconds, window_count=ep.window_count,
-            peak_value=ep.peak_value, peak_ratio=ep.peak_ratio, peak_at=ep.peak_at, last_value=ep.last_value,
-            limit=ep.limit, limit_low=ep.limit_low, unit=ep.unit, averaging=ep.averaging,
-            limit_status=ep.limit_status,
-            severity=severity_level(value=ep.peak_value, limit=ep.limit, ratio=ep.peak_ratio, unit=ep.unit,
+        return {
+            "started_at": ep.start, "confirmed_at": ep.confirmed_end, "last_exceed_at": ep.last_exceed_end,
+            "cleared_at": ep.cleared_end, "exceed_seconds": ep.exceed_seconds, "window_count": ep.window_count,
+            "peak_value": ep.peak_value, "peak_ratio": ep.peak_ratio, "peak_at": ep.peak_at, "last_value": ep.last_value,
+            "limit": ep.limit, "limit_low": ep.limit_low, "unit": ep.unit, "averaging": ep.averaging,
+            "limit_status": ep.limit_status,
+            "severity": severity_level(value=ep.peak_value, limit=ep.limit, ratio=ep.peak_ratio, unit=ep.unit,
                                     limit_low=ep.limit_low, exceed_seconds=ep.exceed_seconds,
-                                    long_duration=self.config.long_duration))
+                                    long_duration=self.config.long_duration)}
 
     def _reconcile(self, session: Session, s: IncidentSeries, episodes: list[Episode],
                    incidents: list[Incident], now: datetime) -> ChangeSet:

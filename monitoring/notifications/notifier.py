@@ -147,11 +147,11 @@ class Notifier:
             for n in session.scalars(q):
                 atts = session.scalars(select(NotificationAttempt).where(
                     NotificationAttempt.notification_id == n.id).order_by(NotificationAttempt.id)).all()
-                out.append(dict(id=n.id, incident_id=n.incident_id, kind=n.kind, channel=n.channel,
-                                status=n.status, attempts=n.attempts, last_error=n.last_error,
-                                created_at=_utc(n.created_at), sent_at=_utc(n.sent_at), title=n.title,
-                                body=n.body, attempt_log=[dict(at=_utc(a.at), ok=a.ok, tries=a.tries,
-                                                               error=a.error) for a in atts]))
+                out.append({"id": n.id, "incident_id": n.incident_id, "kind": n.kind, "channel": n.channel,
+                                "status": n.status, "attempts": n.attempts, "last_error": n.last_error,
+                                "created_at": _utc(n.created_at), "sent_at": _utc(n.sent_at), "title": n.title,
+                                "body": n.body, "attempt_log": [{"at": _utc(a.at), "ok": a.ok, "tries": a.tries,
+                                                               "error": a.error} for a in atts]})
             return out
 
     # ------------------------------------------------------------------------------ drafting
@@ -208,7 +208,7 @@ class Notifier:
             if last is not None and now - last < self.digest_interval:
                 report.held += 1
                 continue
-            updates = [dict(at_local=fmt_local(e.at), note=e.note or "数据更新") for e in evs]
+            updates = [{"at_local": fmt_local(e.at), "note": e.note or "数据更新"} for e in evs]
             drafts.append(self._draft("digest", views[iid], registry, now, f"{iid}:digest:{evs[-1].id}",
                                       evs[-1].id, updates=updates, since=last))
         return drafts

@@ -104,7 +104,7 @@ async def _device_group(host: str, port: int, queue, report: SendReport, answer_
         if any(pending.values()):
             try:
                 await asyncio.wait_for(asyncio.shield(reading), timeout=answer_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 missing = sum(pending.values())
                 report.errors.append(f"{missing} packets not acknowledged within {answer_timeout:.0f} s")
     finally:

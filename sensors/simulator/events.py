@@ -88,7 +88,7 @@ def _episode(m: _PointModel, prof: dict, ordinal: int, day0: int, level: float,
         return [_Event("episode", start, start + hours * NS_HOUR, p.code, value, p.limit,
                        value / p.base, p.unit)]
     if kind == "noise":
-        day_limit, night_limit = m.noise_limits
+        _day_limit, night_limit = m.noise_limits
         hours = int(ep["noise_hours"][0] + int(u[1] * (ep["noise_hours"][1] - ep["noise_hours"][0] + 1)))
         night_start = m.point.night_start.hour
         night_len = (m.point.day_start.hour + 24 - night_start) % 24

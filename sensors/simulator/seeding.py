@@ -65,7 +65,7 @@ def day_level(d: date, saturday_level: float, holiday_level: float) -> float:
     try:
         if chinese_calendar.is_workday(d):
             return 1.0
-        holiday, name = chinese_calendar.get_holiday_detail(d)
+        _holiday, name = chinese_calendar.get_holiday_detail(d)
         plain_saturday = d.weekday() == 5 and name is None
     except NotImplementedError:
         if d.weekday() < 5:

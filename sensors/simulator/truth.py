@@ -56,7 +56,7 @@ class SimulationTruth:
         return paths
 
     @classmethod
-    def read(cls, directory: str | Path) -> "SimulationTruth":
+    def read(cls, directory: str | Path) -> SimulationTruth:
         directory = Path(directory)
         frames = {}
         for name, cols in (("episodes", EPISODE_COLUMNS), ("windows", WINDOW_COLUMNS),

@@ -56,7 +56,8 @@ def test_ingest_dag_stores_every_reading_and_quarantines_bad_packets(pipeline_en
 
     # the MODBUS-CRC packet and the garbage line are in the quarantine with their reasons
     report = ingest.read_reports(pipeline_env, ZONE)[-1]
-    records = [json.loads(line) for line in open(report["quarantine_file"], encoding="utf-8")]
+    records = [json.loads(line) for line in
+               Path(report["quarantine_file"]).read_text(encoding="utf-8").splitlines()]
     reasons = " | ".join(r["reason"] for r in records)
     assert "CRC" in reasons
     assert any("garbage" in r.get("raw", "") for r in records)
@@ -108,7 +109,7 @@ def test_lab_rows_of_another_zone_are_quarantined_not_dropped(settings, influx_s
     report = ingest.ingest_zone(ZONE, settings=settings, registry=registry, store=influx_store)
 
     assert report.readings_stored == 1 and report.quarantined == 1
-    (record,) = [json.loads(line) for line in open(report.quarantine_file, encoding="utf-8")]
+    (record,) = [json.loads(line) for line in Path(report.quarantine_file).read_text(encoding="utf-8").splitlines()]
     assert record["stage"] == "collect" and other.id in record["reason"] and "nanxi" in record["reason"]
     assert record["row"]["value"] == 0.30
     # the batch's quality summary is in records/quality/, not records/quality/quality/ (issue 7 item 9)

@@ -155,8 +155,8 @@ def test_env_var_override(tmp_path: Path, monkeypatch):
 # --- grammar errors name file, entry and reason ----------------------------------------------------------
 @pytest.mark.parametrize("text, message", [
     ("standard: X\nstatus: sure\n", "status must be one of"),
-    ("standard: X\ngrades: ['1', '2']\nlimits:\n  - {parameter: w1, check: daily_mean, averaging: 1d, "
-     "unit: mg/L, values: [1]}\n", "limits[0] (w1): values: 1 values for 2 grades"),
+    (("standard: X\ngrades: ['1', '2']\nlimits:\n  - {parameter: w1, check: daily_mean, averaging: 1d, "
+      "unit: mg/L, values: [1]}\n"), "limits[0] (w1): values: 1 values for 2 grades"),
     ("standard: X\nlimits:\n  - {parameter: w1, check: weekly, averaging: 1d, unit: mg/L, value: 3}\n",
      "check must be one of"),
     ("standard: X\nlimits:\n  - {parameter: w1, check: ph_range, averaging: 1d, unit: pH, range: [9, 6]}\n",

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
@@ -89,7 +89,7 @@ class SmtpSink:
         return (f"mailto://127.0.0.1:{self.port}?mode=insecure"
                 f"&from=envmon@example.org&to=duty@example.org&name=envmon")
 
-    def __enter__(self) -> SmtpSink:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -159,7 +159,7 @@ class HttpSink:
         """The apprise generic JSON webhook URL delivering to this sink."""
         return f"json://127.0.0.1:{self.port}/hook"
 
-    def __enter__(self) -> HttpSink:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

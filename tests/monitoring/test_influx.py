@@ -15,10 +15,8 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
-from sensors import schema
 from monitoring.commands.influx import app as influx_app
 from monitoring.config import load_settings
-from monitoring.influx.server import ManagedInfluxd, _free_port
 from monitoring.influx import (
     ASSESSMENT_FIELDS,
     ASSESSMENT_TAGS,
@@ -33,6 +31,8 @@ from monitoring.influx import (
     readings_to_line_protocol,
     to_line_protocol,
 )
+from monitoring.influx.server import ManagedInfluxd, _free_port
+from sensors import schema
 
 pytestmark = pytest.mark.influx
 

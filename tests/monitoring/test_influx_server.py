@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from monitoring.influx.server import InfluxdNotInstalled, InfluxdStartError, ManagedInfluxd, managed_influxd
 from monitoring.influx import InfluxStore
+from monitoring.influx.server import InfluxdNotInstalled, InfluxdStartError, ManagedInfluxd, managed_influxd
 
 
 def _listening_addresses(pid: int) -> set[tuple[str, int]]:

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from sensors.timezone import LOCAL_TZ
 from monitoring.registry import Registry, parse_registry
 from sensors.hj212 import (
     PacketError,
@@ -27,6 +26,7 @@ from sensors.hj212 import (
 )
 from sensors.hj212.bulk import crc16_hj212_many, decode_packets
 from sensors.hj212.readings import packets_to_readings
+from sensors.timezone import LOCAL_TZ
 
 DATA = Path(__file__).parent / "data"
 STACK, WATER, NOISE = "010000A8900016F000169DC0", "88888880000001", "NX0010000000000000N00001"

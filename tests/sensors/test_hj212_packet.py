@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensors.timezone import LOCAL_TZ
 from sensors.hj212 import (
     CODES_2005_TO_2017,
     MAX_SEGMENT,
@@ -19,6 +18,7 @@ from sensors.hj212 import (
     frame_segment,
     parse_packet,
 )
+from sensors.timezone import LOCAL_TZ
 
 EXAMPLE = (b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;"
            b"CP=&&RtdInterval=30&&1C80\r\n")

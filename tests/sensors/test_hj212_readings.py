@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from sensors.timezone import LOCAL_TZ
 from monitoring.registry import Registry, parse_registry
-from sensors.schema import READINGS_COLUMNS
 from sensors.hj212 import build_packet, decode_lines, frame_segment, parse_packet
 from sensors.hj212.readings import packets_to_readings
+from sensors.schema import READINGS_COLUMNS
+from sensors.timezone import LOCAL_TZ
 
 DATA = Path(__file__).parent / "data"
 STACK_MN, STACK_PW = "010000A8900016F000169DC0", "100000"

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from monitoring.registry import Registry, load_registry
-from sensors.schema import READINGS_COLUMNS
 from sensors.lab import read_lab_file
+from sensors.schema import READINGS_COLUMNS
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,11 +133,11 @@ def test_import_lab_cli_prints_rows_and_rejections(tmp_path: Path) -> None:
     env = {"ENVMON_REGISTRY": str(DATA / "lab_registry.yaml"), "ENVMON_DATA_DIR": str(tmp_path),
            "PATH": "/usr/bin:/bin"}
     ok = subprocess.run([sys.executable, "-m", "monitoring.cli", "import", "lab",
-                         str(DATA / "lab_results_en.csv")], capture_output=True, text=True, env=env, cwd=ROOT)
+                         str(DATA / "lab_results_en.csv")], capture_output=True, text=True, check=False, env=env, cwd=ROOT)
     assert ok.returncode == 0, ok.stderr
     assert "5 readings" in ok.stdout and "JK-001-DW001" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "monitoring.cli", "import", "lab",
-                          str(DATA / "lab_results_bad_rows.csv")], capture_output=True, text=True, env=env,
+                          str(DATA / "lab_results_bad_rows.csv")], capture_output=True, text=True, check=False, env=env,
                          cwd=ROOT)
     assert bad.returncode == 2
     assert f"{DATA / 'lab_results_bad_rows.csv'}:3: point: unknown monitoring point 'JK-GW99'" in bad.stderr

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from monitoring.registry import Registry, load_registry
-from sensors.schema import LEDGER_COLUMNS
 from sensors.ledger import manifest_problem, read_ledger_csv
+from sensors.schema import LEDGER_COLUMNS
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,11 +99,11 @@ def test_import_ledger_cli_exit_codes(tmp_path: Path) -> None:
     env = {"ENVMON_REGISTRY": str(DATA / "lab_registry.yaml"), "ENVMON_DATA_DIR": str(tmp_path),
            "PATH": "/usr/bin:/bin"}
     ok = subprocess.run([sys.executable, "-m", "monitoring.cli", "import", "ledger",
-                         str(DATA / "ledger_store_zh.csv")], capture_output=True, text=True, env=env, cwd=ROOT)
+                         str(DATA / "ledger_store_zh.csv")], capture_output=True, text=True, check=False, env=env, cwd=ROOT)
     assert ok.returncode == 0, ok.stderr
     assert "5 ledger entries, 0 rejected" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "monitoring.cli", "import", "ledger",
-                          str(DATA / "ledger_bad_rows.csv")], capture_output=True, text=True, env=env, cwd=ROOT)
+                          str(DATA / "ledger_bad_rows.csv")], capture_output=True, text=True, check=False, env=env, cwd=ROOT)
     assert bad.returncode == 2
     assert f"{DATA / 'ledger_bad_rows.csv'}:8: manifest: '20249902000125'" in bad.stderr
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sensors.timezone import LOCAL_TZ
 from monitoring.registry import Registry, parse_registry
 from sensors.hj212 import FrameBuffer, build_packet, parse_packet
 from sensors.receiver import Receiver, data_answer

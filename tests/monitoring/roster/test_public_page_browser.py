@@ -10,8 +10,6 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, date, datetime
 
-import pytest
-
 from monitoring.roster.publication import publish_period, record_result
 from tests.monitoring.roster.test_publication import EVIL, small  # noqa: F401  (fixture)
 
