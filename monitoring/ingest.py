@@ -98,8 +98,12 @@ def new_batch_id(zone: str, now: datetime | None = None) -> str:
     return f"{zone}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def store_from_settings(settings: Settings):
-    """The InfluxDB store: ``ENVMON_INFLUX_URL``, or the Airflow Connection ``envmon_influx`` when run there."""
+def store_from_settings(settings: Settings, *, required: bool = True):
+    """The InfluxDB store: ``ENVMON_INFLUX_URL``, or the Airflow Connection ``envmon_influx`` when run there.
+
+    With ``required=False`` a deployment without any InfluxDB gives ``None`` instead of an error (the
+    double-random draw then has no capture evidence).
+    """
     # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.influx import InfluxStore, InfluxUnavailable
 
@@ -107,6 +111,8 @@ def store_from_settings(settings: Settings):
         store = InfluxStore.from_settings(settings)
     else:
         conn = airflow_connection("envmon_influx", required=False)
+        if conn is None and not required:
+            return None
         if conn is None:
             raise RuntimeError("no InfluxDB configured: set ENVMON_INFLUX_URL (or an Airflow Connection "
                                "'envmon_influx'); `envmon demo` and the tests start their own influxd")

@@ -22,17 +22,18 @@ Documented rules (details in each module):
   both at standard state dry gas as reported by CEMS (the GB 16297 basis).
 """
 
+from monitoring.compliance.capture import CAPTURE_COLUMNS, capture_by, capture_pct
 from monitoring.compliance.evaluate import (
-                                            CAPTURE_COLUMNS,
-                                            Evaluation,
-                                            evaluate_aggregates,
-                                            evaluate_chunks,
-                                            evaluate_period,
-                                            evaluate_readings,
+    Evaluation,
+    evaluate_aggregates,
+    evaluate_chunks,
+    evaluate_period,
+    evaluate_readings,
 )
 from monitoring.compliance.hazardous_waste import DECLARATION_COLUMNS, evaluate_ledger
 from monitoring.compliance.noise import assess_noise, background_correction, energy_mean
 
 __all__ = ["CAPTURE_COLUMNS", "DECLARATION_COLUMNS", "Evaluation", "assess_noise", "background_correction",
+           "capture_by", "capture_pct",
            "energy_mean", "evaluate_aggregates", "evaluate_chunks", "evaluate_ledger", "evaluate_period",
            "evaluate_readings"]

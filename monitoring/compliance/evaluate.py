@@ -19,7 +19,6 @@ from monitoring.compliance.aggregate import (
     ABOVE_RANGE_FLAG,
     AGG_COLUMNS,
     BACKGROUND_STATISTIC,
-    GAP_COLUMNS,
     GAP_FLAGS,
     VALUE_STATISTICS,
     best_period,
@@ -29,37 +28,14 @@ from monitoring.compliance.aggregate import (
 )
 from monitoring.compliance.air import evaluate_air
 from monitoring.compliance.ambient import evaluate_ambient
+from monitoring.compliance.capture import CAPTURE_FIELDS, CAPTURE_TAGS, capture
+from monitoring.compliance.frames import points_table
 from monitoring.compliance.groundwater import evaluate_groundwater
 from monitoring.compliance.soil import evaluate_soil
-from monitoring.compliance.frames import expected_per_hour, hours, points_table
 from monitoring.compliance.noise import evaluate_noise
 from monitoring.compliance.water import evaluate_water
 from monitoring.config import LOCAL_TZ
 from sensors.schema import ASSESSMENT_COLUMNS, VALID_FLAGS, empty_assessments
-
-#: Data capture per point, parameter and window (``window`` = ``1h`` UTC hour or ``1d`` local day).
-CAPTURE_COLUMNS: dict[str, str] = {
-    "window": "string",
-    "window_start": "datetime64[ns, UTC]",
-    "window_end": "datetime64[ns, UTC]",
-    "zone": "string",
-    "enterprise": "string",
-    "point": "string",
-    "kind": "string",
-    "parameter": "string",
-    "expected": "float64",       # values expected from the period reported (1min: 60/h) or the interval
-    "received": "int64",         # values received, any flag
-    "valid": "int64",            # valid values: flag N, and flag T at its reported value
-    "above_range": "int64",      # of the valid values, flag T (above the analyser's range, hj212.md)
-    **{c: "int64" for c in GAP_COLUMNS},   # values received with flag F/M/S/D/C/B or another flag
-    "silence": "float64",        # expected − received (values never sent), ≥ 0
-    "capture_pct": "float64",    # 100 · valid / expected
-}
-CAPTURE_TAGS = ["window", "zone", "enterprise", "point", "kind", "parameter"]
-CAPTURE_FIELDS = [c for c in CAPTURE_COLUMNS if c not in CAPTURE_TAGS and c != "window_start"]
-#: Kinds with continuous (online) data whose capture is counted.
-CAPTURE_KINDS = ("stack", "fugitive", "insite_vocs", "noise", "wastewater", "plant_effluent", "ambient_air",
-                 "groundwater")
 
 
 @dataclass
@@ -74,44 +50,9 @@ class Evaluation:
         return self.assessments[self.assessments["verdict"] == "exceeds"].reset_index(drop=True)
 
 
-def empty_capture() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in CAPTURE_COLUMNS.items()})
-
-
 def _ts(value: Any) -> pd.Timestamp:
     t = pd.Timestamp(value)
     return (t.tz_localize(LOCAL_TZ) if t.tzinfo is None else t).tz_convert("UTC")
-
-
-def capture(hourly: pd.DataFrame, points: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Hourly and local-daily capture for every online point × registry parameter in [start, end)."""
-    online = points[points["online"].astype(bool) & points["kind"].isin(CAPTURE_KINDS)]
-    if online.empty:
-        return empty_capture()
-    pairs = online[["point", "zone", "enterprise", "kind", "interval_s", "parameters"]].explode("parameters")
-    pairs = pairs.rename(columns={"parameters": "parameter"}).astype(
-        {"point": "string", "parameter": "string", "zone": "string", "enterprise": "string", "kind": "string"})
-    grid = pairs.merge(pd.DataFrame({"window_start": hours(start, end)}), how="cross")
-    h = hourly[(hourly["window_start"] >= start) & (hourly["window_start"] < end)]
-    g = grid.merge(h.drop(columns=["sum", "min", "max", "energy", "nd"]), on=["point", "parameter", "window_start"],
-                   how="left")
-    g["expected"] = expected_per_hour(g["period"], g["interval_s"])
-    for c in ["received", "valid", "above_range", *GAP_COLUMNS]:
-        g[c] = g[c].fillna(0).astype("int64")
-    g["window"] = "1h"
-    g["window_end"] = g["window_start"] + pd.Timedelta(hours=1)
-    local = g["window_start"].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
-    day = g.assign(local_date=local).groupby(
-        ["point", "zone", "enterprise", "kind", "parameter", "local_date"], dropna=False, observed=True).agg(
-        {"expected": "sum", "received": "sum", "valid": "sum", "above_range": "sum",
-         **{c: "sum" for c in GAP_COLUMNS}}).reset_index()
-    day["window"] = "1d"
-    day["window_start"] = day["local_date"].dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC")
-    day["window_end"] = (day["local_date"] + pd.Timedelta(days=1)).dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC")
-    out = pd.concat([g, day], ignore_index=True)
-    out["silence"] = (out["expected"] - out["received"]).clip(lower=0)
-    out["capture_pct"] = (100.0 * out["valid"] / out["expected"]).clip(upper=100.0)
-    return out[list(CAPTURE_COLUMNS)].astype(CAPTURE_COLUMNS).reset_index(drop=True)
 
 
 def evaluate_aggregates(agg: pd.DataFrame, registry: Any, catalogue: Any, *, start: Any, end: Any,

@@ -4,7 +4,8 @@
   ``$ENVMON_INSPECTORS``), validated here and mirrored into the SQL store by
   :func:`monitoring.roster.store.sync_inspectors`. Conflicts of interest (回避) are part of it.
 * Target directory (污染源日常环境监管动态信息库): built by :func:`build_target_directory` from the
-  registry plus evidence — incidents and data capture (monitoring stores), substantiated complaints
+  registry plus evidence — incidents (:mod:`monitoring.incidents.queries`) and data capture
+  (:mod:`monitoring.compliance.capture`, the one definition), substantiated complaints
   (:mod:`monitoring.complaints`), enforcement cases and credit ratings
   (``monitoring/data/enforcement_history.yaml``) — and it derives *special supervision* from that
   evidence with the reason recorded.
@@ -25,12 +26,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
-import monitoring.incidents as mi
-from monitoring.config import LOCAL_TZ, load_settings
-from monitoring.db import session_scope
+from monitoring.compliance.capture import read_capture
+from monitoring.config import LOCAL_TZ, Settings, load_settings
+from monitoring.incidents.queries import incidents_opened_since
 from monitoring.registry import Registry
 from monitoring.roster.period import Period
 from monitoring.roster.rules import Rules
@@ -393,40 +392,31 @@ def target_from_snapshot(rows: list[dict]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------
 # evidence from other stores
 # ---------------------------------------------------------------------------------------------------
-def load_evidence(settings, since: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(incidents_df, capture_df) from the monitoring stores since ``since`` (aware datetime).
+def load_evidence(settings: Settings, since: datetime, until: datetime | None = None, *,
+                  store: Any | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(incidents_df, capture_df) of the enterprises over [since, until).
 
-    ``incidents_df``: enterprise, opened_at (UTC), kind ('exceedance' | 'data_missing'), severity —
-    from :mod:`monitoring.incidents` (``incident`` ⋈ ``incident_series``; opened_at = ``started_at``,
-    else ``created_at``). ``capture_df``: enterprise, capture_pct — the share of stored assessment
-    windows (``incident_window``) since ``since`` whose verdict is not ``no_data``, per enterprise.
-    Either frame is empty when its module or table does not exist (yet).
+    Parameters
+    ----------
+    settings : Settings
+        Where the SQL store is (``sql_url``).
+    since, until : datetime
+        Aware; the look-back window (``until`` default: now).
+    store : InfluxStore or None
+        Where the stored data capture is (measurement ``capture``); ``None`` when no InfluxDB is
+        configured — the draw then has no capture evidence (NaN, which is *no evidence*, not low capture).
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``incidents_df`` from :func:`monitoring.incidents.queries.incidents_opened_since`;
+        ``capture_df`` (enterprise, capture_pct) from the one definition of data capture,
+        :func:`monitoring.compliance.capture.read_capture` (Σ valid / Σ expected of the local days).
+        A database or InfluxDB error is raised: a draw never runs on evidence it failed to read.
     """
-    incidents, capture = empty_incidents(), empty_capture()
-    try:
-        Inc, Ser, Win = mi.Incident, mi.IncidentSeries, mi.IncidentWindow
-    except (ImportError, AttributeError):
-        return incidents, capture
-    since_utc = since.astimezone(UTC)
-    try:
-        with session_scope(settings.sql_url) as s:
-            opened = func.coalesce(Inc.started_at, Inc.created_at)
-            rows = s.execute(select(Ser.enterprise, opened, Inc.kind, Inc.severity)
-                             .join(Ser, Ser.id == Inc.series_id)
-                             .where(Ser.enterprise.is_not(None), opened >= since_utc)).all()
-            if rows:
-                incidents = pd.DataFrame(rows, columns=["enterprise", "opened_at", "kind", "severity"])
-                incidents["opened_at"] = pd.to_datetime(incidents["opened_at"], utc=True)
-            wrows = s.execute(select(Ser.enterprise, Win.verdict, func.count())
-                              .join(Ser, Ser.id == Win.series_id)
-                              .where(Ser.enterprise.is_not(None), Win.window_start >= since_utc)
-                              .group_by(Ser.enterprise, Win.verdict)).all()
-    except SQLAlchemyError:
-        return empty_incidents(), empty_capture()
-    if wrows:
-        w = pd.DataFrame(wrows, columns=["enterprise", "verdict", "n"])
-        total = w.groupby("enterprise")["n"].sum()
-        missing = w[w["verdict"] == "no_data"].groupby("enterprise")["n"].sum().reindex(total.index, fill_value=0)
-        capture = pd.DataFrame({"enterprise": total.index.astype(str),
-                                "capture_pct": (100.0 * (1 - missing / total)).to_numpy(dtype=float)})
+    incidents = incidents_opened_since(settings.sql_url, since)
+    capture = empty_capture()
+    if store is not None:
+        got = read_capture(store, since, until or datetime.now(UTC))
+        capture = got[["enterprise", "capture_pct"]].astype({"enterprise": "string", "capture_pct": "float64"})
     return incidents, capture

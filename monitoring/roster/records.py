@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from monitoring.complaints import complaints_frame
 from monitoring.config import LOCAL_TZ, Settings
 from monitoring.db import serialize_writers, session_scope
+from monitoring.ingest import store_from_settings
 from monitoring.registry import Registry, load_registry
 from monitoring.roster import store
 from monitoring.roster.directories import (
@@ -73,7 +74,8 @@ def collect_inputs(settings: Settings, session, *, registry: Registry, rules: Ru
                    exclude_records: set[str] = frozenset()) -> DrawInputs:
     """Build the directories as they stand at ``as_of`` (evidence recorded before it)."""
     lookback = timedelta(days=rules.rules.special_supervision.lookback_days)
-    incidents, capture = load_evidence(settings, as_of - lookback)
+    incidents, capture = load_evidence(settings, as_of - lookback, as_of,
+                                       store=store_from_settings(settings, required=False))
     complaints = complaints_frame(settings.sql_url, recorded_before=as_of)
     county = build_target_directory(registry, rules.rules, period=period, as_of=as_of, incidents=incidents,
                                     capture=capture, complaints=complaints,
