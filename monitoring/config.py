@@ -133,6 +133,7 @@ class Settings:
 
     @property
     def sql_url(self) -> str:
+        """``ENVMON_DB_URL``, else the SQLite file ``$ENVMON_DATA_DIR/envmon.sqlite``."""
         return self.db_url or f"sqlite:///{self.data_dir / 'envmon.sqlite'}"
 
     # Directory layout under ENVMON_DATA_DIR -------------------------------------------------------
@@ -158,6 +159,7 @@ class Settings:
 
     @property
     def records_dir(self) -> Path:
+        """Run records: ingest reports, quality summaries."""
         return self.data_dir / "records"
 
     @property
@@ -167,10 +169,12 @@ class Settings:
 
     @property
     def rosters_dir(self) -> Path:
+        """双随机 draw records (one JSON per draw)."""
         return self.data_dir / "rosters"
 
     @property
     def reports_dir(self) -> Path:
+        """Generated reports (monthly compliance PDFs)."""
         return self.data_dir / "reports"
 
     @property
@@ -183,7 +187,8 @@ class Settings:
         """Attachments of incident handling (photos, letters): private, served to staff only."""
         return self.data_dir / "evidence"
 
-    def ensure_dirs(self) -> "Settings":
+    def ensure_dirs(self) -> Settings:
+        """Create every directory of the layout (idempotent); returns ``self``."""
         for d in (self.data_dir, self.spool_dir, self.landing_dir, self.quarantine_dir,
                   self.write_spool_dir, self.records_dir, self.rosters_dir, self.reports_dir,
                   self.public_dir):

@@ -96,7 +96,7 @@ def _tail(path: Path, lines: int = 30) -> str:
 @contextlib.contextmanager
 def managed_postgres(*, startup_timeout: float = 60) -> Iterator[str]:
     """Start a throwaway cluster; yield its SQLAlchemy URL (database ``postgres``); stop and delete it."""
-    import psycopg
+    import psycopg  # deferred: optional driver, only needed for the PostgreSQL test cluster
 
     bindir = find_pg_bin()
     base = Path(tempfile.mkdtemp(prefix="envmon-pg-"))

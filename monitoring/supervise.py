@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +33,8 @@ from pathlib import Path
 
 import requests
 
+from monitoring.config import load_settings
+from monitoring.influx.server import write_config
 from monitoring.services import INIT_COMMAND, Layout, Service
 
 SUPERVISORD = Path(sys.executable).with_name("supervisord")
@@ -38,8 +42,6 @@ SUPERVISORD = Path(sys.executable).with_name("supervisord")
 
 def write_influx_config(layout: Layout) -> Path:
     """influxd config for the managed server: data under ``influxdb/``, HTTP on the layout's port."""
-    from monitoring.influx.server import write_config
-
     layout.influx_dir.mkdir(parents=True, exist_ok=True)
     return write_config(layout.influx_dir, http_port=layout.ports["influxdb"], host=layout.host)
 
@@ -102,8 +104,6 @@ def supervisord_conf(layout: Layout) -> str:
 
 def _quote(arg: str) -> str:
     """supervisord splits ``command`` like a shell (shlex); '%' starts its own expansions."""
-    import shlex
-
     return shlex.quote(arg).replace("%", "%%")
 
 
@@ -142,8 +142,6 @@ def _ui_password(path: Path) -> None:
 
 def prepare(layout: Layout) -> dict[str, str]:
     """Directories, influxd config, the shared environment, ``airflow db migrate``. Returns the env."""
-    from monitoring.config import load_settings
-
     for d in (layout.data_dir, layout.run_dir, layout.log_dir, layout.airflow_home):
         d.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.data_dir, 0o700)
@@ -190,8 +188,6 @@ def stop(proc: subprocess.Popen, timeout: float = 90) -> int:
 
 def healthy(layout: Layout, service: Service) -> bool:
     """Is ``service`` answering? (HTTP health path, or a TCP accept on its port, or always for none)."""
-    import socket
-
     if service.port_key is None:
         return True
     port = layout.ports[service.port_key]

@@ -17,6 +17,7 @@ Test hooks, read at every tick (both optional, one entry per line):
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -43,8 +44,6 @@ class Tick:
 
 def healthy_profiles() -> dict:
     """The simulator profile without outages, instrument faults and exceedance episodes."""
-    import copy
-
     prof = copy.deepcopy(simulator.load_profiles())
     events = prof["events"]
     events["outage"]["per_month"] = 0

@@ -6,6 +6,9 @@ Times are what people type: local dates/times in Asia/Shanghai (``2024-03-01`` o
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -142,10 +145,7 @@ def live(port: Annotated[int, typer.Option(help="receiver port")],
                   "$ENVMON_DATA_DIR/run/silent-points)")] = None,
          registry: Annotated[Path | None, typer.Option(help="registry YAML")] = None) -> None:
     """Keep the simulated devices sending live packets for the current time until SIGTERM / Ctrl-C."""
-    import logging
-    import signal
-    import sys
-
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from sensors.live import healthy_profiles, run_live
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,

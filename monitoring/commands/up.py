@@ -22,6 +22,7 @@ def command(
     free_ports: Annotated[bool, typer.Option(help="every port a free one (tests, a second stack)")] = False,
 ) -> None:
     """Start and supervise every process of a one-server deployment until Ctrl-C / SIGTERM."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.config import load_settings
     from monitoring.services import DEFAULT_PORTS, Layout, resolve_ports
     from monitoring.supervise import up

@@ -69,6 +69,7 @@ def capture_pct(valid: Any, expected: Any) -> np.ndarray:
 
 
 def empty_capture() -> pd.DataFrame:
+    """A zero-row capture frame with :data:`CAPTURE_COLUMNS`."""
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in CAPTURE_COLUMNS.items()})
 
 

@@ -42,6 +42,7 @@ def fmt_local(value: datetime | None, seconds: bool = False) -> str:
 
 
 def fmt_hours(seconds: float) -> str:
+    """``3.5 小时``: a duration in seconds as hours with one decimal, for messages."""
     return f"{seconds / 3600:.1f} 小时"
 
 

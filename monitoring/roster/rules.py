@@ -181,7 +181,7 @@ class Rules(_Model):
     @model_validator(mode="after")
     def _schedule(self) -> Rules:
         try:
-            from croniter import croniter
+            from croniter import croniter  # deferred: optional (comes with Airflow)
         except ImportError:  # pragma: no cover - croniter comes with Airflow
             return self
         if not croniter.is_valid(self.schedule):
