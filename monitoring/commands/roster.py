@@ -138,7 +138,7 @@ def show(
     """Print a stored draw record (internal view)."""
     # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.db import session_scope
-    from monitoring.roster import store
+    from monitoring.roster import tables
     from monitoring.roster.records import load_record
     settings = load_settings()
     try:
@@ -148,7 +148,7 @@ def show(
             refs = [record]
         else:
             with session_scope(settings.sql_url) as s:
-                refs = [r.record_id for r in store.active_draws(s, p)]
+                refs = [r.record_id for r in tables.active_draws(s, p)]
             if not refs:
                 _fail(f"no draw for {p}")
         for ref in refs:

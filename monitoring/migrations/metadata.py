@@ -19,7 +19,7 @@ from monitoring.db import Base
 from monitoring.followup import FollowUpTask
 from monitoring.incidents.tables import Incident, IncidentEvent, IncidentSeries, IncidentWindow
 from monitoring.notifications.tables import Notification, NotificationAttempt
-from monitoring.roster.store import (
+from monitoring.roster.tables import (
     ConflictRow,
     DrawRow,
     InspectorRow,

@@ -2,7 +2,7 @@
 
 * Inspector directory (执法检查人员名录库): a YAML data file (``monitoring/data/inspectors.yaml`` or
   ``$ENVMON_INSPECTORS``), validated here and mirrored into the SQL store by
-  :func:`monitoring.roster.store.sync_inspectors`. Conflicts of interest (回避) are part of it.
+  :func:`monitoring.roster.tables.sync_inspectors`. Conflicts of interest (回避) are part of it.
 * Target directory (污染源日常环境监管动态信息库): built by :func:`build_target_directory` from the
   registry plus evidence — incidents (:mod:`monitoring.incidents.queries`) and data capture
   (:mod:`monitoring.compliance.capture`, the one definition), substantiated complaints

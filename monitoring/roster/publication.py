@@ -26,7 +26,7 @@ from monitoring.calendar import add_working_days, working_days_between
 from monitoring.config import LOCAL_TZ, Settings
 from monitoring.db import session_scope
 from monitoring.registry import load_registry
-from monitoring.roster import store
+from monitoring.roster import tables
 from monitoring.roster.period import Period
 from monitoring.roster.records import RosterError
 from monitoring.roster.rules import load_rules
@@ -63,18 +63,18 @@ def record_result(settings: Settings, task_id: str, *, outcome: Outcome, note: s
         raise RosterError(f"inspection date {inspected_on} is in the future (today is {today})")
     rules = load_rules(settings.roster_rules_path).rules
     with session_scope(settings.sql_url) as s:
-        task = s.get(store.TaskRow, task_id)
+        task = s.get(tables.TaskRow, task_id)
         if task is None:
             raise RosterError(f"no inspection task {task_id!r} (see `envmon roster show PERIOD`)")
-        if task.record_id in store.superseded_ids(s):
+        if task.record_id in tables.superseded_ids(s):
             raise RosterError(f"task {task_id} belongs to superseded record {task.record_id}")
-        if s.get(store.ResultRow, task_id) is not None:
+        if s.get(tables.ResultRow, task_id) is not None:
             raise RosterError(f"task {task_id} already has a result (results are written once)")
-        drawn = store.utc(s.get(store.DrawRow, task.record_id).drawn_at).astimezone(LOCAL_TZ).date()
+        drawn = tables.utc(s.get(tables.DrawRow, task.record_id).drawn_at).astimezone(LOCAL_TZ).date()
         if inspected_on < drawn:
             raise RosterError(f"inspection date {inspected_on} is before the draw ({drawn})")
         deadline = add_working_days(inspected_on, rules.publication.working_days, settings.holidays_path)
-        s.add(store.ResultRow(task_id=task_id, inspected_on=inspected_on, outcome=outcome, note=note,
+        s.add(tables.ResultRow(task_id=task_id, inspected_on=inspected_on, outcome=outcome, note=note,
                               recorded_by=by, recorded_at=now, publish_due=deadline.due,
                               calendar_note="\n".join(deadline.notes) or None))
         enterprise = task.enterprise
@@ -84,16 +84,16 @@ def record_result(settings: Settings, task_id: str, *, outcome: Outcome, note: s
 def results_frame(settings: Settings, period: Period | None = None) -> pd.DataFrame:
     """Results of non-superseded tasks with their task, deadline and publication (internal view)."""
     with session_scope(settings.sql_url) as s:
-        gone = store.superseded_ids(s)
-        q = (select(store.TaskRow, store.ResultRow, store.PublicationRow)
-             .join(store.ResultRow, store.ResultRow.task_id == store.TaskRow.task_id)
-             .outerjoin(store.PublicationRow, store.PublicationRow.task_id == store.TaskRow.task_id))
+        gone = tables.superseded_ids(s)
+        q = (select(tables.TaskRow, tables.ResultRow, tables.PublicationRow)
+             .join(tables.ResultRow, tables.ResultRow.task_id == tables.TaskRow.task_id)
+             .outerjoin(tables.PublicationRow, tables.PublicationRow.task_id == tables.TaskRow.task_id))
         if period is not None:
-            q = q.where(store.TaskRow.period == str(period))
+            q = q.where(tables.TaskRow.period == str(period))
         rows = [{"task_id": t.task_id, "period": t.period, "enterprise": t.enterprise, "zone": t.zone,
                  "mode": t.mode, "inspected_on": r.inspected_on, "outcome": r.outcome,
                  "publish_due": r.publish_due, "calendar_note": r.calendar_note or "",
-                 "published_at": store.utc(p.published_at) if p else None}
+                 "published_at": tables.utc(p.published_at) if p else None}
                 for t, r, p in s.execute(q) if t.record_id not in gone]
     cols = ["task_id", "period", "enterprise", "zone", "mode", "inspected_on", "outcome", "publish_due",
             "calendar_note", "published_at"]
@@ -167,7 +167,7 @@ def publish_period(settings: Settings, period: str | Period, *, by: str, now: da
     new: list[str] = []
     with session_scope(settings.sql_url) as s:
         for tid in rows["任务编号"]:
-            if s.get(store.PublicationRow, tid) is None:
-                s.add(store.PublicationRow(task_id=tid, published_at=now, published_by=by, path=str(html_path)))
+            if s.get(tables.PublicationRow, tid) is None:
+                s.add(tables.PublicationRow(task_id=tid, published_at=now, published_by=by, path=str(html_path)))
                 new.append(tid)
     return Publication(str(period), csv_path, html_path, len(rows), new)

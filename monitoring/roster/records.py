@@ -27,7 +27,7 @@ from monitoring.config import LOCAL_TZ, Settings
 from monitoring.db import serialize_writers, session_scope
 from monitoring.ingest import store_from_settings
 from monitoring.registry import Registry, load_registry
-from monitoring.roster import store
+from monitoring.roster import tables
 from monitoring.roster.directories import (
     InspectorDirectory,
     build_target_directory,
@@ -82,7 +82,7 @@ def collect_inputs(settings: Settings, session, *, registry: Registry, rules: Ru
                                     enforcement=load_enforcement_history(settings.enforcement_history_path))
     counts = {c: int((county["category"] == c).sum()) for c in CATEGORIES}
     target = county[county["zone"] == zone] if zone else county
-    history = store.history_rows(session, period, before=as_of, exclude_records=exclude_records)
+    history = tables.history_rows(session, period, before=as_of, exclude_records=exclude_records)
     return DrawInputs(target=target_snapshot(target), inspectors=inspectors.snapshot(), history=history,
                       county_counts=counts,
                       evidence_window=((as_of - lookback).astimezone(UTC).isoformat(), as_of.astimezone(UTC).isoformat()))
@@ -129,33 +129,33 @@ def run_draw(settings: Settings, period: str | Period, *, zone: str | None = Non
 
     with session_scope(settings.sql_url) as s:
         serialize_writers(s, "roster_draw")        # concurrent draws: one wins, the others see its record
-        clashing = [r for r in store.active_draws(s, period) if _scope_overlaps(r.scope, scope)]
+        clashing = [r for r in tables.active_draws(s, period) if _scope_overlaps(r.scope, scope)]
         if clashing and not replace_reason:
             ids = ", ".join(r.record_id for r in clashing)
             raise RosterError(f"{period} ({scope}) is already drawn: {ids}. Draws are append-only; "
                               f"give --replace REASON to supersede it.")
         if clashing:
             ids = [r.record_id for r in clashing]
-            with_results = s.scalars(select(store.ResultRow.task_id)
-                                     .join(store.TaskRow, store.TaskRow.task_id == store.ResultRow.task_id)
-                                     .where(store.TaskRow.record_id.in_(ids))).all()
+            with_results = s.scalars(select(tables.ResultRow.task_id)
+                                     .join(tables.TaskRow, tables.TaskRow.task_id == tables.ResultRow.task_id)
+                                     .where(tables.TaskRow.record_id.in_(ids))).all()
             if with_results:
                 raise RosterError(f"cannot replace {', '.join(ids)}: results already recorded for "
                                   f"{', '.join(sorted(with_results))}")
-        store.sync_inspectors(s, directory, now)
-        inspectors = store.inspectors_from_store(s, source=str(settings.inspectors_path))
+        tables.sync_inspectors(s, directory, now)
+        inspectors = tables.inspectors_from_store(s, source=str(settings.inspectors_path))
         excluded = {r.record_id for r in clashing}
         inputs = collect_inputs(settings, s, registry=registry, rules=rules, inspectors=inspectors,
                                 period=period, zone=zone_id, as_of=now, exclude_records=excluded)
         result = run_pure_draw(inputs, rules, period, seed)
 
-        n = (s.scalar(select(func.count()).select_from(store.DrawRow).where(store.DrawRow.period == str(period)))
+        n = (s.scalar(select(func.count()).select_from(tables.DrawRow).where(tables.DrawRow.period == str(period)))
              or 0) + 1
         record_id = f"{period}-{scope}-{n}"
         task_ids: dict[str, str] = {}
         for t in result.tasks:
             tid = f"{period}-{t.enterprise}"
-            if s.get(store.TaskRow, tid) is not None:
+            if s.get(tables.TaskRow, tid) is not None:
                 tid = f"{tid}-{n}"
             task_ids[t.enterprise] = tid
         record: dict[str, Any] = {
@@ -172,13 +172,13 @@ def run_draw(settings: Settings, period: str | Period, *, zone: str | None = Non
             "risk_weight_formula": rules.rules.risk_weights.formula(),
             "result": result.as_dict(),
             "task_ids": task_ids,
-            "previous_sha256": store.last_record_sha(s),
+            "previous_sha256": tables.last_record_sha(s),
         }
         if late_reason:
             record["late_draw_reason"] = late_reason
         record = json.loads(json.dumps(record, ensure_ascii=False))   # exactly what the file will hold
         record["record_sha256"] = record_body_sha(record)
-        s.add(store.DrawRow(record_id=record_id, period=str(period), scope=scope, seed=seed, algorithm=ALGORITHM,
+        s.add(tables.DrawRow(record_id=record_id, period=str(period), scope=scope, seed=seed, algorithm=ALGORITHM,
                             drawn_at=now, drawn_by=by, rules_sha256=rules.sha256,
                             target_sha256=record["hashes"]["target_directory"],
                             inspectors_sha256=record["hashes"]["inspector_directory"],
@@ -188,11 +188,11 @@ def run_draw(settings: Settings, period: str | Period, *, zone: str | None = Non
                             replaces=",".join(sorted(excluded))))
         s.flush()
         for t in result.tasks:
-            s.add(store.TaskRow(task_id=task_ids[t.enterprise], record_id=record_id, period=str(period),
+            s.add(tables.TaskRow(task_id=task_ids[t.enterprise], record_id=record_id, period=str(period),
                                 enterprise=t.enterprise, zone=t.zone, category=t.category, mode=t.mode,
                                 inspectors=t.inspectors))
         for rid in sorted(excluded):
-            s.add(store.SupersessionRow(record_id=rid, superseded_by=record_id, reason=replace_reason, at=now))
+            s.add(tables.SupersessionRow(record_id=rid, superseded_by=record_id, reason=replace_reason, at=now))
     path = record_path(settings, record_id)
     path.write_text(json.dumps(record, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8")
     return record
@@ -221,8 +221,8 @@ def load_record(settings: Settings, ref: str) -> tuple[dict | None, dict | None,
             except json.JSONDecodeError as exc:
                 raise RosterError(f"{fp}: not valid JSON: {exc}") from None
     with session_scope(settings.sql_url) as s:
-        row = s.get(store.DrawRow, rid)
-        sql_rec = store.record_json(row) if row else None
+        row = s.get(tables.DrawRow, rid)
+        sql_rec = tables.record_json(row) if row else None
     if file_rec is None and sql_rec is None:
         raise RosterError(f"no draw record {ref!r} (neither a JSON file nor a record id in the SQL store)")
     return file_rec, sql_rec, rid

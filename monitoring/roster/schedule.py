@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.db import session_scope
-from monitoring.roster import store
+from monitoring.roster import tables
 from monitoring.roster.period import Period
 from monitoring.roster.rules import load_rules
 
@@ -46,7 +46,7 @@ def scheduled_draw(when_iso: str, by: str = "airflow", *, run_at_iso: str | None
         raise LateDrawRefused(f"a manual draw of {target} needs a reason (run conf {{\"reason\": \"…\"}}); "
                               "it is recorded in the draw record")
     with session_scope(settings.sql_url) as s:
-        existing = [r for r in store.active_draws(s, target) if r.scope == "county"]
+        existing = [r for r in tables.active_draws(s, target) if r.scope == "county"]
         if existing:
             r = existing[-1]
             return {"period": str(target), "record_id": r.record_id, "new": False}

@@ -22,7 +22,7 @@ from typing import Any
 from monitoring.config import Settings
 from monitoring.db import session_scope
 from monitoring.registry import Registry, load_registry
-from monitoring.roster import store
+from monitoring.roster import tables
 from monitoring.roster.directories import InspectorDirectory, load_inspectors, sha256_of
 from monitoring.roster.period import Period
 from monitoring.roster.records import (
@@ -198,7 +198,7 @@ def _check_sources(settings: Settings, rec: dict, v: Verification, period: Perio
                                     inspectors=InspectorDirectory.from_snapshot(rec["inputs"]["inspector_directory"]),
                                     period=period, zone=zone, as_of=drawn_at,
                                     exclude_records=set(rec.get("supersedes", [])) | {rec["record_id"]})
-        known = {r.record_sha256 for r in s.query(store.DrawRow)}
+        known = {r.record_sha256 for r in s.query(tables.DrawRow)}
     if sha256_of(now_inputs.target) != rec["hashes"]["target_directory"]:
         _section(v, "target directory rebuilt as of the draw differs from the one drawn from "
                     "(recorded → now):", diff_rows(rec["inputs"]["target_directory"], now_inputs.target, "code"))

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from monitoring.db import session_scope
-from monitoring.roster import store
+from monitoring.roster import tables
 from monitoring.roster.directories import load_inspectors
 from monitoring.roster.records import RosterError, run_draw
 from monitoring.roster.verify import verify_record
@@ -46,9 +46,9 @@ def test_four_parallel_draws_one_wins_the_others_get_a_clear_error(roster_settin
 
     conflicts = load_inspectors(roster_settings.inspectors_path, enterprises=set(registry.enterprises)).conflicts
     with session_scope(roster_settings.sql_url) as s:
-        assert s.scalar(select(func.count()).select_from(store.DrawRow)) == 1
-        assert s.scalar(select(func.count()).select_from(store.ConflictRow)) == len(conflicts) > 0
-        n_tasks = s.scalar(select(func.count()).select_from(store.TaskRow))
+        assert s.scalar(select(func.count()).select_from(tables.DrawRow)) == 1
+        assert s.scalar(select(func.count()).select_from(tables.ConflictRow)) == len(conflicts) > 0
+        n_tasks = s.scalar(select(func.count()).select_from(tables.TaskRow))
     assert n_tasks == len(won[0]["result"]["tasks"])
     assert sorted(p.name for p in roster_settings.rosters_dir.glob("*.json")) == ["2027-Q1-county-1.json"]
     v = verify_record(roster_settings, "2027-Q1-county-1", registry)
@@ -59,8 +59,8 @@ def test_the_database_itself_refuses_a_second_first_draw(roster_settings, regist
     """Even a writer that skips run_draw's lock cannot store two first draws of one period and scope."""
     run_draw(roster_settings, "2027-Q1", zone="nanxi", seed=7, by="x", now=NOW, registry=registry)
     with session_scope(roster_settings.sql_url) as s:
-        row = s.get(store.DrawRow, "2027-Q1-nanxi-1")
-        clone = {c.key: getattr(row, c.key) for c in sa.inspect(store.DrawRow).column_attrs}
+        row = s.get(tables.DrawRow, "2027-Q1-nanxi-1")
+        clone = {c.key: getattr(row, c.key) for c in sa.inspect(tables.DrawRow).column_attrs}
     clone.update(record_id="2027-Q1-nanxi-2", record_sha256="other")
     with pytest.raises(sa.exc.IntegrityError), session_scope(roster_settings.sql_url) as s:
-        s.add(store.DrawRow(**clone))
+        s.add(tables.DrawRow(**clone))

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from monitoring.cli import app
 from monitoring.complaints import add_complaint
 from monitoring.db import session_scope
-from monitoring.roster import store
+from monitoring.roster import tables
 from monitoring.roster.records import record_path, run_draw
 from monitoring.roster.verify import verify_record
 
@@ -75,7 +75,7 @@ def test_changed_seed_in_the_sql_store_only(drawn, registry):
     s, rec = drawn
     fake = dict(rec, seed=rec["seed"] + 7)
     with session_scope(s.sql_url) as ss:
-        ss.execute(update(store.DrawRow).where(store.DrawRow.record_id == rec["record_id"])
+        ss.execute(update(tables.DrawRow).where(tables.DrawRow.record_id == rec["record_id"])
                    .values(record_json=json.dumps(fake, ensure_ascii=False)))
     out = text(verify_record(s, rec["record_id"], registry))
     assert "JSON file differs from the SQL store copy" in out and f"seed: {rec['seed']} → {rec['seed'] + 7}" in out
