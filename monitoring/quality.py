@@ -48,14 +48,19 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import great_expectations as gx
-import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
-from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from monitoring.units import parameter_table
 from sensors.schema import DATA_FLAGS, IDENTITY, READINGS_COLUMNS, VALID_FLAG, conform, empty_readings
+
+#: Importing GE logs ~200 INFO lines "Skipping registering function … does not have a class" (its API
+#: docs registry) into every task log; they say nothing about envmon's data. Quieted before the import.
+logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
+
+import great_expectations as gx  # after its import-time logger is quieted (above)
+import great_expectations.expectations as gxe
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +83,6 @@ class QualityResult:
     valid: pd.DataFrame                  # canonical readings that passed every expectation
     quarantined: pd.DataFrame            # failing rows + ``expectation`` (first failed) + ``reason`` (all)
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-#: Importing GE logs ~200 INFO lines "Skipping registering function … does not have a class" (its API
-#: docs registry) into every task log; they say nothing about envmon's data.
-logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
 
 
 @cache

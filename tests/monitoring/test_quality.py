@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -146,3 +147,14 @@ def test_large_batch_consistent_and_complete() -> None:
     assert res.summary["consistent"]
     assert len(res.valid) + len(res.quarantined) == len(df)
     assert set(res.quarantined.index) == set(bad)
+
+
+def test_importing_the_gate_does_not_flood_task_logs() -> None:
+    """GE logs ~200 INFO lines from its docs registry on import; every Airflow task log would carry them."""
+    import subprocess
+    import sys
+
+    code = ("import logging; logging.basicConfig(level=logging.INFO); import monitoring.quality")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert "Skipping registering function" not in out.stderr + out.stdout
