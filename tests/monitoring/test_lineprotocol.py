@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from influxdb_client.client.write.dataframe_serializer import DataframeSerializer
 from influxdb_client.client.write_api import PointSettings
+from monitoring.store import prepare_frame
 
 from monitoring.lineprotocol import serialise_columns
-from monitoring.store import prepare_frame
 
 HOSTILE = ["plain", "with space", "com,ma", "eq=uals", 'quo"te', "back\\slash x", "tab\there", "中文 名",
            "a=b,c d", "trailing space ", "émoji 🌫", "x\\,y"]

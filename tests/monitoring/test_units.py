@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,12 +106,9 @@ def test_vectorised_one_conversion_per_group_on_a_million_rows() -> None:
     df = pd.DataFrame({"parameter": pd.array(pick[:, 0], dtype="string"),
                        "unit": pd.array(pick[:, 1], dtype="string"), "value": rng.random(n) * 100})
     units.conversion.cache_clear()
-    start = time.perf_counter()
     out, rejected = normalise(df)
-    elapsed = time.perf_counter() - start
     assert units.conversion.cache_info().misses == len(pairs)   # one pint conversion per (parameter, unit)
     assert len(out) + len(rejected) == n
     assert (rejected["parameter"] == "a34013").all()
     so2 = (df["parameter"] == "a21026") & (df["unit"] == "ppm")
     np.testing.assert_allclose(out.loc[so2[so2].index, "value"], df.loc[so2, "value"] * 64.066 / 22.414, rtol=1e-4)
-    assert elapsed < 5.0, elapsed
