@@ -435,9 +435,9 @@ def parse_standard(raw: dict, path: str | Path = "<limits>") -> StandardFile:
         raise LimitsError(f"{name}: 'standard' (the standard id) is required")
     doc: StandardDoc = _validate(StandardDoc, raw, name)
     existing = doc.existing_sources
-    base = dict(standard=doc.standard, title=doc.title,
-                existing_before=existing.built_before if existing else None,
-                existing_from=existing.effective_from if existing else None)
+    base = {"standard": doc.standard, "title": doc.title,
+                "existing_before": existing.built_before if existing else None,
+                "existing_from": existing.effective_from if existing else None}
 
     def common(entry: _Common) -> dict[str, Any]:
         return dict(base, name=entry.name, clause=entry.clause, averaging=entry.averaging, unit=entry.unit,

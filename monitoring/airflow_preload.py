@@ -18,7 +18,7 @@ import sys
 #: Modules a task of the envmon DAGs imports.
 PRELOAD = ("pandas", "numpy", "great_expectations", "monitoring.ingest", "monitoring.quality",
            "monitoring.alerting", "monitoring.compliance.evaluate", "monitoring.incidents",
-           "monitoring.notifications", "monitoring.store")
+           "monitoring.notifications", "monitoring.influx")
 
 LOCAL_SETTINGS = '''\
 # Written by `envmon up` (monitoring.airflow_preload); regenerated at every start.

@@ -124,6 +124,7 @@ def evaluate_and_alert(*, first_times: list[str | None] | None = None, touched: 
     whole) to the last completed hour, restricted to those zones, and only the windows the new
     readings touched go to the incidents. ``start``/``end``: a given period (backfill). ``first_times``:
     the older per-event form (all zones)."""
+    # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.compliance.evaluate import evaluate_period
     from monitoring.incidents import IncidentManager
 

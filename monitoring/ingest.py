@@ -79,6 +79,7 @@ def zone_ids(registry: Registry | None = None) -> list[str]:
 def readings_asset():
     """The Airflow asset "new readings stored" (imported lazily: the pipeline itself needs no Airflow).
     One event per ingest run; its extra is :func:`run_asset_extra`."""
+    # deferred: this module is imported when Airflow parses the DAG files
     from airflow.sdk import Asset
 
     return Asset(name="envmon_readings", uri="envmon://readings")

@@ -2,7 +2,7 @@
 
 :func:`serialise_columns` writes the same lines as ``influxdb-client``'s
 :class:`~influxdb_client.client.write.dataframe_serializer.DataframeSerializer` for the frames
-:func:`monitoring.store.prepare_frame` hands over (tests compare both on hostile names), but works per
+:func:`monitoring.influx.prepare_frame` hands over (tests compare both on hostile names), but works per
 column and per *distinct* value instead of evaluating one f-string per row:
 
 * the series key (measurement + tags, sorted by key as the client does) is built once per distinct
@@ -98,7 +98,7 @@ def serialise_columns(measurement: str, tags: Sequence[str], fields: Sequence[st
     """One line per row of ``work`` (index: UTC ``DatetimeIndex``; tag columns as text with ``None`` for
     absent; field columns float/int/bool or text with ``None``), rows kept in order.
 
-    ``precision`` ``s`` requires whole seconds (checked by :func:`monitoring.store.prepare_frame`).
+    ``precision`` ``s`` requires whole seconds (checked by :func:`monitoring.influx.prepare_frame`).
     A row whose fields are all missing would give no valid line and raises :class:`ValueError`.
     """
     if len(work) == 0:

@@ -20,6 +20,7 @@ def command(
 ) -> None:
     """Back-fill a simulated week through Airflow into InfluxDB and summarise; then keep the whole stack
     running (`envmon up --simulate` on the same data) with live simulated devices until Ctrl-C."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.demo import keep_stack_up, run_demo
 
     result = run_demo(days=days, seed=seed, minute_hours=minute_hours, data_dir=data_dir)

@@ -38,15 +38,17 @@ LEDGER_HISTORY = pd.Timedelta(days=800)
 
 
 def _hazardous_waste(store: InfluxStore, registry, catalogue, start: pd.Timestamp, end: pd.Timestamp,
-                     zone: str | None, write: bool) -> pd.DataFrame:
+                     zone: str | None, write: bool, holidays_path=None) -> pd.DataFrame:
     """Ledger checks as of the end of the period (transfers and temporary-stock days within it)."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.alerting import stored_ledger
-    from monitoring.store import ASSESSMENT_FIELDS, ASSESSMENT_TAGS, ASSESSMENTS_MEASUREMENT
+    from monitoring.influx import ASSESSMENT_FIELDS, ASSESSMENT_TAGS, ASSESSMENTS_MEASUREMENT
 
     ledger = stored_ledger(store, start - LEDGER_HISTORY, end)
     if zone is not None:
         ledger = ledger[ledger["zone"] == zone]
-    a = evaluate_ledger(ledger, registry, catalogue, as_of=end - pd.Timedelta(seconds=1), since=start)
+    a = evaluate_ledger(ledger, registry, catalogue, as_of=end - pd.Timedelta(seconds=1), since=start,
+                        holidays_path=holidays_path)
     if write and not a.empty:
         store.write_frame(a, ASSESSMENTS_MEASUREMENT, ASSESSMENT_TAGS, ASSESSMENT_FIELDS, "window_start")
     return a
@@ -79,7 +81,7 @@ def command(date_from: Annotated[dt.datetime, typer.Option("--from", formats=["%
     try:
         with store:
             ev = evaluate_period(store, registry, catalogue, start, end, zone=zone_id, write=write)
-            hw = _hazardous_waste(store, registry, catalogue, start, end, zone_id, write)
+            hw = _hazardous_waste(store, registry, catalogue, start, end, zone_id, write, settings.holidays_path)
     except InfluxError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

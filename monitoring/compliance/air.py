@@ -27,7 +27,14 @@ import pandas as pd
 
 from monitoring.compliance.aggregate import GAP_COLUMNS
 from monitoring.compliance.equivalent import combine_equivalent_stacks
-from monitoring.compliance.frames import expected_per_hour, gap_text, hours, measured, to_assessments, verdicts
+from monitoring.compliance.frames import (
+    expected_per_hour,
+    gap_text,
+    hours,
+    measured,
+    to_assessments,
+    verdicts,
+)
 
 AIR_KINDS = ("stack", "fugitive", "insite_vocs")
 AIR_CHECKS = ("concentration", "rate", "boundary", "single_reading")

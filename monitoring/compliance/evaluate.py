@@ -35,6 +35,14 @@ from monitoring.compliance.soil import evaluate_soil
 from monitoring.compliance.noise import evaluate_noise
 from monitoring.compliance.water import evaluate_water
 from monitoring.config import LOCAL_TZ
+from monitoring.influx import (
+    ASSESSMENT_FIELDS,
+    ASSESSMENT_TAGS,
+    ASSESSMENTS_MEASUREMENT,
+    CAPTURE_MEASUREMENT,
+    READINGS_MEASUREMENT,
+    quote_ident,
+)
 from sensors.schema import ASSESSMENT_COLUMNS, VALID_FLAGS, empty_assessments
 
 
@@ -135,10 +143,10 @@ def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone:
     valid = "(" + " OR ".join(f"\"flag\" = '{f}'" for f in VALID_FLAGS) + ")"
     statements = [
         f"SELECT count(\"flag\") AS received FROM {m} WHERE {base} {group}",
-        f"SELECT count(\"value\") AS valid, sum(\"value\") AS sum, min(\"value\") AS min, max(\"value\") AS max "
-        f"FROM {m} WHERE {base} AND {valid} {group}",
-        f"SELECT count(\"value\") AS nd, sum(\"value\") AS nd_sum FROM {m} WHERE {base} "
-        f"AND {valid} AND \"qualifier\" = '<' {group}",
+        (f"SELECT count(\"value\") AS valid, sum(\"value\") AS sum, min(\"value\") AS min, "
+         f"max(\"value\") AS max FROM {m} WHERE {base} AND {valid} {group}"),
+        (f"SELECT count(\"value\") AS nd, sum(\"value\") AS nd_sum FROM {m} WHERE {base} "
+         f"AND {valid} AND \"qualifier\" = '<' {group}"),
         f"SELECT count(\"value\") AS above_range FROM {m} WHERE {base} AND \"flag\" = '{ABOVE_RANGE_FLAG}' {group}",
         *[f"SELECT count(\"flag\") AS gap_{f} FROM {m} WHERE {base} AND \"flag\" = '{f}' {group}"
           for f in GAP_FLAGS],

@@ -38,6 +38,7 @@ def scheduled_draw(when_iso: str, by: str = "airflow", *, run_at_iso: str | None
     says so (``skipped``). A draw for a passed date needs a manual trigger (``manual``) with a
     ``reason``, which goes into the draw record (``late_draw_reason``); ``period`` may name the quarter.
     """
+    # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.roster.records import run_draw
     settings = load_settings()
     when = datetime.fromisoformat(when_iso)

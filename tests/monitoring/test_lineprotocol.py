@@ -1,6 +1,6 @@
 """The column-wise serialiser (monitoring.lineprotocol) against influxdb-client's DataframeSerializer.
 
-Both get the same prepared frame (monitoring.store.prepare_frame); the lines must be identical,
+Both get the same prepared frame (monitoring.influx.prepare_frame); the lines must be identical,
 escaping included, on hostile measurement, tag and field names and values.
 """
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from influxdb_client.client.write.dataframe_serializer import DataframeSerializer
 from influxdb_client.client.write_api import PointSettings
-from monitoring.store import prepare_frame
 
+from monitoring.influx import prepare_frame
 from monitoring.lineprotocol import serialise_columns
 
 HOSTILE = ["plain", "with space", "com,ma", "eq=uals", 'quo"te', "back\\slash x", "tab\there", "中文 名",

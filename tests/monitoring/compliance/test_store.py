@@ -116,8 +116,8 @@ def test_cli_evaluate_runs_the_hazardous_waste_checks(influx_store, influx_url, 
     from typer.testing import CliRunner
 
     from monitoring.cli import app
+    from monitoring.influx import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS
     from sensors.schema import LEDGER_COLUMNS
-    from monitoring.store import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS
 
     from .helpers import ENT, ZONE
 
