@@ -13,6 +13,7 @@ it; the scheduler's own start-up takes that much longer.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 #: Modules a task of the envmon DAGs imports.
@@ -31,8 +32,6 @@ __all__: list[str] = []
 
 def preload(argv: list[str] | None = None) -> list[str]:
     """Import :data:`PRELOAD` when this process is ``airflow scheduler``; returns what was imported."""
-    import importlib
-
     args = sys.argv if argv is None else argv
     if len(args) < 2 or args[1] != "scheduler":
         return []

@@ -10,6 +10,7 @@ import importlib
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
@@ -36,8 +37,6 @@ def prepare_airflow_home(home: Path) -> Path:
 
 def run_dag_test(module: str, *, run_conf: dict | None = None):
     """Import ``dags.<module>`` and run its DAG once with ``dag.test()``; return the finished DagRun."""
-    import warnings
-
     # Airflow's in-process API client imports starlette's TestClient, which warns about httpx; the
     # warning is about Airflow's dependencies, not envmon, and would print in the middle of the demo.
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*")

@@ -46,9 +46,11 @@ from monitoring.incidents import IncidentManager, fmt_local
 from monitoring.influx.server import ManagedInfluxd
 from monitoring.ingest import read_reports, store_from_settings
 from monitoring.registry import Registry, load_registry
+from monitoring.services import Layout, preferred_ports
+from monitoring.supervise import up
 from sensors import simulator
 from sensors.hj212 import build_packet, frame_segment
-from sensors.spool import Quarantine
+from sensors.quarantine import read_records
 
 DEFAULT_SEED = 20261122
 
@@ -291,7 +293,6 @@ def print_summary(console: Console, registry: Registry, result: DemoResult) -> N
         table.add_row(f"{z.name_zh} {z.pinyin}", f"{row.points} ({row.online})", f"{row.stored:,}",
                       f"{row.quarantined:,}", f"{row.capture_pct:.1f}")
     console.print(table)
-    from sensors.quarantine import read_records
 
     received = Counter(r["reason"].split(":")[0] for r in read_records(result.data_dir / "quarantine")
                        if r.get("stage") == "receiver")

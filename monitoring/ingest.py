@@ -34,7 +34,7 @@ import pandas as pd
 from monitoring.config import Settings, load_settings
 from monitoring.connections import airflow_connection
 from monitoring.registry import Registry, load_registry
-from sensors.quarantine import Quarantine
+from sensors.quarantine import Quarantine, redact
 from sensors.schema import conform, empty_readings
 
 log = logging.getLogger(__name__)
@@ -346,8 +346,6 @@ def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry
     A failure is logged with its reason (secrets redacted) and returned; its claimed input went back
     to the spool / landing folder, so the next run tries it again.
     """
-    from sensors.quarantine import redact
-
     settings = settings or load_settings()
     registry = registry or load_registry(settings.registry_path)
     reports: list[IngestReport] = []

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import requests
 
+from monitoring.airflow_preload import LOCAL_SETTINGS
 from monitoring.config import load_settings
 from monitoring.influx.server import write_config
 from monitoring.services import INIT_COMMAND, Layout, Service
@@ -132,8 +134,6 @@ def service_lines(layout: Layout) -> list[str]:
 def _ui_password(path: Path) -> None:
     """The Airflow UI user's password, generated here (mode 0600) so that Airflow's SimpleAuthManager
     finds it and does not print a freshly generated one into the api-server log."""
-    import secrets
-
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -149,7 +149,6 @@ def prepare(layout: Layout) -> dict[str, str]:
     if layout.influx_url is None:
         write_influx_config(layout)
     _ui_password(layout.airflow_home / "passwords.json")
-    from monitoring.airflow_preload import LOCAL_SETTINGS
 
     (layout.airflow_home / "config").mkdir(exist_ok=True)
     (layout.airflow_home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS, encoding="utf-8")

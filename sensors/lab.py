@@ -50,7 +50,7 @@ import pandas as pd
 
 from sensors.parameters import load_parameter_table
 from sensors.quarantine import Rejected
-from sensors.schema import LOCAL_TZ, conform, empty_readings
+from sensors.schema import conform, empty_readings
 from sensors.site import SiteRegistry
 from sensors.timezone import LOCAL_TZ
 

@@ -40,7 +40,7 @@ import pandas as pd
 
 from sensors.lab import TableError, parse_number, read_table
 from sensors.quarantine import Rejected
-from sensors.schema import LEDGER_COLUMNS, LOCAL_TZ, empty_ledger
+from sensors.schema import LEDGER_COLUMNS, empty_ledger
 from sensors.site import SiteRegistry
 from sensors.timezone import LOCAL_TZ
 

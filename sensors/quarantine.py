@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitoring.config import LOCAL_TZ  # moves to sensors/ with issue 7
+from sensors.timezone import LOCAL_TZ
 
 __all__ = ["Quarantine", "Rejected", "private_dir", "private_file", "read_records", "redact"]
 

@@ -44,7 +44,7 @@ from sensors.claims import (
     write_owner,
 )
 from sensors.quarantine import Quarantine, private_dir
-from sensors.schema import LOCAL_TZ
+from sensors.timezone import LOCAL_TZ
 
 __all__ = ["Quarantine", "SegmentWriter", "Spool", "read_segments", "writer_alive"]
 

@@ -17,6 +17,7 @@ def command(
 
     Exit 0 when every zone ran, 1 when some zone failed (the others are stored), 2 for a configuration
     error (registry, unknown zone, no InfluxDB)."""
+    # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.config import load_settings
     from monitoring.ingest import ingest_zones, store_from_settings
     from monitoring.registry import RegistryError, load_registry

@@ -32,6 +32,7 @@ from sensors.hj212.codes import (
 )
 from sensors.hj212.crc import crc16_hj212, crc16_modbus
 from sensors.quarantine import Rejected  # the one rejection type (re-exported here for the decoders)
+from sensors.timezone import LOCAL_TZ
 
 __all__ = [
     "MAX_FRAME",

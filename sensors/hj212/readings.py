@@ -10,6 +10,7 @@ comes back as a :class:`Rejected` with the reason — nothing is dropped silentl
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -18,9 +18,10 @@ import yaml
 
 from monitoring.registry import Registry, parse_registry
 from sensors.hj212 import FrameBuffer, build_packet, parse_packet
-from sensors.receiver import Receiver, data_answer
 from sensors.quarantine import Quarantine
+from sensors.receiver import Receiver, data_answer
 from sensors.spool import Spool, read_segments
+from sensors.timezone import LOCAL_TZ
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]

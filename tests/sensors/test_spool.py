@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.config import LOCAL_TZ
 from sensors.quarantine import Quarantine
 from sensors.spool import SegmentWriter, Spool, read_segments, writer_alive
+from sensors.timezone import LOCAL_TZ
 
 
 def pk(i: int) -> bytes:
