@@ -36,7 +36,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from monitoring.schema import ASSESSMENT_COLUMNS, empty_assessments
+from sensors.schema import ASSESSMENT_COLUMNS, empty_assessments
 
 PASSWORD = "bench password 2026"
 LIMIT = {"a21026": 550.0, "a21002": 240.0, "a34013": 120.0, "a24088": 120.0, "a25002": 12.0, "a25003": 40.0,

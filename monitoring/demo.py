@@ -224,8 +224,6 @@ def _unpause_dags() -> None:
 def keep_stack_up(data_dir: Path, *, seed: int = DEFAULT_SEED) -> int:
     """After the back-fill: the whole stack on the same data directory with live simulated devices
     (``envmon up --simulate``), until Ctrl-C. Default ports when free, other free ones when not."""
-    from monitoring.services import Layout, preferred_ports
-    from monitoring.supervise import up
 
     _unpause_dags()
     os.environ.pop("AIRFLOW__LOGGING__LOGGING_LEVEL", None)     # the stack's task logs at INFO

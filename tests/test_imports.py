@@ -56,7 +56,9 @@ def import_graph() -> dict[str, set[str]]:
                     head = ".".join(base + ([node.module] if node.module else []))
                 else:
                     head = node.module or ""
-                names = [head] + [f"{head}.{a.name}" for a in node.names]
+                # ``from pkg import sub`` imports the module ``pkg.sub`` (an arrow to it, like
+                # ``import pkg.sub``); ``from pkg import name`` is an arrow to ``pkg`` itself
+                names = [f"{head}.{a.name}" if f"{head}.{a.name}" in mods else head for a in node.names]
             for n in names:
                 if n.split(".")[0] in PACKAGES and (r := resolve(n)) and r != mod:
                     targets.add(r)

@@ -23,9 +23,9 @@ from limits.catalogue import load_catalogue
 from limits.loader import LimitsError
 from monitoring.compliance import evaluate_ledger, evaluate_period
 from monitoring.compliance.frames import provisional_notes
-from monitoring.notifications import LIMIT_STATUS_ZH
 from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.influx import InfluxError, InfluxNotConfigured, InfluxStore
+from monitoring.notifications import LIMIT_STATUS_ZH
 from monitoring.registry import RegistryError, load_registry
 
 

@@ -34,6 +34,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from monitoring.config import LOCAL_TZ, Settings, load_settings
+from monitoring.console.views import Forbidden, LoginRequired
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "envmon_session"
@@ -176,14 +177,6 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
-class LoginRequired(Exception):
-    pass
-
-
-class Forbidden(Exception):
-    pass
-
-
 ESCALATE_EVERY_S = 300.0
 
 
@@ -203,7 +196,7 @@ async def _sla_watch(api: FastAPI):
             try:
                 for inc, stage, level in await run_in_threadpool(api.state.console.casework.escalate_overdue):
                     log.warning("incident #%s: stage %s overdue, escalated to level %s", inc, stage, level)
-            except Exception:  # noqa: BLE001 - keep watching; the next round retries
+            except Exception:
                 log.exception("SLA escalation check failed")
             await asyncio.sleep(api.state.escalate_every_s)
 

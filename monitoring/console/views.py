@@ -45,10 +45,16 @@ def current_user(request: Request) -> User | None:
     return user
 
 
+class LoginRequired(Exception):
+    """Raised by :func:`require` without a logged-in user; the app redirects to the login page."""
+
+
+class Forbidden(Exception):
+    """Raised by :func:`require` when the user's role may not do this; the app answers 403."""
+
+
 def require(*roles: str) -> Callable[[Request], User]:
     """A dependency: the user, when logged in with one of ``roles``; else login redirect / 403."""
-    from monitoring.console.app import Forbidden, LoginRequired
-
     def dependency(request: Request) -> User:
         user = current_user(request)
         if user is None:

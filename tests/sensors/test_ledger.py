@@ -121,7 +121,7 @@ def test_receipt_date_column(lab_registry: Registry, tmp_path: Path) -> None:
     good = rows[0] + "," + cells[8]                                # received the day it was confirmed
     early = rows[0] + ",2020-01-01"                                 # before the shipment
     late = ",".join(cells[:8] + [cells[1]]) + "," + cells[8]        # confirmed before received
-    f.write_text("\n".join([head, good, early, late]) + "\n", encoding="utf-8")
+    f.write_text(f"{head}\n{good}\n{early}\n{late}" + "\n", encoding="utf-8")
     df, rejected = read_ledger_csv(f, lab_registry, "l-2")
     assert len(df) == 1 and df["received"].iat[0] == df["confirmed"].iat[0]
     reasons = sorted(r.reason for r in rejected)

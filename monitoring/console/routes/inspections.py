@@ -28,7 +28,7 @@ from monitoring.config import LOCAL_TZ
 from monitoring.console.users import User
 from monitoring.console.views import Handler, Reader, ResultRecorder, console, render
 from monitoring.db import session_scope
-from monitoring.roster import store
+from monitoring.roster import tables
 from monitoring.roster.period import Period, PeriodError
 from monitoring.roster.publication import (
     MODES,
@@ -73,13 +73,13 @@ def _tasks(request: Request, user: User) -> list[TaskView]:
     by_task = {r["task_id"]: r for r in res.to_dict("records")}
     out: list[TaskView] = []
     with session_scope(c.sql_url) as s:
-        draws = store.active_draws(s)
+        draws = tables.active_draws(s)
         names: dict[str, dict[str, str]] = {}
         for d in draws:
-            rec = store.record_json(d)
+            rec = tables.record_json(d)
             names[d.record_id] = {i["id"]: i["name"] for i in rec["inputs"]["inspector_directory"]["inspectors"]}
-        tasks = s.scalars(select(store.TaskRow).where(store.TaskRow.record_id.in_([d.record_id for d in draws]))
-                          .order_by(store.TaskRow.period.desc(), store.TaskRow.task_id)).all()
+        tasks = s.scalars(select(tables.TaskRow).where(tables.TaskRow.record_id.in_([d.record_id for d in draws]))
+                          .order_by(tables.TaskRow.period.desc(), tables.TaskRow.task_id)).all()
         for t in tasks:
             if user.role == "inspector" and (not user.inspector_id or user.inspector_id not in t.inspectors):
                 continue
@@ -105,7 +105,7 @@ def inspections(request: Request, user: User, error: str | None = None, status_c
     c = console(request)
     tasks = _tasks(request, user)
     with session_scope(c.sql_url) as s:
-        draws = [(d.record_id, d.period, d.scope, d.drawn_at, d.drawn_by) for d in store.active_draws(s)]
+        draws = [(d.record_id, d.period, d.scope, d.drawn_at, d.drawn_by) for d in tables.active_draws(s)]
     today = datetime.now(UTC).astimezone(LOCAL_TZ).date()
     due = deadlines(c.settings, today)
     if user.role == "inspector":
@@ -130,7 +130,7 @@ def draw_confirm(request: Request, user: Handler, period: Annotated[str, Form()]
         return inspections(request, user, error=str(exc), status_code=409)
     scope = zone or "county"
     with session_scope(c.sql_url) as s:
-        clashing = [d.record_id for d in store.active_draws(s, p) if d.scope in ("county", scope) or scope == "county"]
+        clashing = [d.record_id for d in tables.active_draws(s, p) if d.scope in ("county", scope) or scope == "county"]
     return render(request, "inspection_draw_confirm.html", {
         "period": str(p), "zone": zone, "zone_name": c.registry.zones[zone].name_zh if zone in c.registry.zones else "全县",
         "clashing": clashing})
@@ -159,8 +159,8 @@ def record_page(request: Request, user: Reader, record_id: str):
     if user.role == "inspector" and not tasks:
         return render(request, "error.html", {"title": "无权访问", "message": "这不是您的检查任务。"}, status_code=403)
     with session_scope(c.sql_url) as s:
-        row = s.get(store.DrawRow, record_id)
-        rec = store.record_json(row) if row else None
+        row = s.get(tables.DrawRow, record_id)
+        rec = tables.record_json(row) if row else None
     if rec is None:
         return render(request, "error.html", {"title": "记录不存在", "message": record_id}, status_code=404)
     verification = verify_record(c.settings, record_id, registry=c.registry) if request.query_params.get("verify") \

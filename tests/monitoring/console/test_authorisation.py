@@ -14,7 +14,7 @@ from monitoring.casework import Casework
 from monitoring.complaints import public_submissions, submit_public
 from monitoring.console.users import ConsoleUser, add_user
 from monitoring.db import session_scope
-from monitoring.roster import store
+from monitoring.roster import tables
 from monitoring.roster.records import run_draw
 from tests.monitoring.console.conftest import PASSWORD, login, post
 
@@ -107,7 +107,7 @@ def ids(console_settings, incident_id):
     # a draw, with the inspector account on the first task's team, and a photo on that task
     rec = run_draw(console_settings, "2026-Q4", seed=3, by="测试", now=datetime(2026, 9, 28, 1, tzinfo=UTC))
     with session_scope(console_settings.sql_url) as s:
-        task = s.get(store.TaskRow, min(rec["task_ids"].values()))
+        task = s.get(tables.TaskRow, min(rec["task_ids"].values()))
         s.execute(update(ConsoleUser).where(ConsoleUser.name == "insp").values(inspector_id=task.inspectors[0]))
         photo = InspectionPhoto(task_id=task.task_id, at=datetime.now(UTC), actor="op", note="", filename="a.png",
                                 content_type="image/png", size=12, sha256="0" * 64, stored_as="x/a.png")

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from monitoring.config import LOCAL_TZ
 from monitoring.console.users import ConsoleUser, add_user
 from monitoring.db import session_scope
-from monitoring.roster import store
+from monitoring.roster import tables
 from tests.monitoring.console.conftest import PASSWORD, login, post
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 80
@@ -52,8 +52,8 @@ def test_inspector_records_own_result_with_checklist_and_photo_then_publish(clie
     login(client, "op")
     r = post(client, "/console/inspections/draw", {"period": "2026-Q4", "confirmed": "yes"})
     with session_scope(console_settings.sql_url) as s:
-        tasks = list(s.scalars(select(store.TaskRow).order_by(store.TaskRow.task_id)))
-        task = s.get(store.TaskRow, tasks[0].task_id)
+        tasks = list(s.scalars(select(tables.TaskRow).order_by(tables.TaskRow.task_id)))
+        task = s.get(tables.TaskRow, tasks[0].task_id)
         team, task_id = list(task.inspectors), task.task_id
         s.execute(update(ConsoleUser).where(ConsoleUser.name == "insp").values(inspector_id=team[0]))
     add_user(console_settings.sql_url, "insp2", role="inspector", password=PASSWORD, inspector_id="NOBODY")
