@@ -216,8 +216,8 @@ class Casework:
     def __init__(self, sql_url: str, evidence_dir: Path, config: IncidentConfig | None = None):
         self.sql_url = sql_url
         self.evidence_dir = Path(evidence_dir)
-        self.config = config or IncidentConfig.from_env()
         self.incidents = IncidentManager(sql_url)
+        self.config = config or self.incidents.config
 
     # ------------------------------------------------------------------ reading
     def cases(self, incident_ids: list[int] | None = None) -> dict[int, CaseView]:

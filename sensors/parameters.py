@@ -122,6 +122,10 @@ class ParameterTable(Mapping[str, Parameter]):
         row = self._rows.get(code) or self.checks.get(code)
         return row.name_zh if row is not None else code
 
+    def names_zh(self) -> dict[str, str]:
+        """Code → Chinese name, parameters and named checks (for templates that look names up)."""
+        return {c: r.name_zh for c, r in {**self._rows, **self.checks}.items()}
+
     def units(self) -> dict[str, str]:
         """Code → canonical unit."""
         return {c: p.unit for c, p in self._rows.items()}

@@ -18,13 +18,14 @@ from monitoring.config import LOCAL_TZ
 from monitoring.console import queries
 from monitoring.console.views import Handler, Reader, console, render
 from monitoring.incidents import SEVERITY_NAMES, IncidentError
+from sensors.parameters import load_parameter_table
 
 router = APIRouter()
 
 
 def _parameter_names() -> dict[str, str]:
-    from monitoring.notifications import PARAMETER_NAMES_ZH
-    return PARAMETER_NAMES_ZH
+    """Code → Chinese name, from the parameter table (:mod:`sensors.parameters`)."""
+    return load_parameter_table().names_zh()
 
 
 def _inbox_rows(request: Request, show: str) -> dict:

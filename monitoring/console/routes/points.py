@@ -10,14 +10,15 @@ from fastapi import APIRouter, Request
 from monitoring.config import LOCAL_TZ
 from monitoring.console import queries
 from monitoring.console.views import Reader, console, render
+from sensors.parameters import load_parameter_table
 
 router = APIRouter(prefix="/console/points")
 MAX_DAYS = 31
 
 
 def _names() -> dict[str, str]:
-    from monitoring.notifications import PARAMETER_NAMES_ZH
-    return PARAMETER_NAMES_ZH
+    """Code → Chinese name, from the parameter table (:mod:`sensors.parameters`)."""
+    return load_parameter_table().names_zh()
 
 
 @router.get("/{point_id}")
