@@ -21,7 +21,8 @@ variable                       meaning (default)
 ``ENVMON_SAFETY_PLANS``        plants' safety-plan alarm settings (the packaged simulated examples)
 ``ENVMON_SAFETY_NOTIFY_URLS``  apprise URLs for safety alarms (default: ``ENVMON_NOTIFY_URLS``);
                                ``ENVMON_SAFETY_ESCALATE_URLS`` for second-level escalation (default: the
-                               same), ``ENVMON_SAFETY_ESCALATE_MINUTES`` unacknowledged first level (10)
+                               same), ``ENVMON_SAFETY_ESCALATE_MINUTES`` unacknowledged first level (10),
+                               ``ENVMON_SAFETY_MIN_INTERVAL_S`` seconds between two sends (0)
 ``ENVMON_ENFORCEMENT_HISTORY`` enforcement cases and credit ratings YAML for 双随机 risk weights (the
                                packaged example file)
 ``ENVMON_PUBLIC_URL``          base of links in messages and pages (the console's URL; ``http://localhost:8080``)
@@ -115,6 +116,11 @@ class Settings:
     console_secret: str | None = field(default=None, repr=False)
     console_https: bool = False
     safety_plans_path: Path = PACKAGE_DATA / "safety_plans.yaml"
+    # safety alarms (monitoring.safety): own channels, escalation after ``safety_escalate`` unacknowledged
+    safety_notify_urls: tuple[str, ...] = field(default=(), repr=False)
+    safety_escalate_urls: tuple[str, ...] = field(default=(), repr=False)
+    safety_escalate: timedelta = timedelta(minutes=10)
+    safety_min_interval_s: float = 0.0
     enforcement_history_path: Path = PACKAGE_DATA / "enforcement_history.yaml"
     # messages and links
     public_url: str | None = None        # None: the console's own URL (http://localhost:8080 in messages)
@@ -222,6 +228,10 @@ def load_settings(**overrides: object) -> Settings:
         "incident_max_escalations": int(_env_number("ENVMON_INCIDENT_MAX_ESCALATIONS", 3)),
         "incident_long_duration": timedelta(hours=_env_number("ENVMON_INCIDENT_LONG_HOURS", 24)),
         "deadman_factor": _env_number("ENVMON_DEADMAN_FACTOR", 3.0),
+        "safety_notify_urls": _env_list("ENVMON_SAFETY_NOTIFY_URLS") or _env_list("ENVMON_NOTIFY_URLS"),
+        "safety_escalate_urls": _env_list("ENVMON_SAFETY_ESCALATE_URLS"),
+        "safety_escalate": timedelta(minutes=_env_number("ENVMON_SAFETY_ESCALATE_MINUTES", 10)),
+        "safety_min_interval_s": _env_number("ENVMON_SAFETY_MIN_INTERVAL_S", 0.0),
     }
     for name, attr in (("ENVMON_REGISTRY", "registry_path"), ("ENVMON_INSPECTORS", "inspectors_path"),
                        ("ENVMON_ROSTER_RULES", "roster_rules_path"),

@@ -147,10 +147,10 @@ def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
     else:
         console.print(f"[bold]InfluxDB[/] {settings.influx_url} (ENVMON_INFLUX_URL)")
     receiver = None
-    from monitoring.safety import demo as safety_demo   # issue #14: safety alarm latency, AQI, wells, soil
+    from monitoring.safety import demo as safety_demo  # issue #14: safety alarm latency, AQI, wells, soil
 
     sink = None
-    if not (os.environ.get("ENVMON_SAFETY_NOTIFY_URLS") or os.environ.get("ENVMON_NOTIFY_URLS")):
+    if not load_settings().safety_notify_urls:
         sink = safety_demo.WebhookSink().start()
         os.environ["ENVMON_SAFETY_NOTIFY_URLS"] = sink.url
     stream, posts_before_batch = None, 0

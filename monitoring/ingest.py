@@ -20,6 +20,7 @@ Re-running a batch is harmless: readings are idempotent in InfluxDB (same series
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import uuid

@@ -18,7 +18,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from monitoring.config import LOCAL_TZ
+from sensors.timezone import LOCAL_TZ
 
 LAB_FILE_COLUMNS = ["监测点位", "监测项目", "采样时间", "检测结果", "单位", "检出限", "样品编号"]
 RISING_WELL = "NX-GW01"

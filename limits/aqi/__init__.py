@@ -6,6 +6,7 @@ standard's limit values per file) and are read by :func:`load_aqi_tables`.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,7 +57,7 @@ def load_aqi_tables(path: Path = AQI_FILE) -> AqiTables:
         for avg in ("1h", "8h", "24h"):
             if avg in entry:
                 b = tuple(float(x) for x in entry[avg])
-                if len(b) > len(iaqi) or any(y <= x for x, y in zip(b, b[1:])):
+                if len(b) > len(iaqi) or any(y <= x for x, y in itertools.pairwise(b)):
                     raise AqiTableError(f"{path.name}: breakpoints.{code}.{avg}: must rise, ≤ {len(iaqi)} values")
                 bps[(code, avg)] = b
     cats = tuple(Category(float(c["max"]), c["level"], c["category"], c["colour"], c["rgb"])

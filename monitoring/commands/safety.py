@@ -49,8 +49,8 @@ def thresholds(point: Annotated[str | None, typer.Option(help="only this sensor 
 def alarms(active: Annotated[bool, typer.Option("--active", help="only alarms not cleared")] = False,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Safety alarms, newest first (times Asia/Shanghai)."""
-    from monitoring.safety.batch import book_from_settings
     from monitoring.safety.alarms import fmt_local
+    from monitoring.safety.batch import book_from_settings
 
     settings, registry, catalogue = _context()
     book = book_from_settings(registry, settings, catalogue)

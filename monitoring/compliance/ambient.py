@@ -29,7 +29,14 @@ import pandas as pd
 
 from monitoring.compliance.aggregate import GAP_COLUMNS
 from monitoring.compliance.aqi import DAILY_INPUTS, HOURLY_INPUTS, aqi_frame
-from monitoring.compliance.frames import expected_per_hour, gap_text, hours, measured, to_assessments, verdicts
+from monitoring.compliance.frames import (
+    expected_per_hour,
+    gap_text,
+    hours,
+    measured,
+    to_assessments,
+    verdicts,
+)
 from monitoring.config import LOCAL_TZ
 
 AMBIENT_KIND = "ambient_air"
@@ -192,7 +199,7 @@ def ambient_aqi(hourly: pd.DataFrame, points: pd.DataFrame, start: pd.Timestamp,
                          aggfunc="first", dropna=False).reset_index()
     cols = {}
     for code, avg in HOURLY_INPUTS:
-        cols[f"{code}_{avg}"] = wide[code] if code in wide else np.nan
+        cols[f"{code}_{avg}"] = wide.get(code, np.nan)
     hourly_aqi = pd.concat([wide[["point", "zone", "window_start"]],
                             aqi_frame(pd.DataFrame(cols, index=wide.index), HOURLY_INPUTS)], axis=1)
     hourly_aqi["window_end"] = hourly_aqi["window_start"] + pd.Timedelta(hours=1)

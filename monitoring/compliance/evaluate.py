@@ -31,8 +31,8 @@ from monitoring.compliance.ambient import evaluate_ambient
 from monitoring.compliance.capture import CAPTURE_FIELDS, CAPTURE_TAGS, capture
 from monitoring.compliance.frames import points_table
 from monitoring.compliance.groundwater import evaluate_groundwater
-from monitoring.compliance.soil import evaluate_soil
 from monitoring.compliance.noise import evaluate_noise
+from monitoring.compliance.soil import evaluate_soil
 from monitoring.compliance.water import evaluate_water
 from monitoring.config import LOCAL_TZ
 from monitoring.influx import (

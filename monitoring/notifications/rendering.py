@@ -91,25 +91,25 @@ def _context(inc: IncidentView, registry: Any, *, now: datetime, public_url: str
             end = inc.cleared_at or now
             silence = (f"自 {fmt_local(inc.started_at)} 起无有效数据"
                        f"（{'中断' if inc.cleared_at else '已中断'} {fmt_hours((end - inc.started_at).total_seconds())}）")
-    return dict(
-        id=inc.id, kind="exceedance" if inc.kind in EXCEEDANCE_KINDS else inc.kind, status=inc.status,
-        status_zh=inc.status_zh, severity_zh=inc.severity_zh,
-        active=inc.active, escalation_level=inc.escalation_level,
-        zone=inc.zone, zone_name=(f"{zone.name_zh}（{zone.town}）" if zone else (inc.zone or "—")),
-        enterprise=inc.enterprise, enterprise_name=(ent.name if ent else inc.enterprise),
-        point=inc.point, point_name=(point.name if point else f"{inc.point}（未登记）"),
-        parameter=inc.parameter, parameter_name=parameter_name_zh(inc.parameter),
-        check_name=CHECK_NAMES_ZH.get(inc.check, inc.check),
-        averaging_name=AVERAGING_NAMES_ZH.get(inc.averaging or "", inc.averaging or ""),
-        peak_value=_num(inc.peak_value), last_value=_num(inc.last_value), limit_text=limit_text,
-        unit=inc.unit or "", exceed_multiple=multiple, standard=inc.standard, clause=inc.clause,
-        limit_status_zh=LIMIT_STATUS_ZH.get(inc.limit_status or "", inc.limit_status or "未注明"),
-        started_local=fmt_local(inc.started_at), last_exceed_local=fmt_local(inc.last_exceed_at),
-        confirmed_local=fmt_local(inc.confirmed_at), cleared_local=(fmt_local(inc.cleared_at) if inc.cleared_at else ""),
-        created_local=fmt_local(inc.created_at), exceed_hours=fmt_hours(inc.exceed_seconds),
-        min_duration_text=fmt_hours(min_duration.total_seconds()) if min_duration else "最短持续时间",
-        silence_text=silence, now_local=fmt_local(now), link=incident_link(inc.id, public_url),
-    )
+    return {
+        "id": inc.id, "kind": "exceedance" if inc.kind in EXCEEDANCE_KINDS else inc.kind, "status": inc.status,
+        "status_zh": inc.status_zh, "severity_zh": inc.severity_zh,
+        "active": inc.active, "escalation_level": inc.escalation_level,
+        "zone": inc.zone, "zone_name": (f"{zone.name_zh}（{zone.town}）" if zone else (inc.zone or "—")),
+        "enterprise": inc.enterprise, "enterprise_name": (ent.name if ent else inc.enterprise),
+        "point": inc.point, "point_name": (point.name if point else f"{inc.point}（未登记）"),
+        "parameter": inc.parameter, "parameter_name": parameter_name_zh(inc.parameter),
+        "check_name": CHECK_NAMES_ZH.get(inc.check, inc.check),
+        "averaging_name": AVERAGING_NAMES_ZH.get(inc.averaging or "", inc.averaging or ""),
+        "peak_value": _num(inc.peak_value), "last_value": _num(inc.last_value), "limit_text": limit_text,
+        "unit": inc.unit or "", "exceed_multiple": multiple, "standard": inc.standard, "clause": inc.clause,
+        "limit_status_zh": LIMIT_STATUS_ZH.get(inc.limit_status or "", inc.limit_status or "未注明"),
+        "started_local": fmt_local(inc.started_at), "last_exceed_local": fmt_local(inc.last_exceed_at),
+        "confirmed_local": fmt_local(inc.confirmed_at), "cleared_local": (fmt_local(inc.cleared_at) if inc.cleared_at else ""),
+        "created_local": fmt_local(inc.created_at), "exceed_hours": fmt_hours(inc.exceed_seconds),
+        "min_duration_text": fmt_hours(min_duration.total_seconds()) if min_duration else "最短持续时间",
+        "silence_text": silence, "now_local": fmt_local(now), "link": incident_link(inc.id, public_url),
+    }
 
 
 def render(kind: str, inc: IncidentView, registry: Any, *, now: datetime, summary: str = "",

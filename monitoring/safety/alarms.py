@@ -67,9 +67,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from monitoring.config import LOCAL_TZ
+from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.db import Base, session_scope
 from monitoring.safety.thresholds import LEVEL_NAMES_ZH, Thresholds
+from sensors.parameters import parameter_name_zh
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class AlarmChannel:
             a = apprise.Apprise()
             a.add(self.url)
             for plugin in a:
-                plugin.request_rate_per_sec = float(os.environ.get("ENVMON_SAFETY_MIN_INTERVAL_S", "0") or 0)
+                plugin.request_rate_per_sec = load_settings().safety_min_interval_s
             self._apprise = a
         try:
             ok = bool(self._apprise.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT))
@@ -195,10 +196,8 @@ class AlarmChannel:
 def channels_from_env() -> tuple[list[AlarmChannel], list[AlarmChannel]]:
     """(alarm channels, escalation channels) from ``ENVMON_SAFETY_NOTIFY_URLS`` (default: the incident
     channels ``ENVMON_NOTIFY_URLS``) and ``ENVMON_SAFETY_ESCALATE_URLS`` (default: the alarm channels)."""
-    from monitoring.notifications import split_urls
-
-    urls = split_urls(os.environ.get("ENVMON_SAFETY_NOTIFY_URLS") or os.environ.get("ENVMON_NOTIFY_URLS"))
-    esc = split_urls(os.environ.get("ENVMON_SAFETY_ESCALATE_URLS"))
+    settings = load_settings()
+    urls, esc = settings.safety_notify_urls, settings.safety_escalate_urls
     alarm = [AlarmChannel.from_url(u) for u in urls]
     return alarm, ([AlarmChannel.from_url(u) for u in esc] or alarm)
 
@@ -314,9 +313,9 @@ class AlarmBook:
         self.channels = list(channels)
         esc = list(escalation_channels) if escalation_channels is not None else []
         self.escalation_channels = esc or self.channels
-        self.public_url = (public_url or os.environ.get("ENVMON_PUBLIC_URL") or "http://localhost:8080").rstrip("/")
-        minutes = float(os.environ.get("ENVMON_SAFETY_ESCALATE_MINUTES", "10") or 10)
-        self.escalate_after = escalate_after if escalate_after is not None else timedelta(minutes=minutes)
+        settings = load_settings()
+        self.public_url = (public_url or settings.public_url or "http://localhost:8080").rstrip("/")
+        self.escalate_after = escalate_after if escalate_after is not None else settings.safety_escalate
         self.sender_id = sender_id or f"pid{os.getpid()}"
         self._by_key = {c.key: c for c in self.channels + self.escalation_channels}
 
@@ -472,7 +471,6 @@ class AlarmBook:
     # ------------------------------------------------------------------ text
     def render(self, alarm: SafetyAlarm, action: str, level: int) -> tuple[str, str]:
         """Chinese title and body; times Asia/Shanghai with the offset."""
-        from monitoring.notifications import PARAMETER_NAMES_ZH
         from sensors.hj212.local_codes import LOCAL_NAMES_ZH
 
         p = self.registry.points.get(alarm.point)
@@ -480,7 +478,7 @@ class AlarmBook:
         zone = self.registry.zones.get(alarm.zone) if alarm.zone else None
         who = ent.name if ent else (zone.sewage_plant if zone and zone.sewage_plant else alarm.point)
         where = getattr(p, "location", "") or ""
-        pname = LOCAL_NAMES_ZH.get(alarm.parameter) or PARAMETER_NAMES_ZH.get(alarm.parameter, alarm.parameter)
+        pname = LOCAL_NAMES_ZH.get(alarm.parameter) or parameter_name_zh(alarm.parameter)
         lvl = LEVEL_NAMES_ZH[level]
         unit = alarm.unit or ""
         head = {"open": f"【安全{lvl}】", "escalate": f"【安全{lvl}·升级·立即处置】", "clear": "【安全报警解除】"}[action]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.config import PACKAGE_DATA
-from monitoring.datafile import read_yaml
+from sensors.datafile import read_yaml
 
 SAFETY_PLANS_FILE = PACKAGE_DATA / "safety_plans.yaml"
 LEVEL_CHECKS = {1: "alarm_1", 2: "alarm_2"}
@@ -108,19 +108,19 @@ def threshold_table(registry: Any, catalogue: Any, plans: list[PlanThreshold] | 
                 mine.sort(key=lambda t: "point" not in t.target)      # a point's own entry beats its plant's
                 if mine:
                     t = mine[0]
-                    rows.append(dict(point=p.id, zone=p.zone, enterprise=p.enterprise, sensor=p.sensor,
-                                     parameter=parameter, level=level, value=t.value, low=t.low, unit=t.unit,
-                                     standard=t.document, clause=t.clause, status="override",
-                                     source=f"{t.document} ({t.where})"))
+                    rows.append({"point": p.id, "zone": p.zone, "enterprise": p.enterprise, "sensor": p.sensor,
+                                     "parameter": parameter, "level": level, "value": t.value, "low": t.low, "unit": t.unit,
+                                     "standard": t.document, "clause": t.clause, "status": "override",
+                                     "source": f"{t.document} ({t.where})"})
                     continue
                 found = catalogue.find(parameter=parameter, check=check, context=ctx)
                 if not found:
                     continue
                 lim = found[0]
-                rows.append(dict(point=p.id, zone=p.zone, enterprise=p.enterprise, sensor=p.sensor,
-                                 parameter=parameter, level=level, value=lim.value, low=lim.low, unit=lim.unit,
-                                 standard=lim.standard, clause=lim.clause, status=lim.status,
-                                 source=lim.source + (f" — {lim.reason}" if lim.reason else "")))
+                rows.append({"point": p.id, "zone": p.zone, "enterprise": p.enterprise, "sensor": p.sensor,
+                                 "parameter": parameter, "level": level, "value": lim.value, "low": lim.low, "unit": lim.unit,
+                                 "standard": lim.standard, "clause": lim.clause, "status": lim.status,
+                                 "source": lim.source + (f" — {lim.reason}" if lim.reason else "")})
     frame = pd.DataFrame(rows, columns=list(THRESHOLD_COLUMNS))
     return frame.astype(THRESHOLD_COLUMNS)
 

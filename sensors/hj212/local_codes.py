@@ -23,7 +23,7 @@ code       quantity                                    unit         sensor (regi
 =========  ==========================================  ===========  ====================================
 
 Status: local convention of this project (the county's logger configuration), not a standard. The
-parameter table (``monitoring/data/ranges.yaml``) carries their names, units and plausible ranges.
+parameter table (``sensors/data/parameters.yaml``) carries their names, units and plausible ranges.
 """
 
 from __future__ import annotations

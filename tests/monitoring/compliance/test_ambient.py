@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from monitoring.compliance import evaluate_readings
-from monitoring.compliance.ambient import ambient_aqi
 from monitoring.compliance.aggregate import best_period, hourly_aggregates
+from monitoring.compliance.ambient import ambient_aqi
 from monitoring.compliance.aqi import DAILY_INPUTS, HOURLY_INPUTS, aqi_frame, category_of, iaqi
 from monitoring.compliance.frames import points_table
 from tests.monitoring.compliance.helpers import make_registry, minutes, online

@@ -25,7 +25,7 @@ def hourly_series(point, kind, parameter, values, start="2026-11-01 00:00"):
 
 def test_the_point_that_rose_in_the_exceedance_hours_ranks_first():
     rng = np.random.default_rng(1)
-    base = lambda lvl: list(lvl + rng.normal(0, lvl * 0.05, 72))          # noqa: E731
+    base = lambda lvl: list(lvl + rng.normal(0, lvl * 0.05, 72))
     r = pd.concat([
         hourly_series("JK-001-DA001", "stack", "a34013", base(20) + [60, 65, 58]),        # rose ×3
         hourly_series("JK-001-DA002", "stack", "a34013", base(30) + [31, 29, 30]),        # flat

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from monitoring.safety.batch import reconcile_stored, safety_readings
-from monitoring.schema import conform
+from sensors.schema import conform
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
