@@ -74,8 +74,9 @@ def collect_inputs(settings: Settings, session, *, registry: Registry, rules: Ru
                    exclude_records: set[str] = frozenset()) -> DrawInputs:
     """Build the directories as they stand at ``as_of`` (evidence recorded before it)."""
     lookback = timedelta(days=rules.rules.special_supervision.lookback_days)
-    incidents, capture = load_evidence(settings, as_of - lookback, as_of,
-                                       store=store_from_settings(settings, required=False))
+    # capture evidence from InfluxDB when one is configured (ENVMON_INFLUX_URL; `envmon up` sets it)
+    store = store_from_settings(settings) if settings.influx_url else None
+    incidents, capture = load_evidence(settings, as_of - lookback, as_of, store=store)
     complaints = complaints_frame(settings.sql_url, recorded_before=as_of)
     county = build_target_directory(registry, rules.rules, period=period, as_of=as_of, incidents=incidents,
                                     capture=capture, complaints=complaints,
