@@ -219,6 +219,7 @@ def create_fastapi(settings: Settings | None = None, escalate_every_s: float = E
         points,
         public,
         reports,
+        safety,
     )
     from monitoring.db import init_db
 
@@ -232,7 +233,7 @@ def create_fastapi(settings: Settings | None = None, escalate_every_s: float = E
     api.add_middleware(SessionMiddleware, secret_key=console_secret(settings), session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE_S, same_site="lax", https_only=settings.console_https)
     api.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (auth, public, overview, incidents, points, inspections, reports, complaints, admin):
+    for module in (auth, public, overview, incidents, safety, points, inspections, reports, complaints, admin):
         api.include_router(module.router)
 
     @api.exception_handler(LoginRequired)

@@ -500,7 +500,7 @@ class AlarmBook:
                          else f"一级报警 {self.escalate_after.total_seconds() / 60:g} 分钟未确认，升级通知。")
         if action == "clear":
             lines.append(f"已于 {fmt_local(alarm.cleared_at)} 恢复至一级设定值以下。")
-        lines.append(f"详情：{self.public_url}/safety/{alarm.id}")
+        lines.append(f"详情：{self.public_url}/console/safety/{alarm.id}")
         return title, "\n".join(lines)
 
     # ------------------------------------------------------------------ delivery

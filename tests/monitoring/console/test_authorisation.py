@@ -49,6 +49,9 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/console/incidents/{incident_id}/feedback"): {OP},
     ("POST", "/console/incidents/{incident_id}/evidence"): {OP},
     ("POST", "/console/incidents/{incident_id}/close"): {OP},
+    ("GET", "/console/safety"): READ,
+    ("GET", "/console/safety/{alarm_id}"): READ,
+    ("POST", "/console/safety/{alarm_id}/ack"): {OP},
     ("GET", "/console/points/{point_id}"): READ,
     ("GET", "/console/points/{point_id}/chart.svg"): READ,
     ("GET", "/console/inspections"): READ,
@@ -116,7 +119,16 @@ def ids(console_settings, incident_id):
         task_id, photo_id = task.task_id, photo.id
     (console_settings.evidence_dir / "x").mkdir(parents=True, exist_ok=True)
     (console_settings.evidence_dir / "x" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n0000")
-    return {"incident_id": incident_id, "evidence_id": ev.id, "zone_id": "jiangkou", "code": "JK-001",
+    # a safety alarm (issue #14)
+    import pandas as pd
+
+    from monitoring.registry import load_registry
+    from monitoring.safety.batch import book_from_settings
+    book = book_from_settings(load_registry(console_settings.registry_path), console_settings, deliver=False)
+    book.apply(pd.DataFrame({"point": ["NX-001-AQ01"], "parameter": ["x01001"], "value": [60.0], "flag": ["N"],
+                             "time": [datetime(2026, 11, 20, 2, tzinfo=UTC)]}), detected_by="fast")
+    alarm_id = book.alarms()[0].id
+    return {"incident_id": incident_id, "evidence_id": ev.id, "alarm_id": alarm_id, "zone_id": "jiangkou", "code": "JK-001",
             "point_id": "JK-002-DA001", "record_id": rec["record_id"], "task_id": task_id, "photo_id": photo_id,
             "submission_id": public_submissions(console_settings.sql_url)[0].id, "name": "victim"}
 
