@@ -39,6 +39,7 @@ bench: install           ## benchmarks: figures and ratios, not pass/fail
 	$(BIN)/python bench/bench_receiver.py
 	$(BIN)/python bench/bench_evaluate.py
 	$(BIN)/python bench/bench_alert_latency.py
+	$(BIN)/python bench/bench_console.py
 
 lint: install
 	$(BIN)/ruff check sensors monitoring limits dags tests bench
