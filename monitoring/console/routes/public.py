@@ -66,9 +66,40 @@ def public_enterprise(request: Request, code: str):
                                                       "results": results, "monthly": monthly})
 
 
+def _past_plans(request: Request) -> list[tuple[str, list[dict]]]:
+    """双随机 plans after the fact: the drawn enterprises of periods that have ended (no inspectors, no
+    notes, no seeds), newest period first."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from monitoring.config import LOCAL_TZ
+    from monitoring.db import session_scope
+    from monitoring.roster import store
+    from monitoring.roster.period import Period
+    from monitoring.roster.publication import MODES
+    c = console(request)
+    today = datetime.now(UTC).astimezone(LOCAL_TZ).date()
+    plans: dict[str, list[dict]] = {}
+    with session_scope(c.sql_url) as s:
+        draws = [d for d in store.active_draws(s) if Period.parse(d.period).end < today]
+        if not draws:
+            return []
+        done = set(s.scalars(select(store.ResultRow.task_id)))
+        for t in s.scalars(select(store.TaskRow).where(store.TaskRow.record_id.in_([d.record_id for d in draws]))
+                           .order_by(store.TaskRow.task_id)):
+            ent = c.registry.enterprises.get(t.enterprise)
+            plans.setdefault(t.period, []).append({
+                "task_id": t.task_id, "enterprise": ent.name if ent else t.enterprise,
+                "zone": c.registry.zones[t.zone].name_zh if t.zone in c.registry.zones else t.zone,
+                "mode": MODES.get(t.mode, t.mode), "done": t.task_id in done})
+    return sorted(plans.items(), reverse=True)
+
+
 @router.get("/results")
 def public_results(request: Request):
-    return render(request, "public/results.html", {"results": _published_results(request)})
+    return render(request, "public/results.html", {"results": _published_results(request),
+                                                   "plans": _past_plans(request)})
 
 
 @router.get("/complaints/new")

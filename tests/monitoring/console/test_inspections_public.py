@@ -33,3 +33,18 @@ def test_published_result_is_on_the_enterprise_page(client, console_settings):
     page = client.get(f"/public/enterprises/{row['企业编码']}").text
     assert row["任务编号"] in page and "发现环境违法问题" in page and "2026-10-09" in page
     assert row["任务编号"] in client.get("/public/results").text
+
+
+def test_plans_are_public_only_after_their_period(client, console_settings):
+    from monitoring.roster.records import run_draw
+    from monitoring.config import LOCAL_TZ
+    from monitoring.roster.period import Period
+    secrets = publish_one_result(console_settings)
+    q4_over = Period.parse("2026-Q4").end < datetime.now(UTC).astimezone(LOCAL_TZ).date()
+    page = client.get("/public/results").text
+    assert ("2026-Q4 抽查计划" in page) == q4_over
+    rec = run_draw(console_settings, "2026-Q2", seed=2, by="测试抽取人", now=datetime(2026, 3, 28, 1, tzinfo=UTC))
+    page = client.get("/public/results").text
+    assert "2026-Q2 抽查计划" in page and min(rec["task_ids"].values()) in page and "未实施" in page
+    for secret in secrets:
+        assert secret not in page, secret
