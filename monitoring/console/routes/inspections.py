@@ -188,8 +188,11 @@ def task_page(request: Request, user: User, task_id: str, error: str | None = No
     task = _task_or_none(request, user, task_id)
     if task is None:
         return render(request, "error.html", {"title": "任务不存在或不是您的任务", "message": task_id}, status_code=404)
+    with session_scope(console(request).sql_url) as s:
+        row = s.get(store.ResultRow, task_id)
+        internal = {"note": row.note, "by": row.recorded_by, "at": row.recorded_at} if row else None
     return render(request, "inspection_task.html", {
-        "task": task, "checklist": CHECKLIST, "answers": ANSWERS, "outcomes": OUTCOMES, "modes": MODES,
+        "task": task, "internal": internal, "checklist": CHECKLIST, "answers": ANSWERS, "outcomes": OUTCOMES, "modes": MODES,
         "photos": _photos(console(request).sql_url, task_id), "error": error,
         "today": datetime.now(UTC).astimezone(LOCAL_TZ).date().isoformat(),
         "max_mb": MAX_ATTACHMENT_BYTES // (1024 * 1024)}, status_code=status_code)

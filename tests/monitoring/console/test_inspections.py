@@ -79,6 +79,7 @@ def test_inspector_records_own_result_with_checklist_and_photo_then_publish(clie
     assert r.status_code == 303, r.text
     page = client.get(f"/console/inspections/tasks/{task_id}").text
     assert "发现环境违法问题" in page and "危废间.png" in page and TODAY in page
+    assert "危废间未设标识" in page and "环境管理台账完整：是" in page
     photo = re.search(r'/photos/(\d+)"', page).group(1)
     assert client.get(f"/console/inspections/tasks/{task_id}/photos/{photo}").content == PNG
     r = post(client, f"/console/inspections/tasks/{task_id}/result",
