@@ -108,10 +108,10 @@ def setup(data_dir: Path, days: int, seed: int) -> dict:
             "points": sorted({i.point for i in incidents}) or [next(iter(registry.points))]}
 
 
-def serve(data_dir: Path) -> tuple[subprocess.Popen, str]:
+def serve(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "ENVMON_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-m", "monitoring.cli", "serve", "--port", "0", "--log-level",
-                             "warning"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                             "warning", "--workers", str(workers)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             cwd=REPO)
     line = proc.stdout.readline()
     if "http://" not in line:
@@ -171,21 +171,29 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="envmon serve --workers (default: one per CPU)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="envmon-bench-console-") as tmp:
         data_dir = Path(tmp) / "data"
         info = setup(data_dir, args.days, args.seed)
         print(f"data: {args.days} days, {info['windows']:,} assessment windows, {info['incidents']} incidents "
               f"(setup {info['setup_s']:.0f} s, not timed)")
-        proc, base = serve(data_dir)
+        proc, base = serve(data_dir, args.workers)
         try:
-            login(base).get("/console/")          # warm-up: imports, registry, templates
+            for _ in range(2 * args.workers):
+                login(base).get("/console/")      # warm-up: imports, registry, templates in each worker
+            single, _ = run_load(base, info, 1, 3)
             timings, wall = run_load(base, info, args.users, args.rounds)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-    print(f"{args.users} concurrent users × {args.rounds} rounds, one uvicorn worker; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    one = np.array([t for name, ts in single.items() if "chart" not in name for t in ts])
+    print(f"one user alone (CPU cost per page, no queueing): HTML pages p50 {np.percentile(one, 50):.0f} ms, "
+          f"p95 {np.percentile(one, 95):.0f} ms; charts p50 "
+          f"{np.percentile(single['incident chart'], 50):.0f} ms")
+    print(f"{args.users} concurrent users × {args.rounds} rounds, {args.workers} uvicorn worker(s); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)")
     print(f"{'page':<16} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     everything = []
     for name, ts in timings.items():
