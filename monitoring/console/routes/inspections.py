@@ -189,7 +189,7 @@ def task_page(request: Request, user: User, task_id: str, error: str | None = No
     if task is None:
         return render(request, "error.html", {"title": "任务不存在或不是您的任务", "message": task_id}, status_code=404)
     with session_scope(console(request).sql_url) as s:
-        row = s.get(store.ResultRow, task_id)
+        row = s.get(tables.ResultRow, task_id)
         internal = {"note": row.note, "by": row.recorded_by, "at": row.recorded_at} if row else None
     return render(request, "inspection_task.html", {
         "task": task, "internal": internal, "checklist": CHECKLIST, "answers": ANSWERS, "outcomes": OUTCOMES, "modes": MODES,

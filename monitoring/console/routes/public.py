@@ -75,19 +75,19 @@ def _past_plans(request: Request) -> list[tuple[str, list[dict]]]:
 
     from monitoring.config import LOCAL_TZ
     from monitoring.db import session_scope
-    from monitoring.roster import store
+    from monitoring.roster import tables
     from monitoring.roster.period import Period
     from monitoring.roster.publication import MODES
     c = console(request)
     today = datetime.now(UTC).astimezone(LOCAL_TZ).date()
     plans: dict[str, list[dict]] = {}
     with session_scope(c.sql_url) as s:
-        draws = [d for d in store.active_draws(s) if Period.parse(d.period).end < today]
+        draws = [d for d in tables.active_draws(s) if Period.parse(d.period).end < today]
         if not draws:
             return []
-        done = set(s.scalars(select(store.ResultRow.task_id)))
-        for t in s.scalars(select(store.TaskRow).where(store.TaskRow.record_id.in_([d.record_id for d in draws]))
-                           .order_by(store.TaskRow.task_id)):
+        done = set(s.scalars(select(tables.ResultRow.task_id)))
+        for t in s.scalars(select(tables.TaskRow).where(tables.TaskRow.record_id.in_([d.record_id for d in draws]))
+                           .order_by(tables.TaskRow.task_id)):
             ent = c.registry.enterprises.get(t.enterprise)
             plans.setdefault(t.period, []).append({
                 "task_id": t.task_id, "enterprise": ent.name if ent else t.enterprise,
