@@ -36,9 +36,9 @@ def test_published_result_is_on_the_enterprise_page(client, console_settings):
 
 
 def test_plans_are_public_only_after_their_period(client, console_settings):
-    from monitoring.roster.records import run_draw
     from monitoring.config import LOCAL_TZ
     from monitoring.roster.period import Period
+    from monitoring.roster.records import run_draw
     secrets = publish_one_result(console_settings)
     q4_over = Period.parse("2026-Q4").end < datetime.now(UTC).astimezone(LOCAL_TZ).date()
     page = client.get("/public/results").text
