@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -159,6 +160,7 @@ def prepare(layout: Layout) -> dict[str, str]:
         raise RuntimeError(f"airflow db migrate failed:\n{done.stderr[-3000:]}")
     (layout.run_dir / "stack.json").write_text(json.dumps(
         {"data_dir": str(layout.data_dir), "ports": layout.ports, "host": layout.host,
+         "started_at": datetime.now(UTC).isoformat(),       # the deadman's start-up grace begins here
          "influx_url": env["ENVMON_INFLUX_URL"], "services": [s.name for s in layout.services()]},
         indent=1), encoding="utf-8")
     conf = layout.run_dir / "supervisord.conf"
