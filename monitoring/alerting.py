@@ -5,8 +5,8 @@
   are recomputed whole), apply the assessments to the incidents (idempotent: a backfill updates
   incidents without re-sending what was sent), escalate unacknowledged ones, notify, and retry
   undelivered notifications.
-* :func:`check_data_capture` — the deadman: each point's last valid (flag N) reading against its
-  expected interval × N.
+* :func:`check_data_capture` — the deadman (:mod:`monitoring.incidents.deadman`: threshold, start-up
+  grace, cluster/county incidents, hysteresis on recovery).
 * :func:`check_hazardous_waste` — the daily ledger checks (storage age, temporary-point stock,
   manifests, receiver licences) over the stored ``hw_ledger``.
 """
@@ -179,17 +179,73 @@ def last_valid_times(store, now: datetime, lookback: timedelta = DEADMAN_LOOKBAC
     return frame.rename(columns={"time": "last_valid_time"})[["point", "last_valid_time"]]
 
 
+def deadman_watch_since(settings: Settings, now: datetime) -> datetime:
+    """Start of the deadman's watch (start-up grace): when ``envmon up`` started the stack (its
+    ``run/stack.json``), else when the deadman first ran on this data directory (``records/deadman-since``)."""
+    import json
+
+    stack = settings.data_dir / "run" / "stack.json"
+    try:
+        started = json.loads(stack.read_text(encoding="utf-8")).get("started_at")
+    except (OSError, ValueError):
+        started = None
+    if started:
+        return pd.Timestamp(started).to_pydatetime()
+    marker = settings.records_dir / "deadman-since"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(pd.Timestamp(now).tz_convert("UTC").isoformat(), encoding="utf-8")
+    return pd.Timestamp(marker.read_text(encoding="utf-8").strip()).to_pydatetime()
+
+
+def first_valid_after(store, open_incidents: list[tuple[str, str | None, datetime | None]]) -> dict[str, datetime]:
+    """For each open data-missing incident (series point, zone, started): the first valid reading after
+    its start — of the point, of any point of the zone (``zone:<id>``) or of the county (``county``)."""
+    from monitoring.incidents.deadman import COUNTY_KEY
+
+    keys, statements = [], []
+    for key, zone, started in open_incidents:
+        if started is None:
+            continue
+        cond = ["flag = 'N'", f"time > {pd.Timestamp(started).value}"]
+        if key.startswith("zone:"):
+            cond.append(f"zone = '{_literal(key[5:])}'")
+        elif key != COUNTY_KEY:
+            cond.append(f"point = '{_literal(key)}'")
+        keys.append(key)
+        statements.append(f"SELECT first(value) AS v FROM readings WHERE {' AND '.join(cond)}")
+    out: dict[str, datetime] = {}
+    for start in range(0, len(statements), 50):            # a few requests, not one per incident
+        frames = store.query_many(";\n".join(statements[start:start + 50]), epoch="ns")
+        for key, frame in zip(keys[start:start + 50], frames, strict=True):
+            if not frame.empty:
+                out[key] = frame["time"].iloc[0].to_pydatetime()
+    return out
+
+
+def _literal(text: str) -> str:
+    """An InfluxQL string literal's content (registry ids; quotes and backslashes escaped)."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def check_data_capture(*, now: datetime | None = None, settings: Settings | None = None,
-                       registry: Registry | None = None, online_only: bool = True) -> AlertReport:
-    """Deadman: open "data missing" incidents for silent points, clear them when data returns."""
+                       registry: Registry | None = None, online_only: bool = True,
+                       watch_since: datetime | None | str = "auto") -> AlertReport:
+    """Deadman (:mod:`monitoring.incidents.deadman`): open data-missing incidents for silent points — one
+    per cluster or county when many fall silent together — and clear them once data has been back long
+    enough. ``watch_since``: start of the watch (start-up grace); "auto" = :func:`deadman_watch_since`."""
     # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.incidents import IncidentManager
 
     now = now or datetime.now(UTC)
     settings, registry, _, store = _context(settings, registry)
+    if watch_since == "auto":
+        watch_since = deadman_watch_since(settings, now)
     points = [p.id for p in registry.points_of(online=True)] if online_only else None
     manager = IncidentManager(settings.sql_url)
-    changes = manager.check_deadman(last_valid_times(store, now), registry, now=now, points=points)
+    first_back = first_valid_after(store, manager.open_deadman())
+    changes = manager.check_deadman(last_valid_times(store, now), registry, now=now, points=points,
+                                    watch_since=watch_since, first_back=first_back)
     report = AlertReport(start=(pd.Timestamp(now) - DEADMAN_LOOKBACK).isoformat(), end=pd.Timestamp(now).isoformat())
     _apply(manager, changes, settings, registry, report, now)
     return report

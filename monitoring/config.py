@@ -25,7 +25,7 @@ variable                       meaning (default)
                                ``ENVMON_SAFETY_MIN_INTERVAL_S`` seconds between two sends (0)
 ``ENVMON_ENFORCEMENT_HISTORY`` enforcement cases and credit ratings YAML for 双随机 risk weights (the
                                packaged example file)
-``ENVMON_PUBLIC_URL``          base of links in messages and pages (the console's URL; ``http://localhost:8080``)
+``ENVMON_PUBLIC_URL``          the console's address; messages link to ``{url}/console/incidents/<id>`` (``http://localhost:8000``)
 ``ENVMON_NOTIFY_URLS``         apprise URLs of the alert channels, separated by spaces, commas or new
                                lines (none)
 ``ENVMON_NOTIFY_CONNECTIONS``  Airflow Connection ids whose extra ``url`` is an apprise URL (none)
@@ -38,6 +38,9 @@ variable                       meaning (default)
 ``ENVMON_INCIDENT_MAX_ESCALATIONS``  escalation levels at most (3)
 ``ENVMON_INCIDENT_LONG_HOURS``    summed exceedance that raises the severity one level, h (24)
 ``ENVMON_DEADMAN_FACTOR``      silence longer than interval_s × factor → data missing (3)
+``ENVMON_DEADMAN_DELAY_S``     allowance for the pipeline's delay on top of interval × factor, s (300)
+``ENVMON_DEADMAN_RECOVER_MINUTES``  data back this long before a data-missing incident clears (10)
+``ENVMON_DEADMAN_GROUP_SHARE``  share of a cluster's points silent together → one cluster/county incident (0.5)
 =============================  =====================================================================
 
 This module is the only reader of ``ENVMON_*`` variables: every other module takes a :class:`Settings`
@@ -136,6 +139,9 @@ class Settings:
     incident_max_escalations: int = 3
     incident_long_duration: timedelta = timedelta(hours=24)
     deadman_factor: float = 3.0
+    deadman_delay_s: float = 300.0
+    deadman_recover: timedelta = timedelta(minutes=10)
+    deadman_group_share: float = 0.5
 
     @property
     def sql_url(self) -> str:
@@ -228,6 +234,9 @@ def load_settings(**overrides: object) -> Settings:
         "incident_max_escalations": int(_env_number("ENVMON_INCIDENT_MAX_ESCALATIONS", 3)),
         "incident_long_duration": timedelta(hours=_env_number("ENVMON_INCIDENT_LONG_HOURS", 24)),
         "deadman_factor": _env_number("ENVMON_DEADMAN_FACTOR", 3.0),
+        "deadman_delay_s": _env_number("ENVMON_DEADMAN_DELAY_S", 300.0),
+        "deadman_recover": timedelta(minutes=_env_number("ENVMON_DEADMAN_RECOVER_MINUTES", 10)),
+        "deadman_group_share": _env_number("ENVMON_DEADMAN_GROUP_SHARE", 0.5),
         "safety_notify_urls": _env_list("ENVMON_SAFETY_NOTIFY_URLS") or _env_list("ENVMON_NOTIFY_URLS"),
         "safety_escalate_urls": _env_list("ENVMON_SAFETY_ESCALATE_URLS"),
         "safety_escalate": timedelta(minutes=_env_number("ENVMON_SAFETY_ESCALATE_MINUTES", 10)),

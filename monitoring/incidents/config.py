@@ -35,6 +35,9 @@ class IncidentConfig:
     max_escalations: int = 3
     long_duration: timedelta = timedelta(hours=24)
     deadman_factor: float = 3.0
+    deadman_delay_s: float = 300.0
+    deadman_recover: timedelta = timedelta(minutes=10)
+    deadman_group_share: float = 0.5
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IncidentConfig:
@@ -42,4 +45,6 @@ class IncidentConfig:
         return cls(min_duration=settings.incident_min_duration, clear_after=settings.incident_clear_after,
                    escalate_after=settings.incident_escalate_after,
                    max_escalations=settings.incident_max_escalations,
-                   long_duration=settings.incident_long_duration, deadman_factor=settings.deadman_factor)
+                   long_duration=settings.incident_long_duration, deadman_factor=settings.deadman_factor,
+                   deadman_delay_s=settings.deadman_delay_s, deadman_recover=settings.deadman_recover,
+                   deadman_group_share=settings.deadman_group_share)

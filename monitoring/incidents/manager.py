@@ -108,6 +108,8 @@ class IncidentManager(DeadmanMixin):
             max_escalations=env.max_escalations if max_escalations is None else int(max_escalations),
             long_duration=env.long_duration if long_duration is None else long_duration,
             deadman_factor=env.deadman_factor if deadman_factor is None else float(deadman_factor),
+            deadman_delay_s=env.deadman_delay_s, deadman_recover=env.deadman_recover,
+            deadman_group_share=env.deadman_group_share,
         )
         if self.config.clear_after < 1:
             raise ValueError("clear_after must be ≥ 1")
@@ -407,6 +409,15 @@ class IncidentManager(DeadmanMixin):
             parts.append(f"最新值 {_fmt_num(diff['last_value'][1])}")
         return "；".join(parts) or "数据更新"
 
+
+    @property
+    def deadman_policy(self):
+        """The data-missing thresholds (:class:`monitoring.incidents.deadman.DeadmanPolicy`)."""
+        from monitoring.incidents.deadman import DeadmanPolicy
+
+        c = self.config
+        return DeadmanPolicy(factor=c.deadman_factor, delay_s=c.deadman_delay_s, recover=c.deadman_recover,
+                             group_share=c.deadman_group_share)
     @staticmethod
     def _event(session: Session, inc: Incident, now: datetime, actor: str, action: str,
                data_time: datetime | None, note: str | None, detail: dict[str, Any]) -> IncidentEvent:

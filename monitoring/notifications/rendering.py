@@ -22,7 +22,7 @@ from monitoring.incidents import (
 from sensors.parameters import parameter_name_zh
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-DEFAULT_PUBLIC_URL = "http://localhost:8080"
+DEFAULT_PUBLIC_URL = "http://localhost:8000"   # the console (envmon serve)
 
 CHECK_NAMES_ZH: dict[str, str] = {
     "concentration": "排放浓度", "rate": "排放速率", "boundary": "厂界浓度", "leq_day": "昼间等效声级",
@@ -65,7 +65,7 @@ def _num(v: float | None) -> str:
 def incident_link(incident_id: int, public_url: str | None = None) -> str:
     """``{public_url}/incidents/{id}``: the page a message links to (``Settings.public_url``)."""
     base = (public_url or DEFAULT_PUBLIC_URL).rstrip("/")
-    return f"{base}/incidents/{incident_id}"
+    return f"{base}/console/incidents/{incident_id}"
 
 
 def _context(inc: IncidentView, registry: Any, *, now: datetime, public_url: str | None,
@@ -76,6 +76,7 @@ def _context(inc: IncidentView, registry: Any, *, now: datetime, public_url: str
     zone = zones.get(inc.zone) if inc.zone else None
     ent = enterprises.get(inc.enterprise) if inc.enterprise else None
     point = points.get(inc.point)
+    group = inc.point == "county" or inc.point.startswith("zone:")   # deadman: all points of a cluster/county
     multiple = None
     if inc.kind in EXCEEDANCE_KINDS and inc.peak_value is not None and inc.limit and inc.limit_low is None \
             and not (inc.unit or "").lower().startswith("db"):
@@ -95,9 +96,9 @@ def _context(inc: IncidentView, registry: Any, *, now: datetime, public_url: str
         "id": inc.id, "kind": "exceedance" if inc.kind in EXCEEDANCE_KINDS else inc.kind, "status": inc.status,
         "status_zh": inc.status_zh, "severity_zh": inc.severity_zh,
         "active": inc.active, "escalation_level": inc.escalation_level,
-        "zone": inc.zone, "zone_name": (f"{zone.name_zh}（{zone.town}）" if zone else (inc.zone or "—")),
+        "zone": inc.zone, "zone_name": (f"{zone.name_zh}（{zone.town}）" if zone else ("全县" if inc.point == "county" else (inc.zone or "—"))),
         "enterprise": inc.enterprise, "enterprise_name": (ent.name if ent else inc.enterprise),
-        "point": inc.point, "point_name": (point.name if point else f"{inc.point}（未登记）"),
+        "point": inc.point, "point_name": (point.name if point else "全部在线监测点位" if group else f"{inc.point}（未登记）"),
         "parameter": inc.parameter, "parameter_name": parameter_name_zh(inc.parameter),
         "check_name": CHECK_NAMES_ZH.get(inc.check, inc.check),
         "averaging_name": AVERAGING_NAMES_ZH.get(inc.averaging or "", inc.averaging or ""),

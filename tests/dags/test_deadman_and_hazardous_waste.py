@@ -14,7 +14,9 @@ from sensors.schema import LEDGER_COLUMNS, conform
 pytestmark = [pytest.mark.influx, pytest.mark.airflow]
 
 
-def test_deadman_opens_for_a_silent_point_only(pipeline_env, influx_store, registry):
+def test_deadman_start_up_grace_then_one_county_incident_not_one_per_point(pipeline_env, influx_store, registry):
+    """Only one point reports: that is the receiver or the network, not 156 devices. Nothing during the
+    start-up grace; after it, ONE county-level incident listing the silent points (issue #8)."""
     from dags.data_capture_deadman import DAG
 
     alive, silent = "JK-002-DA001", "JK-003-DA001"          # both online, 60 s interval
@@ -24,11 +26,17 @@ def test_deadman_opens_for_a_silent_point_only(pipeline_env, influx_store, regis
         "kind": "stack", "parameter": "a34013", "statistic": "avg", "period": "1min", "value": [10.0],
         "unit": "mg/m3", "flag": "N", "source": "sim", "batch": "t"})))
 
-    assert DAG.test().state == "success"
+    assert DAG.test().state == "success"          # first run: the watch starts now (grace)
+    assert [i for i in IncidentManager(pipeline_env.sql_url).list() if i.kind == "data_missing"] == []
 
-    missing = {i.point for i in IncidentManager(pipeline_env.sql_url).list() if i.kind == "data_missing"}
-    assert silent in missing and alive not in missing
-    assert len(missing) == len(registry.points_of(online=True)) - 1
+    # the stack has been up for an hour
+    (pipeline_env.records_dir / "deadman-since").write_text((now - pd.Timedelta(hours=1)).isoformat())
+    assert DAG.test().state == "success"
+    manager = IncidentManager(pipeline_env.sql_url)
+    missing = [i for i in manager.list() if i.kind == "data_missing"]
+    assert [i.point for i in missing] == ["county"]
+    (opened,) = [e for e in manager.history(missing[0].id) if e.action == "open"]
+    assert silent in opened.detail["points"] and alive not in opened.detail["points"]
 
 
 def test_daily_ledger_check_finds_waste_stored_over_a_year(pipeline_env, influx_store, registry):

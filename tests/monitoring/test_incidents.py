@@ -245,13 +245,13 @@ def test_deadman_opens_after_interval_times_factor_and_clears_when_data_returns(
     reg = small_registry()
     now = T0 + 30 * 86400 * timedelta(seconds=1)
     last = pd.DataFrame({"point": ["JK-001-DA001", "JK-GW01"],
-                         "last_valid_time": [now - timedelta(seconds=170), now - timedelta(days=20)]})
-    # 170 s < 60 s × 3; lab well 20 d < 7 d × 3 → nothing
+                         "last_valid_time": [now - timedelta(seconds=470), now - timedelta(days=20)]})
+    # 470 s < 60 s × 3 + 300 s (pipeline delay); lab well 20 d < 7 d × 3 + 300 s → nothing
     assert len(manager.check_deadman(last, reg, now=now, factor=3)) == 0
-    later = now + timedelta(seconds=20)     # stack silent 190 s > 180 s
+    later = now + timedelta(seconds=20)     # stack silent 490 s > 480 s
     ch = manager.check_deadman(last, reg, now=later, factor=3)
     assert [(i.point, i.kind) for i in ch.opened] == [("JK-001-DA001", "data_missing")]
-    assert ch.opened[0].started_at == now - timedelta(seconds=170)
+    assert ch.opened[0].started_at == now - timedelta(seconds=470)
     assert len(manager.check_deadman(last, reg, now=later + timedelta(seconds=30), factor=3)) == 0  # no repeat
     # lab well: 22 d > 21 d
     ch = manager.check_deadman(last, reg, now=now + timedelta(days=2), factor=3)

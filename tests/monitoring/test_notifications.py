@@ -75,7 +75,7 @@ def test_open_message_reaches_smtp_and_webhook_in_chinese_with_local_time(manage
         # windows 00:00–03:00 UTC are 08:00–11:00 in Yunyang; never UTC in the message
         assert "超标时段：2025-06-01 08:00+08:00 至 2025-06-01 11:00+08:00，累计 3.0 小时" in body
         assert "发送时间：2025-06-01 11:05+08:00" in body
-        assert f"详情：https://envmon.yunyang.example/incidents/{inc.id}" in body
+        assert f"详情：https://envmon.yunyang.example/console/incidents/{inc.id}" in body
         assert "+00:00" not in body and "UTC" not in body.replace("UTC+08:00", "")
     hist = notifier(db_url, sinks).history(inc.id)
     assert [(h["kind"], h["status"], h["attempts"]) for h in hist] == [("open", "sent", 1), ("open", "sent", 1)]
@@ -193,7 +193,8 @@ def test_clear_escalate_and_data_missing_messages(manager, db_url, sinks):
     assert "请值班人员确认后关闭事件" in clear
     assert "数据缺失：自 2025-06-01 16:00+08:00 起无有效数据（已中断 1.0 小时）" in missing
     # 1 h of silence at a 60 s point with factor 3: 3600 / 180 = 20 thresholds ≥ 10 → 严重
-    assert "【数据缺失告警·严重】江口 1#锅炉排气筒 监测数据" in subjects[3]
+    # 1 h silent over a 480-s threshold (60 s × 3 + 300 s) = 7.5 × → 较重
+    assert "【数据缺失告警·较重】江口 1#锅炉排气筒 监测数据" in subjects[3]
 
 
 def test_channel_configuration_from_env_and_airflow_connection(monkeypatch):
