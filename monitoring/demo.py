@@ -344,5 +344,4 @@ def print_incidents(console: Console, registry: Registry, settings, truth, ledge
                   f"{len(unexplained)}")
     for inc in unexplained:
         console.print(f"  not injected as an episode: {inc.point} {inc.parameter} {inc.check} "
-                      f"(peak {inc.peak_value:.4g} vs {inc.limit:g} {inc.unit or ''}) — the simulator bounds "
-                      "concentrations, not concentration × flow, so stack rates can exceed on their own")
+                      f"(peak {inc.peak_value:.4g} vs {inc.limit:g} {inc.unit or ''})")

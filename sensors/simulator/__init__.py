@@ -18,7 +18,9 @@ Online readings (:func:`simulate_readings`)
     cold; sewage-plant flow with a morning and evening peak; ozone peaking in the afternoon.
 
     Outside injected episodes and flagged windows every value stays below ``cap`` (0.8) × its nominal
-    limit, so every exceedance downstream is one the ground truth records.
+    limit, and every stack's hourly emission rate (concentration × flue-gas flow, kg/h) below ``cap`` ×
+    its height-based rate limit (GB 16297-1996 §7 via :mod:`limits`), so every exceedance downstream is
+    one the ground truth records.
 
 Events (ground truth, :class:`SimulationTruth`)
     * exceedance episodes: stack / fugitive / in-site VOCs 1–4 whole local clock hours in production

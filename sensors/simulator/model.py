@@ -6,9 +6,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from functools import lru_cache
+
 import numpy as np
 
+from limits.catalogue import load_catalogue
+
 from sensors.simulator.seeding import _S_POINT, _rng, canonical_units
+
+
+FLOW = "a00000"                        # flue-gas flow, m³/s
+RATE_FACTOR = 3600.0 / 1e6             # mg/m³ × m³/s → kg/h
+
+
+@lru_cache(maxsize=4096)
+def _rate_limit(code: str, height_m: float, above_buildings: bool) -> float:
+    """The stack's rate limit (kg/h) for ``code`` under the air standard (GB 16297-1996 §7 via
+    :mod:`limits`), NaN when it has none."""
+    try:
+        return load_catalogue(None).stack_rate(code, height_m, above_buildings).rate_kg_h
+    except KeyError:
+        return float("nan")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -21,6 +39,7 @@ class _Param:
     unit: str
     base: float
     limit: float = np.nan            # nominal limit (episode target, clean cap)
+    rate_limit: float = np.nan       # stacks: height-based emission rate limit, kg/h (clean cap on c × flow)
     limit_cold: float = np.nan
     extra: float = np.nan            # model-specific second draw (cold level, …)
 
@@ -62,6 +81,8 @@ def _build_point(point, seed: int, prof: dict) -> _PointModel:
             p.limit_cold = float(prof["water_limits_cold"].get(water_key, {}).get(code, p.limit))
         if spec.get("model") == "nh3n_effluent":
             p.extra = float(rng.uniform(*spec["cold"]))
+        if point.kind == "stack" and FLOW in point.parameters:
+            p.rate_limit = _rate_limit(code, float(point.height_m), bool(point.above_buildings))
         params.append(p)
     lo_h, hi_h = prof["events"]["calibration"]["local_hours"]
     m = _PointModel(point, params, calib_minute=int(rng.integers(lo_h * 60, hi_h * 60)),

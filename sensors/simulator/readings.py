@@ -12,7 +12,7 @@ import pandas as pd
 
 from sensors.schema import conform, empty_readings
 from sensors.simulator.events import _Event, _plan
-from sensors.simulator.model import _build_point, _Param, _PointModel, _water_temperature_day
+from sensors.simulator.model import FLOW, RATE_FACTOR, _build_point, _Param, _PointModel, _water_temperature_day
 from sensors.simulator.seeding import (
     _F_C,
     _F_D,
@@ -57,6 +57,20 @@ def _knots(m: _PointModel, seed: int, ordinal: int) -> np.ndarray:
     this = _rng(seed, m.id, ordinal, _S_KNOTS).standard_normal((len(m.params), 24))
     nxt = _rng(seed, m.id, ordinal + 1, _S_KNOTS).standard_normal((len(m.params), 24))[:, :1]
     return np.concatenate([this, nxt], axis=1)
+
+
+def _bound_rates(m: _PointModel, values: np.ndarray, hour: np.ndarray, cap: float) -> None:
+    """Keep every clean hourly emission rate under ``cap`` × the stack's rate limit (in place): each
+    concentration ≤ cap·Q / (max flow of its clock hour × 3600/10⁶), so mean(c)·mean(flow) ≤ cap·Q."""
+    codes = [p.code for p in m.params]
+    if FLOW not in codes:
+        return
+    hmax = np.zeros(24)
+    np.maximum.at(hmax, hour, values[codes.index(FLOW)])
+    flow_max = np.maximum(hmax[hour], 1e-9)
+    for i, p in enumerate(m.params):
+        if not np.isnan(p.rate_limit):
+            values[i] = np.minimum(values[i], cap * p.rate_limit / (flow_max * RATE_FACTOR))
 
 
 def _point_day(m: _PointModel, seed: int, ordinal: int, interval_s: int, events: list[_Event],
@@ -125,6 +139,8 @@ def _point_day(m: _PointModel, seed: int, ordinal: int, interval_s: int, events:
         else:
             raise ValueError(f"sim_profiles.yaml: unknown model {model!r} for {p.code}")
         values[i] = v
+    if m.point.kind == "stack":
+        _bound_rates(m, values, i0, cap)
     flags = np.zeros((n_p, n_t), dtype=np.uint8)
     keep = np.ones(n_t, dtype=bool)
     codes = [p.code for p in m.params]
