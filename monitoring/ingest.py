@@ -286,7 +286,8 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
                 quarantine.add_rejected(rej, stage="lab")
         ledgers = []
         for path in ledger_files:
-            df, rejected = read_ledger_csv(path, registry, batch, name=f"landing/{zone}/ledger/{path.name}")
+            df, rejected = read_ledger_csv(path, registry, batch, name=f"landing/{zone}/ledger/{path.name}",
+                                           now=now)
             ledgers.append(df)
             for rej in rejected:
                 quarantine.add_rejected(rej, stage="ledger")

@@ -33,6 +33,7 @@ not ``00``, and the year part lies within one year of the entry date.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -112,10 +113,13 @@ def _local_dates(text: pd.Series) -> pd.Series:
     return naive.dt.tz_localize(LOCAL_TZ).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
 
 
-def read_ledger_csv(path: str | Path, registry: SiteRegistry, batch: str, *, name: str | None = None
-                    ) -> tuple[pd.DataFrame, list[Rejected]]:
+def read_ledger_csv(path: str | Path, registry: SiteRegistry, batch: str, *, name: str | None = None,
+                    now: datetime | None = None) -> tuple[pd.DataFrame, list[Rejected]]:
     """Read one ledger file (CSV in UTF-8/BOM/GB18030, or XLSX). Returns (ledger frame, rejected rows);
-    ``name`` is how rejections name the file (default: its path)."""
+    ``name`` is how rejections name the file (default: its path).
+
+    Dates after the local date of ``now`` (default: the clock) are rejected, like readings from the
+    future are quarantined by the quality gate: a ledger entry cannot record what has not happened."""
     path = Path(path)
     name = name or str(path)
     try:
@@ -143,12 +147,17 @@ def read_ledger_csv(path: str | Path, registry: SiteRegistry, batch: str, *, nam
     receiver = df["receiver"].fillna("").str.strip()
     licence = df["receiver_licence"].fillna("").str.strip()
 
+    today = pd.Timestamp(now or datetime.now(UTC)).tz_convert(LOCAL_TZ).normalize()
+    future = f"is in the future (after {today:%Y-%m-%d})"
     checks: list[tuple[pd.Series, str]] = [
         (store_kind.isna(), "store: unknown storage point {s!r}"),
         (store_kind.notna() & store_kind.ne("hw_store"),
          "store: {s!r} is a {k} point, not a hazardous-waste store"),
         (df["date"].fillna("") == "", "date: empty"),
         (date.isna() & (df["date"].fillna("") != ""), "date: cannot read {d!r} as a date"),
+        (date.notna() & (date > today), "date: {d!r} " + future),
+        (confirmed.notna() & (confirmed > today), "confirmed: {c!r} " + future),
+        (received.notna() & (received > today), "received: {r!r} " + future),
         (code_parts["cat"].isna(),
          "waste_code: {w!r} is not HW01–HW50 (optionally with the 8-digit code nnn-nnn-cc)"),
         (code_parts["tail"].notna() & code_parts["tail"].ne(code_parts["cat"]),

@@ -127,3 +127,18 @@ def test_receipt_date_column(lab_registry: Registry, tmp_path: Path) -> None:
     reasons = sorted(r.reason for r in rejected)
     assert any("received" in r and "before the entry date" in r for r in reasons)
     assert any("confirmed" in r and "before the receipt" in r for r in reasons)
+
+
+def test_entries_dated_in_the_future_are_rejected_like_future_lab_rows(lab_registry: Registry, tmp_path) -> None:
+    """Issue 9 item 11: an entry dated 2036 used to be accepted while a lab row from the future is
+    quarantined by the quality gate; now the ledger reader rejects it with the reason."""
+    from datetime import UTC, datetime
+    src = (DATA / "ledger_store_zh.csv").read_text(encoding="utf-8-sig").splitlines()
+    src.append("JK-001-HW01,2036-03-04,HW12 900-252-12,0.85,,,,,")
+    src.append("JK-001-HW01,2026-11-28,HW12 900-252-12,0.10,,,,,")   # today (local) is fine
+    path = tmp_path / "ledger.csv"
+    path.write_text("\n".join(src) + "\n", encoding="utf-8")
+    df, rejected = read_ledger_csv(path, lab_registry, "f", now=datetime(2026, 11, 28, 2, 0, tzinfo=UTC))
+    assert [(r.line, r.reason) for r in rejected] == [
+        (len(src) - 1, "date: '2036-03-04' is in the future (after 2026-11-28)")]
+    assert len(df) == 6
