@@ -15,6 +15,7 @@ variable                       meaning (default)
 ``ENVMON_INSPECTORS``          inspector directory YAML (the packaged example directory)
 ``ENVMON_ROSTER_RULES``        double-random rules YAML (the packaged county rules)
 ``ENVMON_HOLIDAYS``            local holiday file for years the calendar package does not know, optional
+``ENVMON_MAX_LANDING_MB``      largest lab / ledger file ingest reads, MB (``50``); larger ones are refused
 ``ENVMON_CONSOLE_SECRET``      key signing the console's session and CSRF cookies (unset → a random key kept
                                in ``$DATA_DIR/console-secret``, mode 0600, made on first use)
 ``ENVMON_CONSOLE_HTTPS``       ``1`` when the console is served behind HTTPS: cookies get ``Secure`` (``0``)
@@ -116,6 +117,7 @@ class Settings:
     inspectors_path: Path = PACKAGE_DATA / "inspectors.yaml"
     roster_rules_path: Path = PACKAGE_DATA / "roster_rules.yaml"
     holidays_path: Path | None = None
+    max_landing_mb: float = 50.0
     console_secret: str | None = field(default=None, repr=False)
     console_https: bool = False
     safety_plans_path: Path = PACKAGE_DATA / "safety_plans.yaml"
@@ -220,6 +222,7 @@ def load_settings(**overrides: object) -> Settings:
         "db_url": os.environ.get("ENVMON_DB_URL") or None,
         "limits_override": _env_path("ENVMON_LIMITS_OVERRIDE"),
         "holidays_path": _env_path("ENVMON_HOLIDAYS"),
+        "max_landing_mb": _env_number("ENVMON_MAX_LANDING_MB", 50.0),
         "console_secret": os.environ.get("ENVMON_CONSOLE_SECRET") or None,
         "console_https": os.environ.get("ENVMON_CONSOLE_HTTPS", "0").strip().lower() in ("1", "true", "yes"),
         "public_url": (os.environ.get("ENVMON_PUBLIC_URL") or "").rstrip("/") or None,

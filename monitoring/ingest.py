@@ -280,14 +280,15 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
 
         frames = [decode_spool(spool, segments, registry, batch, quarantine, report)] if segments else []
         for path in lab_files:
-            df, rejected = read_lab_file(path, registry, batch, name=f"landing/{zone}/lab/{path.name}")
+            df, rejected = read_lab_file(path, registry, batch, name=f"landing/{zone}/lab/{path.name}",
+                                         max_bytes=int(settings.max_landing_mb * 1e6))
             frames.append(df)
             for rej in rejected:
                 quarantine.add_rejected(rej, stage="lab")
         ledgers = []
         for path in ledger_files:
             df, rejected = read_ledger_csv(path, registry, batch, name=f"landing/{zone}/ledger/{path.name}",
-                                           now=now)
+                                           now=now, max_bytes=int(settings.max_landing_mb * 1e6))
             ledgers.append(df)
             for rej in rejected:
                 quarantine.add_rejected(rej, stage="ledger")

@@ -27,7 +27,11 @@ column             aliases                              content
 =================  ===================================  ==============================================
 
 Other columns (sample id, analyst, method) are ignored. Encodings: UTF-8, UTF-8 with BOM and GB18030
-(what Chinese Excel saves as "CSV"). XLSX: the first sheet, read with openpyxl through pandas.
+(what Chinese Excel saves as "CSV"), the latter only when charset-normalizer agrees that the bytes look
+Chinese — a Latin-1 file is refused, never decoded into wrong characters. XLSX: the first sheet, read
+with openpyxl through pandas. Numbers: a point is the decimal separator; a comma only separates
+thousands (``1,234``); ``0,5`` is rejected with the reason, never read as 5. Files larger than the
+configured limit (``ENVMON_MAX_LANDING_MB``) are refused whole.
 
 Non-detects (HJ 168-2020 §5 reporting convention): the reading keeps ``qualifier = "<"`` and ``value`` =
 the detection limit, so downstream code can treat it as "below this value" and never as a measured value.
@@ -129,14 +133,45 @@ def _cell_text(v: object) -> str:
     return str(v).strip()
 
 
+#: encodings charset-normalizer may name for a file that is GB18030 (or one of its subsets)
+_CHINESE_ENCODINGS = {"gb18030", "gbk", "gb2312", "hz", "cp936"}
+
+
+def decode_text(raw: bytes) -> tuple[str, str]:
+    """Bytes of a text table → (text, encoding). UTF-8 (with or without BOM) is taken as is; anything
+    else must look like GB18030 to charset-normalizer (Chinese Excel's "CSV"), otherwise the file is
+    refused: a Latin-1 ``µg/l`` decodes as GB18030 ``礸/l`` without any error, so "it decodes" proves
+    nothing. Raises :class:`TableError` naming the encoding it looks like."""
+    try:
+        return raw.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw[:1_000_000]).best()
+    guess = best.encoding.lower().replace("-", "").replace("_", "") if best is not None else None
+    if guess in _CHINESE_ENCODINGS:
+        try:
+            return raw.decode("gb18030"), "gb18030"
+        except UnicodeDecodeError:
+            pass
+    looks = f"looks like {best.encoding}" if best is not None else "has no recognisable encoding"
+    raise TableError(f"encoding doubtful: not UTF-8, and the bytes {looks} rather than GB18030 "
+                     "(Chinese Excel CSV); save the file as UTF-8 and drop it again")
+
+
 def read_table(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[str, ...],
-               max_title_rows: int = 10) -> tuple[pd.DataFrame, str]:
+               max_title_rows: int = 10, max_bytes: int | None = None) -> tuple[pd.DataFrame, str]:
     """Read a CSV (UTF-8/BOM/GB18030) or XLSX file into a frame of strings with canonical column names.
 
     The result has a ``line`` column: the 1-based line (CSV) or sheet row (XLSX) of every data row, so
     rejections can name it. Returns the frame and the encoding/format used. Raises :class:`TableError`
     (never anything else for bad content) when the file is not a table or lacks a required column.
     """
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise TableError(f"file too large: {size / 1e6:.1f} MB, the limit is {max_bytes / 1e6:g} MB "
+                         "(ENVMON_MAX_LANDING_MB); split it into smaller files")
     raw = path.read_bytes()
     if raw[:2] == b"PK" or path.suffix.lower() in (".xlsx", ".xlsm"):
         try:
@@ -148,16 +183,7 @@ def read_table(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[
     else:
         if b"\x00" in raw[:4096]:
             raise TableError("not a text table (binary content)")
-        text, fmt = None, ""
-        for enc in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(enc)
-                fmt = enc
-                break
-            except UnicodeDecodeError:
-                continue
-        if text is None:
-            raise TableError("not a text table (neither UTF-8 nor GB18030)")
+        text, fmt = decode_text(raw)
         if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n\t" for ch in text[:4096]):
             raise TableError("not a text table (control characters)")
         try:
@@ -214,9 +240,18 @@ def parse_local_times(text: pd.Series) -> pd.Series:
     return out
 
 
+#: a comma read as a thousands separator only where it groups digits by three: ``1,234`` ``12,345.6``
+_THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
+#: a decimal comma (``0,5`` ``12,75``): never guessed, rejected with its own reason
+DECIMAL_COMMA = r"[+-]?\d+,\d+"
+
+
 def parse_number(text: pd.Series) -> pd.Series:
-    """Plain numbers (thousands separators tolerated) → float; anything else NaN."""
-    clean = text.fillna("").str.replace(",", "", regex=False).str.strip()
+    """Plain numbers → float; anything else NaN. A comma is a thousands separator only in groups of three
+    digits (``1,234``); ``0,5`` is *not* read as 5 (nor guessed as 0.5) — it is NaN, and callers name the
+    decimal comma in the reason (:data:`DECIMAL_COMMA`)."""
+    t = text.fillna("").str.strip()
+    clean = t.where(~t.str.fullmatch(_THOUSANDS), t.str.replace(",", "", regex=False))
     ok = clean.str.fullmatch(_NUMBER)
     return pd.to_numeric(clean.where(ok, None), errors="coerce").astype("float64")
 
@@ -252,6 +287,9 @@ def _lab_values(df: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[tuple[p
     problems = [
         (word & dl.isna(), "non-detect {v!r} without a detection limit (give '<DL' or the 检出限 column)"),
         (value_text == "", "value: empty"),
+        (value.isna() & vt.str.fullmatch(DECIMAL_COMMA).fillna(False),
+         "value: decimal comma in {v!r}: write the number with a point (0.5); in lab files a comma is "
+         "only a thousands separator (1,234)"),
         ((value_text != "") & value.isna() & ~word, "value: cannot read {v!r} as a number or non-detect"),
         ((value < 0) & ~df["_temperature"], "value: negative concentration {v!r}"),
         (df["detection_limit"].fillna("").ne("") & dl.isna(), "detection_limit: not a number {d!r}"),
@@ -259,17 +297,18 @@ def _lab_values(df: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[tuple[p
     return pd.DataFrame({"value": value, "qualifier": qualifier}), problems
 
 
-def read_lab_file(path: str | Path, registry: SiteRegistry, batch: str, *, name: str | None = None
-                  ) -> tuple[pd.DataFrame, list[Rejected]]:
+def read_lab_file(path: str | Path, registry: SiteRegistry, batch: str, *, name: str | None = None,
+                  max_bytes: int | None = None) -> tuple[pd.DataFrame, list[Rejected]]:
     """Read one lab results file (CSV or XLSX). Returns (canonical readings, rejected rows).
 
     A file that is not a table yields no readings and one :class:`Rejected` for the whole file.
-    ``name`` is how rejections and the readings' ``origin`` name the file (default: its path).
+    ``name`` is how rejections and the readings' ``origin`` name the file (default: its path); a file
+    larger than ``max_bytes`` is refused whole with the reason.
     """
     path = Path(path)
     name = name or str(path)
     try:
-        df, _fmt = read_table(path, LAB_COLUMNS, LAB_REQUIRED)
+        df, _fmt = read_table(path, LAB_COLUMNS, LAB_REQUIRED, max_bytes=max_bytes)
     except TableError as exc:
         return empty_readings(), [Rejected(None, str(exc), source=name)]
     except OSError as exc:

@@ -114,7 +114,8 @@ def _local_dates(text: pd.Series) -> pd.Series:
 
 
 def read_ledger_csv(path: str | Path, registry: SiteRegistry, batch: str, *, name: str | None = None,
-                    now: datetime | None = None) -> tuple[pd.DataFrame, list[Rejected]]:
+                    now: datetime | None = None, max_bytes: int | None = None
+                    ) -> tuple[pd.DataFrame, list[Rejected]]:
     """Read one ledger file (CSV in UTF-8/BOM/GB18030, or XLSX). Returns (ledger frame, rejected rows);
     ``name`` is how rejections name the file (default: its path).
 
@@ -123,7 +124,7 @@ def read_ledger_csv(path: str | Path, registry: SiteRegistry, batch: str, *, nam
     path = Path(path)
     name = name or str(path)
     try:
-        df, _fmt = read_table(path, LEDGER_FILE_COLUMNS, LEDGER_REQUIRED)
+        df, _fmt = read_table(path, LEDGER_FILE_COLUMNS, LEDGER_REQUIRED, max_bytes=max_bytes)
     except TableError as exc:
         return empty_ledger(), [Rejected(None, str(exc), source=name)]
     except OSError as exc:

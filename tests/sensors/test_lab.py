@@ -141,3 +141,42 @@ def test_import_lab_cli_prints_rows_and_rejections(tmp_path: Path) -> None:
                          cwd=ROOT)
     assert bad.returncode == 2
     assert f"{DATA / 'lab_results_bad_rows.csv'}:3: point: unknown monitoring point 'JK-GW99'" in bad.stderr
+
+
+# --- issue 9: decimal commas, doubtful encodings, oversized files ------------------------------------
+def _lab_csv(tmp_path, rows: list[str], encoding: str = "utf-8") -> Path:
+    path = tmp_path / "lab.csv"
+    path.write_bytes(("point,parameter,sample_time,value,unit,detection_limit\n" + "\n".join(rows) + "\n")
+                     .encode(encoding))
+    return path
+
+
+def test_decimal_comma_is_rejected_never_read_times_ten(tmp_path, lab_registry):
+    """Item 7: ``"0,5"`` used to be stored as 5.0."""
+    path = _lab_csv(tmp_path, ['JK-GW01,w21003,2024-04-02 09:00,"0,5",mg/L,',
+                               'JK-GW01,w21011,2024-04-02 09:00,"1,234",mg/L,',
+                               'JK-GW01,w01019,2024-04-02 09:00,0.5,mg/L,'])
+    df, rejected = read_lab_file(path, lab_registry, "b")
+    assert [(r.line, r.reason) for r in rejected] == [
+        (2, "value: decimal comma in '0,5': write the number with a point (0.5); in lab files a comma is "
+            "only a thousands separator (1,234)")]
+    assert sorted(df["value"].tolist()) == [0.5, 1234.0]
+
+
+def test_latin1_file_is_refused_naming_the_file(tmp_path, lab_registry):
+    """Item 8: a Latin-1 ``µg/l`` used to decode as GB18030 ``礸/l`` ("1 readings, 0 rejected")."""
+    path = _lab_csv(tmp_path, ["JK-GW01,w21003,2024-04-02 09:00,12,µg/l,"], encoding="latin-1")
+    df, rejected = read_lab_file(path, lab_registry, "b", name="landing/jiangkou/lab/lab.csv")
+    assert df.empty and len(rejected) == 1 and rejected[0].line is None
+    assert str(rejected[0]).startswith("landing/jiangkou/lab/lab.csv: encoding doubtful: not UTF-8")
+    # the genuine GB18030 export still reads
+    ok, bad = read_lab_file(DATA / "lab_results_zh_gb18030.csv", lab_registry, "b")
+    assert len(ok) > 0 and not any("encoding" in r.reason for r in bad)
+
+
+def test_file_over_the_size_limit_is_refused_with_the_reason(tmp_path, lab_registry):
+    """Item 12 (the refusal part): a file over the configured size is not read at all."""
+    path = _lab_csv(tmp_path, ["JK-GW01,w21003,2024-04-02 09:00,0.5,mg/L,"] * 2000)
+    df, rejected = read_lab_file(path, lab_registry, "b", max_bytes=10_000)
+    assert df.empty and len(rejected) == 1
+    assert rejected[0].reason.startswith("file too large: 0.1 MB, the limit is 0.01 MB (ENVMON_MAX_LANDING_MB)")
