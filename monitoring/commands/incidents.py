@@ -42,8 +42,12 @@ def list_incidents(
     open_only: Annotated[bool, typer.Option("--open", help="only incidents not closed yet")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
 ) -> None:
-    """List incidents, newest first."""
-    incidents = _manager().list(open_only=open_only)
+    """List incidents, newest first (security events of the receiver are imported first)."""
+    m = _manager()
+    from monitoring.config import load_settings
+    from monitoring.security import import_security_events
+    import_security_events(m.db_url, load_settings().data_dir)
+    incidents = m.list(open_only=open_only)
     if as_json:
         typer.echo(json.dumps([_as_json(i) for i in incidents], ensure_ascii=False, indent=2))
         return

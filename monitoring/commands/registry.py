@@ -25,6 +25,13 @@ def _load(console: Console) -> Registry:
         raise typer.Exit(2) from None
 
 
+def _mask_pw(point: dict, show: bool) -> dict:
+    """A point's JSON with its HJ 212 PW as ``******`` unless ``--show-secrets`` (issue 9, item 5)."""
+    if point.get("pw") and not show:
+        point["pw"] = "******"
+    return point
+
+
 def _limits_attrs(p) -> str:
     """The attributes that decide which limit applies to a point."""
     kind = p.kind
@@ -52,6 +59,8 @@ def show(
     zone: Annotated[str | None, typer.Option("--zone", "-z", help="zone id, Chinese name or pinyin")] = None,
     kind: Annotated[str | None, typer.Option("--kind", "-k", help="point kind, e.g. stack, noise")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+    show_secrets: Annotated[bool, typer.Option("--show-secrets",
+                                               help="print device PWs (masked as ****** otherwise)")] = False,
 ) -> None:
     """Show zones, enterprises and monitoring points (optionally of one zone / one point kind)."""
     console = Console()
@@ -76,7 +85,7 @@ def show(
             "source": reg.source,
             "zones": [z.model_dump(mode="json") for z in zones],
             "enterprises": [e.model_dump(mode="json") for e in enterprises],
-            "points": [p.model_dump(mode="json") for p in points],
+            "points": [_mask_pw(p.model_dump(mode="json"), show_secrets) for p in points],
         }
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return

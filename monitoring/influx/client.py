@@ -88,6 +88,22 @@ def _as_utc(value: object, what: str) -> pd.Timestamp:
     return ts.tz_convert("UTC")
 
 
+def split_url_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``http://user:pw@host:8086/x`` → (``http://host:8086/x``, user, pw). URLs are shown to people
+    (``influx ping``, warnings, errors): credentials travel as basic auth instead (issue 9, item 5)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not (parts.username or parts.password):
+        return url, None, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return (urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)),
+            unquote(parts.username or ""), unquote(parts.password or ""))
+
+
 class InfluxStore:
     """Client for one database over the v1 HTTP API.
 
@@ -105,7 +121,10 @@ class InfluxStore:
             raise InfluxNotConfigured("no InfluxDB URL given")
         if batch_lines < 1:
             raise ValueError("batch_lines must be >= 1")
-        self.url = url.rstrip("/")
+        url, url_user, url_password = split_url_credentials(url)
+        if url_user and not user and not token:      # http://user:password@host:8086 → basic auth
+            user, password = url_user, password if password is not None else url_password
+        self.url = url.rstrip("/")                    # never holds a credential: it is printed and logged
         self.database = database
         self.timeout = timeout
         self.batch_lines = batch_lines
