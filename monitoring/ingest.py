@@ -190,6 +190,19 @@ def reclaim_landing(settings: Settings, zone: str, by_batch: str) -> dict[str, l
     return out
 
 
+def _release_landing(settings: Settings, zone: str, batch: str) -> None:
+    """Give back everything in this batch's landing claim folders (also a claim cut short)."""
+    for sub in ("lab", "ledger"):
+        claim = settings.landing_dir / zone / sub / f".claimed-{batch}"
+        if not claim.is_dir():
+            continue
+        files = [p for p in claim.iterdir() if p.is_file() and not p.name.startswith(OWNER_FILE)]
+        _finish_landing(settings, zone, batch, files, commit=False)
+        (claim / OWNER_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            claim.rmdir()
+
+
 def _finish_landing(settings: Settings, zone: str, batch: str, files: list[Path], *, commit: bool) -> None:
     for path in files:
         if commit:
@@ -271,11 +284,11 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
         report.reclaimed_files += len(paths)
         log.warning("zone %s: reclaimed %d landing file(s) of batch %s, whose run died before finishing: %s",
                     zone, len(paths), dead, ", ".join(p.name for p in paths))
-    segments = spool.claim(zone, batch)
-    lab_files = _claim_landing(settings, zone, "lab", batch, LAB_SUFFIXES)
-    ledger_files = _claim_landing(settings, zone, "ledger", batch, {".csv"})
-    report.segments, report.lab_files, report.ledger_files = len(segments), len(lab_files), len(ledger_files)
-    try:
+    try:   # claiming is inside: a SIGTERM between two renames still gives everything back
+        segments = spool.claim(zone, batch)
+        lab_files = _claim_landing(settings, zone, "lab", batch, LAB_SUFFIXES)
+        ledger_files = _claim_landing(settings, zone, "ledger", batch, {".csv"})
+        report.segments, report.lab_files, report.ledger_files = len(segments), len(lab_files), len(ledger_files)
         _, report.lines_replayed, _ = writer.replay()  # earlier failed writes first, in order
 
         frames = [decode_spool(spool, segments, registry, batch, quarantine, report)] if segments else []
@@ -325,7 +338,7 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
         report.reasons = dict(quarantine.reasons)
     except BaseException:
         spool.release(batch)
-        _finish_landing(settings, zone, batch, lab_files + ledger_files, commit=False)
+        _release_landing(settings, zone, batch)
         quarantine.flush()
         raise
     spool.commit(batch)
