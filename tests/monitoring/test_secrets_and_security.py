@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from monitoring.cli import app
 from monitoring.security import import_security_events
-from monitoring.store import InfluxStore
+from monitoring.influx import InfluxStore
 from sensors.quarantine import Quarantine
 
 
