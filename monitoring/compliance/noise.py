@@ -30,7 +30,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from datetime import time
 from typing import Any
@@ -41,15 +40,9 @@ import pandas as pd
 from limits.catalogue import BackgroundRule
 from monitoring.compliance.frames import expected_per_hour, hours, to_assessments, verdicts
 from monitoring.config import LOCAL_TZ
+from sensors.acoustics import energy_mean  # noqa: F401  (re-exported: the one energy mean)
 
 LEQ, LMAX = "Leq", "LMx"
-
-
-def energy_mean(levels: np.ndarray | pd.Series) -> float:
-    """10·log10(mean(10^(L/10))) of dB levels (GB 12348-2008 §5: equivalent continuous level)."""
-    arr = np.asarray(levels, dtype=float)
-    arr = arr[np.isfinite(arr)]
-    return float(10 * np.log10(np.mean(np.power(10.0, arr / 10.0)))) if arr.size else math.nan
 
 
 def background_correction(measured: np.ndarray, background: np.ndarray, rule: BackgroundRule

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-
 from functools import lru_cache
 
 import numpy as np
 
 from limits.catalogue import load_catalogue
-
 from sensors.simulator.seeding import _S_POINT, _rng, canonical_units
-
 
 FLOW = "a00000"                        # flue-gas flow, m³/s
 RATE_FACTOR = 3600.0 / 1e6             # mg/m³ × m³/s → kg/h

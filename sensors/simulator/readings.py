@@ -12,7 +12,14 @@ import pandas as pd
 
 from sensors.schema import conform, empty_readings
 from sensors.simulator.events import _Event, _plan
-from sensors.simulator.model import FLOW, RATE_FACTOR, _build_point, _Param, _PointModel, _water_temperature_day
+from sensors.simulator.model import (
+    FLOW,
+    RATE_FACTOR,
+    _build_point,
+    _Param,
+    _PointModel,
+    _water_temperature_day,
+)
 from sensors.simulator.seeding import (
     _F_C,
     _F_D,
