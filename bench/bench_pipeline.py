@@ -1,15 +1,17 @@
-"""Ingest benchmarks (issue #2 §8). Prints figures and ratios; no pass/fail.
+"""Ingest benchmarks (issues #2 §8, #13). Prints figures and ratios; the only assertions are that nothing
+was lost (stored == produced − quarantined == what the server counts).
 
 1. **ratio** — in one run against one managed influxd: the raw line-protocol write rate (lines/s of
    pre-serialised readings) against the end-to-end rate of HJ 212 packets → TCP receiver (fsync before
-   each 9014 answer) → spool → ingest pipeline (decode, units, Great Expectations, InfluxDB write),
-   in readings/s from the first packet sent to the last line written. Goal: ratio ≥ 0.5.
+   each 9014 answer) → spool → ingest pipeline (decode, units, Great Expectations, InfluxDB write; zones
+   in parallel processes as ``envmon ingest`` runs them), in readings/s from the first packet sent to the
+   last line written. Goal: ratio ≥ 0.5.
 2. **month** — a month (``--days``) of minute data for the whole registry through the DataFrame part of
-   the pipeline (simulate → units → quality → InfluxDB), one local day at a time: wall time and peak RSS.
-   Goal: < 5 min, < 2 GiB.
+   the pipeline (simulate → units → quality → InfluxDB), zones in parallel processes, each one local day
+   at a time: wall time, peak RSS and process time per step. Goal: < 5 min, < 2 GiB.
 
-    .venv/bin/python bench/bench_pipeline.py ratio [--hours 6]
-    .venv/bin/python bench/bench_pipeline.py month [--days 30]
+    .venv/bin/python bench/bench_pipeline.py ratio [--hours 6] [--workers N]
+    .venv/bin/python bench/bench_pipeline.py month [--days 30] [--workers N]
 """
 
 from __future__ import annotations
@@ -35,16 +37,23 @@ from monitoring.registry import load_registry
 START = datetime(2026, 3, 2, 0, 0, tzinfo=LOCAL_TZ)
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _peak_rss_mib() -> tuple[float, float]:
+    """Peak RSS of this process and of the largest worker process, MiB."""
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
-def ratio(hours: int) -> None:
+def _load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def ratio(hours: int, workers: int | None) -> None:
+    from monitoring.ingest import ingest_zones
     from monitoring.influx import InfluxStore
-    from monitoring.ingest import ingest_zone
     from sensors import simulator
 
     registry = load_registry()
+    print(f"machine: {os.cpu_count()} cores, {_load()}")
     with tempfile.TemporaryDirectory() as tmp, ManagedInfluxd(Path(tmp) / "influxd") as url:
         raw = raw_write_rate(url, 500_000)
         os.environ.update(ENVMON_DATA_DIR=str(Path(tmp) / "data"), ENVMON_INFLUX_URL=url,
@@ -58,73 +67,127 @@ def ratio(hours: int) -> None:
                                  "--spool", str(settings.spool_dir), "--quarantine", str(settings.quarantine_dir)],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        store = InfluxStore(url, "bench_e2e")
+        store.ensure_database()
         t0 = time.perf_counter()
         sent = simulator.send_packets("127.0.0.1", port, packets, connections=8)
         t_sent = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
-        store = InfluxStore(url, "bench_e2e")
-        store.ensure_database()
-        stored = sum(ingest_zone(z, settings=settings, registry=registry, store=store).readings_stored
-                     for z in registry.zones)
+        outcomes = ingest_zones(list(registry.zones), settings=settings, registry=registry, workers=workers)
         t_end = time.perf_counter()
+        failed = [o for o in outcomes if o.report is None]
+        assert not failed, f"zones failed: {[(o.zone, o.error) for o in failed]}"
+        reports = [o.report for o in outcomes]
+        stored = sum(r.readings_stored for r in reports)
+        quarantined = sum(r.quarantined for r in reports)
+        on_server = store.count("readings")
+    # nothing lost on the way: every reading produced is stored or quarantined (exact re-sends merge)
+    assert stored == readings - quarantined == on_server, (stored, readings, quarantined, on_server)
     e2e = stored / (t_end - t0)
+    steps: dict[str, float] = {}
+    for r in reports:
+        for k, v in r.seconds.items():
+            steps[k] = steps.get(k, 0.0) + v
     print(f"packets: {len(packets):,} ({readings:,} readings, {hours} h of minute data, whole registry); "
           f"acknowledged {sent.acked:,}")
     print(f"  devices → receiver (fsync, 9014): {len(packets) / (t_sent - t0):,.0f} packets/s, "
           f"{t_sent - t0:.1f} s")
-    print(f"  spool → ingest (decode, units, GE, write): {stored / (t_end - t_sent):,.0f} readings/s, "
-          f"{t_end - t_sent:.1f} s")
+    print(f"  spool → ingest (decode, units, GE, write; zones in parallel): {stored / (t_end - t_sent):,.0f} "
+          f"readings/s, {t_end - t_sent:.1f} s")
+    print("  ingest steps, summed over zones: " + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items()))
+    print(f"  stored {stored:,} = produced {readings:,} − quarantined {quarantined:,}; server count {on_server:,}")
     print(f"raw line-protocol write: {raw:,.0f} lines/s")
     print(f"end-to-end HJ 212 → InfluxDB: {e2e:,.0f} readings/s (stored {stored:,})")
     print(f"ratio end-to-end / raw write: {e2e / raw:.2f}  (goal ≥ 0.5)")
+    own, child = _peak_rss_mib()
+    print(f"peak RSS: bench {own:,.0f} MiB, largest worker {child:,.0f} MiB; {_load()}")
 
 
-def month(days: int) -> None:
-    from monitoring.influx import InfluxStore, SpoolingWriter
+def _month_zone(zone: str, days: int, url: str, spool: str) -> dict:
+    """One zone's month, one local day at a time (a worker process of :func:`month`)."""
     from monitoring.quality import validate_batch
+    from monitoring.influx import InfluxStore, SpoolingWriter
     from monitoring.units import normalise
     from sensors import simulator
 
     registry = load_registry()
+    store = InfluxStore(url, "bench_month")
+    writer = SpoolingWriter(store, Path(spool) / zone)
+    out = {"rows": 0, "stored": 0, "quarantined": 0, "spooled": 0,
+           "simulate": 0.0, "units": 0.0, "quality": 0.0, "write": 0.0}
+    it = simulator.simulate_readings(registry, START, START + timedelta(days=days), seed=5, zone=zone)
+    while True:
+        t = time.perf_counter()
+        frame = next(it, None)
+        out["simulate"] += time.perf_counter() - t
+        if frame is None:
+            return out
+        out["rows"] += len(frame)
+        t = time.perf_counter()
+        converted, bad_units = normalise(frame)
+        out["units"] += time.perf_counter() - t
+        t = time.perf_counter()
+        checked = validate_batch(converted, batch=f"bench-{zone}", now=datetime.now(LOCAL_TZ))
+        out["quality"] += time.perf_counter() - t
+        t = time.perf_counter()
+        result = writer.write_readings(checked.valid)
+        out["write"] += time.perf_counter() - t
+        out["stored"] += result.lines_written
+        out["spooled"] += result.lines_spooled + result.lines_rejected
+        out["quarantined"] += len(bad_units) + len(checked.quarantined)
+
+
+def month(days: int, workers: int | None) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import monitoring.quality  # imported before the fork, inherited warm by the workers
+    import monitoring.influx  # noqa: F401
+
+    registry = load_registry()
+    zones = list(registry.zones)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(zones)))
+    print(f"machine: {os.cpu_count()} cores, {workers} worker processes, {_load()}")
     t0 = time.perf_counter()
-    rows = stored = 0
-    timings = {"simulate": 0.0, "units": 0.0, "quality": 0.0, "write": 0.0}
     with tempfile.TemporaryDirectory() as tmp, ManagedInfluxd(Path(tmp) / "influxd") as url:
-        store = InfluxStore(url, "bench_month")
+        from monitoring.influx import InfluxStore
+
+        store = InfluxStore(url, "bench_month", timeout=300)
         store.ensure_database()
-        writer = SpoolingWriter(store, Path(tmp) / "write-spool")
-        it = simulator.simulate_readings(registry, START, START + timedelta(days=days), seed=5)
-        while True:
-            t = time.perf_counter()
-            frame = next(it, None)
-            timings["simulate"] += time.perf_counter() - t
-            if frame is None:
-                break
-            rows += len(frame)
-            t = time.perf_counter()
-            converted, _ = normalise(frame)
-            timings["units"] += time.perf_counter() - t
-            t = time.perf_counter()
-            checked = validate_batch(converted, batch="bench", now=datetime.now(LOCAL_TZ))
-            timings["quality"] += time.perf_counter() - t
-            t = time.perf_counter()
-            stored += writer.write_readings(checked.valid).lines_written
-            timings["write"] += time.perf_counter() - t
-    wall = time.perf_counter() - t0
-    print(f"{days} days of minute data, whole registry: {rows:,} readings, stored {stored:,}")
-    print(f"wall time {wall:.0f} s ({wall / 60:.1f} min; goal < 5 min), peak RSS {_peak_rss_mib():,.0f} MiB "
-          "(goal < 2048)")
-    print("  " + ", ".join(f"{k} {v:.0f} s ({rows / v:,.0f}/s)" for k, v in timings.items() if v))
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_month_zone, zones, [days] * len(zones), [url] * len(zones),
+                                    [str(Path(tmp) / "write-spool")] * len(zones)))
+        wall = time.perf_counter() - t0
+        on_server = store.count("readings")
+    total = {k: sum(r[k] for r in results) for k in results[0]}
+    rows, stored = total["rows"], total["stored"]
+    # nothing lost: every simulated reading is stored or quarantined, and the server holds what was stored
+    assert total["spooled"] == 0, f"{total['spooled']} lines were not written"
+    assert stored == rows - total["quarantined"] == on_server, (stored, rows, total["quarantined"], on_server)
+    own, child = _peak_rss_mib()
+    print(f"{days} days of minute data, whole registry, zones in parallel: {rows:,} readings, stored {stored:,}, "
+          f"quarantined {total['quarantined']:,}; server count {on_server:,}")
+    print(f"wall time {wall:.0f} s ({wall / 60:.1f} min; goal < 5 min), {rows / wall:,.0f} readings/s")
+    print(f"peak RSS: bench {own:,.0f} MiB, largest worker {child:,.0f} MiB, at most "
+          f"{own + workers * child:,.0f} MiB together (goal < 2048)")
+    print("  process time per step, summed over zones: " + ", ".join(
+        f"{k} {total[k]:.0f} s ({rows / total[k]:,.0f}/s)" for k in ("simulate", "units", "quality", "write")
+        if total[k]))
+    print(f"  {_load()}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="which", required=True)
-    sub.add_parser("ratio").add_argument("--hours", type=int, default=6)
-    sub.add_parser("month").add_argument("--days", type=int, default=30)
+    r = sub.add_parser("ratio")
+    r.add_argument("--hours", type=int, default=6)
+    m = sub.add_parser("month")
+    m.add_argument("--days", type=int, default=30)
+    for p in (r, m):
+        p.add_argument("--workers", type=int, help="zone processes (default: one per core)")
     args = ap.parse_args()
-    ratio(args.hours) if args.which == "ratio" else month(args.days)
+    ratio(args.hours, args.workers) if args.which == "ratio" else month(args.days, args.workers)
 
 
 if __name__ == "__main__":

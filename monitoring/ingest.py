@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import shutil
+import time
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -68,6 +69,7 @@ class IngestReport:
     first_time: str | None = None
     last_time: str | None = None
     quarantine_file: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)   # wall time per step (decode, units, …)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,36 +224,33 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
                  report: IngestReport) -> pd.DataFrame:
     """Spool segments → canonical readings; every bad packet or value goes to the quarantine.
 
-    Torn last lines (a receiver killed mid-write; never acknowledged) are quarantined by the spool itself.
+    All lines of the claimed segments are decoded at once (:func:`sensors.hj212.bulk.decode_packets`:
+    vectorised framing, CRC and CP splitting; the per-packet parser for anything unusual, with the same
+    reasons). Torn last lines (a receiver killed mid-write; never acknowledged) are quarantined by the
+    spool itself.
     """
     # deferred: this module is imported when Airflow parses the DAG files
-    from sensors.hj212 import PacketError, Reassembler, parse_packet
-    from sensors.hj212.packet import nonstandard_fields
-    from sensors.hj212.readings import packets_to_readings
+    from sensors.hj212.bulk import decode_packets
 
-    packets, origins = [], []
-    reassembler = Reassembler()
+    origins: list[str] = []
+    lines: list[bytes] = []
     for path, lineno, raw in spool.read_segments(paths):
-        origin = f"spool segment {path.name.split('.claimed-')[0]}:{lineno}"
-        report.packets += 1
-        try:
-            whole = reassembler.feed(parse_packet(raw))
-        except PacketError as exc:
-            quarantine.add(stage="decode", origin=origin, reason=str(exc), raw=raw)
-            continue
-        if whole is not None:
-            packets.append(whole)
-            origins.append(origin)
-            for name in nonstandard_fields(whole):
-                report.nonstandard_fields[name] = report.nonstandard_fields.get(name, 0) + 1
-    for incomplete in reassembler.flush():
+        origins.append(f"spool segment {path.name.split('.claimed-')[0]}:{lineno}")
+        lines.append(raw)
+    report.packets += len(lines)
+    decoded = decode_packets(lines, registry, batch, origins)
+    for name, count in decoded.nonstandard.items():
+        report.nonstandard_fields[name] = report.nonstandard_fields.get(name, 0) + count
+    for k, reason, raw in decoded.errors:
+        quarantine.add(stage="decode", origin=origins[k], reason=reason, raw=raw)
+    for incomplete in decoded.incomplete:
         quarantine.add(stage="decode", origin=f"MN={incomplete.mn} QN={incomplete.qn}",
                        reason=incomplete.reason, raw=b"\n".join(incomplete.parts))
-    readings, rejected = packets_to_readings(packets, registry, batch, origins)
-    for rej in rejected:
-        origin = origins[rej.index] if 0 <= rej.index < len(origins) else f"packet {rej.index}"
-        quarantine.add(stage="readings", origin=origin, reason=rej.reason, raw=rej.raw)
-    return readings
+    for rej in decoded.rejected:
+        at = (origins[int(decoded.packet_line[rej.index])] if 0 <= rej.index < len(decoded.packet_line)
+              else f"packet {rej.index}")
+        quarantine.add(stage="readings", origin=at, reason=rej.reason, raw=rej.raw)
+    return decoded.readings
 
 
 def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Registry | None = None,
@@ -291,6 +290,7 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
         report.segments, report.lab_files, report.ledger_files = len(segments), len(lab_files), len(ledger_files)
         _, report.lines_replayed, _ = writer.replay()  # earlier failed writes first, in order
 
+        clock = time.perf_counter()
         frames = [decode_spool(spool, segments, registry, batch, quarantine, report)] if segments else []
         for path in lab_files:
             df, rejected = read_lab_file(path, registry, batch, name=f"landing/{zone}/lab/{path.name}",
@@ -313,13 +313,16 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
                    + f", not {zone} whose landing folder the file came from"), stage="collect")
         readings = readings[~elsewhere]
         report.readings_decoded = len(readings)
+        clock = _lap(report, "decode", clock)
 
         converted, bad_units = normalise(readings)
         quarantine.add_rows(bad_units, stage="units")
+        clock = _lap(report, "units", clock)
         checked = validate_batch(converted, now=now, batch=batch)
         quarantine.add_rows(checked.quarantined.drop(columns=["expectation"], errors="ignore"),
                             stage="quality")
         write_summary(checked.summary, settings.quality_dir)
+        clock = _lap(report, "quality", clock)
 
         result = writer.write_readings(checked.valid)
         report.readings_stored = result.lines_written
@@ -332,6 +335,7 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
             report.first_time = checked.valid["time"].min().isoformat()
             report.last_time = checked.valid["time"].max().isoformat()
 
+        clock = _lap(report, "write", clock)
         path = quarantine.flush()                      # on disk before the input is marked consumed
         report.quarantine_file = str(path) if path else None
         report.quarantined = sum(quarantine.reasons.values())
@@ -347,33 +351,10 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
     return report
 
 
-@dataclass
-class ZoneFailure:
-    """A zone whose ingest run failed: its input was released for the next run; the others went on."""
-
-    zone: str
-    error: str
-
-
-def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry: Registry | None = None,
-                 store=None) -> tuple[list[IngestReport], list[ZoneFailure]]:
-    """Run :func:`ingest_zone` for each zone; one failing zone never stops the others.
-
-    A failure is logged with its reason (secrets redacted) and returned; its claimed input went back
-    to the spool / landing folder, so the next run tries it again.
-    """
-    settings = settings or load_settings()
-    registry = registry or load_registry(settings.registry_path)
-    reports: list[IngestReport] = []
-    failures: list[ZoneFailure] = []
-    for zone in zones:
-        try:
-            reports.append(ingest_zone(zone, settings=settings, registry=registry, store=store))
-        except Exception as exc:  # noqa: BLE001 - reported per zone, the next zone still runs
-            reason = redact(f"{type(exc).__name__}: {exc}")
-            log.error("ingest of zone %s failed, its input is kept for the next run: %s", zone, reason)
-            failures.append(ZoneFailure(zone, reason))
-    return reports, failures
+def _lap(report: IngestReport, step: str, since: float) -> float:
+    now = time.perf_counter()
+    report.seconds[step] = round(report.seconds.get(step, 0.0) + now - since, 3)
+    return now
 
 
 def write_report(report: IngestReport, settings: Settings) -> Path:
@@ -401,3 +382,67 @@ def summarise(reports: list[dict[str, Any] | None]) -> dict[str, Any]:
                     "lines_spooled", "ledger_rows"):
             total[key] += r.get(key, 0)
     return {"zones": len(reports), **total}
+
+
+# --- several zones at once ---------------------------------------------------------------------------
+@dataclass
+class ZoneFailure:
+    """A zone whose ingest run failed: its input was released for the next run; the others went on."""
+
+    zone: str
+    error: str
+
+
+def _one_zone(zone: str, settings: Settings, registry: Registry, store) -> IngestReport | ZoneFailure:
+    try:
+        return ingest_zone(zone, settings=settings, registry=registry, store=store)
+    except Exception as exc:  # noqa: BLE001 - reported per zone, the next zone still runs
+        reason = redact(f"{type(exc).__name__}: {exc}")
+        log.error("ingest of zone %s failed, its input is kept for the next run: %s", zone, reason)
+        return ZoneFailure(zone, reason)
+
+
+_FORK_STATE: dict[str, Any] = {}
+
+
+def _one_zone_in_worker(zone: str) -> IngestReport | ZoneFailure:
+    import os
+
+    state = _FORK_STATE
+    store = state["store"]
+    if store is not None and state.get("pid") != os.getpid():
+        store.session.close()   # pooled connections inherited from the parent: this process opens its own
+        state["pid"] = os.getpid()
+    return _one_zone(zone, state["settings"], state["registry"], store)
+
+
+def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry: Registry | None = None,
+                 store=None, workers: int | None = None) -> tuple[list[IngestReport], list[ZoneFailure]]:
+    """Run :func:`ingest_zone` for each zone, ``workers`` zones at a time in their own processes
+    (default: one per CPU core), as the Airflow DAG maps one task per zone; one failing zone never
+    stops the others. Reports come back in ``zones`` order.
+
+    A failure is logged with its reason (secrets redacted) and returned; its claimed input went back
+    to the spool / landing folder, so the next run tries it again. Worker processes are forked after
+    the heavy imports and Great Expectations' context were made (:func:`monitoring.quality.warm_up`),
+    so each starts warm; each opens its own InfluxDB connections (never one shared across a fork).
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    settings = settings or load_settings()
+    registry = registry or load_registry(settings.registry_path)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(zones)))
+    if workers == 1:
+        outcomes = [_one_zone(z, settings, registry, store) for z in zones]
+    else:
+        import monitoring.influx  # noqa: F401 - imported once here, inherited by the forked workers
+        from monitoring.quality import warm_up
+
+        warm_up()  # GE's context costs ~3 s of CPU to build: once here, not once per worker
+        _FORK_STATE.update(settings=settings.ensure_dirs(), registry=registry, store=store)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            outcomes = list(pool.map(_one_zone_in_worker, zones))
+    return ([o for o in outcomes if isinstance(o, IngestReport)],
+            [o for o in outcomes if isinstance(o, ZoneFailure)])

@@ -95,6 +95,11 @@ def _batch_definition():
     return asset.add_batch_definition_whole_dataframe("batch")
 
 
+def warm_up() -> None:
+    """Build the GE context now (~3 s of CPU, once per process), e.g. before forking zone workers."""
+    _batch_definition()
+
+
 def _ge_validate(frame: pd.DataFrame, expectations: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Run the named GE expectations as one suite on ``frame``; name → {success, unexpected_count, observed}."""
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})

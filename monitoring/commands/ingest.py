@@ -1,4 +1,4 @@
-"""``envmon ingest [--zone Z]``: run the ingest pipeline once without Airflow (what the DAG runs)."""
+"""``envmon ingest [--zone Z] [--workers N]``: run the ingest pipeline once without Airflow (what the DAG runs)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import typer
 
 def command(
     zone: Annotated[list[str] | None, typer.Option(help="zone id, 江口 or pinyin; repeat; default all")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="zones ingested in parallel (processes); "
+                                                           "default one per CPU core")] = None,
 ) -> None:
     """Spool and landing files → decode → units → quality → InfluxDB, once per zone; prints the reports.
 
-    Exit 0 when every zone ran, 1 when some zone failed (the others are stored), 2 for a configuration
+    Zones run in parallel processes (``--workers``). Exit 0 when every zone ran, 1 when some zone failed (the others are stored), 2 for a configuration
     error (registry, unknown zone, no InfluxDB)."""
     # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from monitoring.config import load_settings
@@ -42,7 +44,8 @@ def command(
     except RuntimeError as exc:                     # e.g. no InfluxDB configured
         typer.echo(f"ingest: {redact(str(exc))}", err=True)
         raise typer.Exit(2) from None
-    reports, failures = ingest_zones(zones, settings=settings, registry=registry, store=store)
+    reports, failures = ingest_zones(zones, settings=settings, registry=registry, store=store,
+                                     workers=workers)
     for report in reports:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     for failure in failures:

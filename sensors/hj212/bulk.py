@@ -45,12 +45,15 @@ from sensors.hj212.codes import (
 )
 from sensors.hj212.crc import _TABLE2, CRC_TABLE
 from sensors.hj212.packet import (
+    DESCRIPTIVE_FIELDS,
     MAX_SEGMENT,
+    STANDARD_CP_KEYS,
     Incomplete,
     PacketError,
     Reassembler,
     Rejected,
     _data_time,
+    nonstandard_fields,
     parse_packet,
 )
 from sensors.hj212.readings import (
@@ -75,8 +78,9 @@ for _i, _c in enumerate(b"0123456789abcdef"):
 for _i, _c in enumerate(b"ABCDEF"):
     _HEX[_c] = 10 + _i
 
-#: The usual header; captures CN, MN and Flag (QN, ST, PW are not needed for readings).
-_HEAD = re.compile(rb"QN=[^;&=]*;ST=[^;&=]*;CN=([^;&=]*);PW=[^;&=]*;MN=([^;&=]*)(?:;Flag=([0-9]{1,6}))?;CP=&&")
+#: The usual header; captures CN, MN and Flag (QN, ST, PW are not needed for readings). Without ``Flag``
+#: the version is guessed from the codes (per-packet path).
+_HEAD = re.compile(rb"QN=[^;&=]*;ST=[^;&=]*;CN=([^;&=]*);PW=[^;&=]*;MN=([^;&=]*);Flag=([0-9]{1,6});CP=&&")
 _SEMI, _COMMA, _EQ = ord(";"), ord(","), ord("=")
 #: Longest key and value the fast path gathers (longer ones: per-packet path).
 _MAX_KEY, _MAX_VALUE = 32, 40
@@ -90,7 +94,8 @@ class BulkDecoded:
     rejected, in line order; ``incomplete``: split sets still incomplete at the end; ``rejected``:
     packets or values that did not become readings, ``index`` = logical packet number;
     ``packet_line[i]``: index of the line that completed logical packet ``i``; ``fast``: lines decoded
-    by the vectorised path.
+    by the vectorised path; ``nonstandard``: how many logical packets carry each field HJ 212 does not
+    define (:func:`sensors.hj212.packet.nonstandard_fields`).
     """
 
     readings: pd.DataFrame
@@ -99,6 +104,7 @@ class BulkDecoded:
     rejected: list[Rejected]
     packet_line: np.ndarray
     fast: int
+    nonstandard: dict[str, int]
 
 
 def crc16_hj212_many(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -191,11 +197,14 @@ def _framing_ok(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> np.ndarr
     return ok
 
 
-def decode_packets(lines: Sequence[bytes], registry: SiteRegistry, batch: str) -> BulkDecoded:
+def decode_packets(lines: Sequence[bytes], registry: SiteRegistry, batch: str, origins: Sequence[str] | None = None
+                   ) -> BulkDecoded:
     """Decode one packet per line (no line terminator) into canonical readings; see the module docstring.
 
     ``registry.by_mn`` maps MN → monitoring point. Logical packets are numbered in the order they
     complete (a split set at its last part), as :func:`sensors.hj212.decode_lines` would yield them.
+    ``origins[k]`` (e.g. ``spool segment …:line``) names line ``k``; a reading's ``origin`` is the line
+    that completed its packet.
     """
     n = len(lines)
     lens = np.fromiter(map(len, lines), dtype=np.int64, count=n)
@@ -222,10 +231,12 @@ def decode_packets(lines: Sequence[bytes], registry: SiteRegistry, batch: str) -
         heads.append(m.groups())
         pieces.append(raw[m.end():end - 2])
 
-    fast_rows, fast_rej, fast_ok, fast_raws = _fast_cp(pieces, cand, heads, ok[cand], lines, registry)
+    fast_rows, fast_rej, fast_ok, fast_raws, nonstandard = _fast_cp(pieces, cand, heads, ok[cand], lines,
+                                                                     registry)
     ok[cand] = fast_ok
 
     # the per-packet way for everything else, in line order, through one reassembler
+    nonstandard = dict(nonstandard)
     errors: list[tuple[int, str, bytes]] = []
     slow_packets: list[tuple[int, object]] = []
     asm = Reassembler(timeout_s=float("inf"))
@@ -238,6 +249,8 @@ def decode_packets(lines: Sequence[bytes], registry: SiteRegistry, batch: str) -
             continue
         if whole is not None:
             slow_packets.append((k, whole))
+            for name in nonstandard_fields(whole):
+                nonstandard[name] = nonstandard.get(name, 0) + 1
     incomplete = asm.flush()
 
     # logical packets numbered by the line that completed them
@@ -263,12 +276,14 @@ def decode_packets(lines: Sequence[bytes], registry: SiteRegistry, batch: str) -
                         strict=True))
     rejected.sort(key=lambda r: r.index)
     if not frames:
-        return BulkDecoded(empty_readings(), errors, incomplete, rejected, packet_line, len(fast_lines))
+        return BulkDecoded(empty_readings(), errors, incomplete, rejected, packet_line, len(fast_lines),
+                           nonstandard)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if len(frames) > 1:
         frame = frame.sort_values("pkt", kind="stable").reset_index(drop=True)
-    readings, rejected = readings_frame(frame, raws, rejected, batch)
-    return BulkDecoded(readings, errors, incomplete, rejected, packet_line, len(fast_lines))
+    packet_origins = None if origins is None else np.asarray(origins, dtype=object)[packet_line]
+    readings, rejected = readings_frame(frame, raws, rejected, batch, packet_origins)
+    return BulkDecoded(readings, errors, incomplete, rejected, packet_line, len(fast_lines), nonstandard)
 
 
 def _fast_cp(pieces: list[bytes], cand: np.ndarray, heads: list[tuple], good: np.ndarray,
@@ -281,7 +296,7 @@ def _fast_cp(pieces: list[bytes], cand: np.ndarray, heads: list[tuple], good: np
     m = len(cand)
     good = good.copy()
     if m == 0:
-        return pd.DataFrame(), [], good, {}
+        return pd.DataFrame(), [], good, {}, {}
     # CP texts of all candidates, each followed by ";" (an item separator; empty items are skipped)
     size = np.fromiter(map(len, pieces), dtype=np.int64, count=m) + 1
     base = np.zeros(m, dtype=np.int64)
@@ -312,7 +327,7 @@ def _fast_cp(pieces: list[bytes], cand: np.ndarray, heads: list[tuple], good: np
     # distinct keys → (canonical code, field) per protocol version, worked out once per key
     t_key, uniq = _factorise(_gather(cp, t_start, klen, int(klen.max()) if len(klen) else 1))
     flags_hdr = [h[2] for h in heads]
-    is2005 = np.array([VERSION_BITS.get((int(f) if f is not None else 0) >> 2) == "2005" for f in flags_hdr],
+    is2005 = np.array([VERSION_BITS.get(int(f) >> 2) == "2005" if f else False for f in flags_hdr],
                       dtype=bool)
     nu = len(uniq)
     slot = np.zeros((2, nu), dtype=np.int64)      # [is 2005][key] → what must be unique in a packet
@@ -320,10 +335,13 @@ def _fast_cp(pieces: list[bytes], cand: np.ndarray, heads: list[tuple], good: np
     slot_names: dict[tuple, int] = {}
     code_names: dict[str, int] = {}
     field_name: list[str] = []
+    unusual: list[str | None] = []                # the name nonstandard_fields() reports, or None
     for u, kb in enumerate(uniq):
         key = kb.decode("ascii")
         c, dash, fld = key.partition("-")
         pollutant = bool(dash and c and fld)
+        standard = (fld in VALUE_FIELDS or fld in DESCRIPTIVE_FIELDS) if pollutant else key in STANDARD_CP_KEYS
+        unusual.append(None if standard else f"CP {key}")
         field_name.append(fld if pollutant else ("\0DataTime" if key == "DataTime" else ""))
         for v in (0, 1):
             if pollutant:
@@ -369,6 +387,8 @@ def _fast_cp(pieces: list[bytes], cand: np.ndarray, heads: list[tuple], good: np
     good[t_pkt[(is_value | is_flag) & (vlen > _MAX_VALUE)]] = False
     tok_ok = good[t_pkt]
     ncode = max(len(code_names), 1)
+    per_key = np.bincount(t_key[tok_ok], minlength=nu)   # a key is at most once per (good) packet
+    nonstandard = {name: int(per_key[u]) for u, name in enumerate(unusual) if name and per_key[u]}
 
     fl = np.flatnonzero(is_flag & tok_ok)
     flag_key = t_pkt[fl] * ncode + t_code[fl]
@@ -452,7 +472,7 @@ def _fast_cp(pieces: list[bytes], cand: np.ndarray, heads: list[tuple], good: np
     })
     frame["time"] = pd.to_datetime(dt_ns[rp], utc=True).astype("datetime64[ns, UTC]")
     raws = {int(cand[p]): lines[int(cand[p])] for p in np.unique(rp).tolist()}
-    return frame, rejects, good, raws
+    return frame, rejects, good, raws, nonstandard
 
 
 _FIELDS = list(VALUE_FIELDS)

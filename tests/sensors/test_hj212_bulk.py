@@ -25,6 +25,7 @@ from sensors.hj212 import (
     parse_packet,
 )
 from sensors.hj212.bulk import crc16_hj212_many, decode_packets
+from sensors.hj212.packet import nonstandard_fields
 from sensors.hj212.readings import packets_to_readings
 from sensors.timezone import LOCAL_TZ
 
@@ -53,18 +54,23 @@ def per_packet(lines: list[bytes], registry: Registry):
             packets.append(whole)
             lines_of.append(k)
     incomplete = asm.flush()
-    frame, rejected = packets_to_readings(packets, registry, "b1")
-    return frame, rejected, errors, incomplete, lines_of
+    nonstandard: dict[str, int] = {}
+    for whole in packets:
+        for name in nonstandard_fields(whole):
+            nonstandard[name] = nonstandard.get(name, 0) + 1
+    frame, rejected = packets_to_readings(packets, registry, "b1", [f"line {k}" for k in lines_of])
+    return frame, rejected, errors, incomplete, lines_of, nonstandard
 
 
 def assert_same(lines: list[bytes], registry: Registry) -> None:
-    frame, rejected, errors, incomplete, lines_of = per_packet(lines, registry)
-    bulk = decode_packets(lines, registry, "b1")
+    frame, rejected, errors, incomplete, lines_of, nonstandard = per_packet(lines, registry)
+    bulk = decode_packets(lines, registry, "b1", [f"line {k}" for k in range(len(lines))])
     pd.testing.assert_frame_equal(bulk.readings, frame)
     assert bulk.errors == errors
     assert bulk.incomplete == incomplete
     assert bulk.rejected == rejected
     assert bulk.packet_line.tolist() == lines_of
+    assert bulk.nonstandard == nonstandard
 
 
 def packet(cn: str, cp: dict, mn: str = STACK, t: datetime = T0, **kw) -> bytes:
@@ -98,7 +104,7 @@ def test_simulated_minutes_identical(registry):
                                      "a19001": {"Avg": "9.80", "Flag": "M"}, "a00000": {"Cou": 12}},
                             t=t, qn=f"{minute}"))
         lines.append(packet("2061", {"w01018": {"Avg": 45.2, "Flag": "N"}, "w00000": {"Avg": 2.5, "Cou": 9000},
-                                     "w01001": {"Avg": 7.2}}, mn=WATER, t=t, version="2005"))
+                                     "w01001": {"Avg": 7.2}}, mn=WATER, t=t, version="2005", ack=True))
         lines.append(packet("2031", {"Leq": {"DayData": 58.3, "NightData": 47.1}}, mn=NOISE, t=t,
                             version="2025", ack=True))
     lines.append(lines[0])                                              # exact re-send: merged
@@ -150,6 +156,9 @@ def test_hostile_lines_identical(registry):
              frame_text(seg.replace(f"MN={STACK}", "MN=UNKNOWN")),               # unknown MN
              frame_text(seg.replace("CN=2011", "CN=2021")),                      # no periodic values
              frame_text(seg.replace("CN=2011", "CN=1062")),
+             frame_text(seg.split("CP=&&")[0] + "CP=&&&&"),                    # platform request form
+             frame_text(seg.replace("Rtd=35.2", "Rtd=35.2;Custom=1,a21026-Foo=2")),  # non-standard fields
+             frame_text(seg.replace(";Flag=5", "").replace("a21026", "02")),     # no Flag, a 2005 code
              frame_text(seg.replace("ST=31;", "")),                              # missing ST
              frame_text(seg.replace("QN=", "QX=")),
              frame_text("ST=31;QN=1;" + seg.split(";", 2)[2]),                   # other header order
