@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +42,8 @@ def test_zones_in_parallel_store_everything_and_a_failing_zone_does_not_stop_the
         assert set(reports[zone].seconds) >= {"decode", "units", "quality", "write"}
     # the garbage line is in jiangkou's quarantine with its reason; nothing else was rejected
     assert reports["jiangkou"].quarantined == 1 and reports["nanxi"].quarantined == 0
-    [record] = [json.loads(line) for line in open(reports["jiangkou"].quarantine_file, encoding="utf-8")]
+    text = Path(reports["jiangkou"].quarantine_file).read_text(encoding="utf-8")
+    [record] = [json.loads(line) for line in text.splitlines()]
     assert record["raw"] == "##garbage" and record["reason"].startswith("length field is not 4 digits")
     assert record["stage"] == "decode" and record["origin"].rsplit(":", 1)[1].isdigit()   # segment:line
     assert influx_store.count("readings") == sum(r.readings_stored for r in reports.values())
