@@ -29,13 +29,13 @@ def test_zones_in_parallel_store_everything_and_a_failing_zone_does_not_stop_the
                                    extra=[b"##garbage"] if z == "jiangkou" else [])
             for z in ("jiangkou", "nanxi", "gaoyang")}
 
-    outcomes = ingest_zones(["jiangkou", "no-such-zone", "nanxi", "gaoyang"], settings=settings,
-                            registry=registry, workers=2)
+    reports, failures = ingest_zones(["jiangkou", "no-such-zone", "nanxi", "gaoyang"], settings=settings,
+                                     registry=registry, workers=2)
 
-    assert [o.zone for o in outcomes] == ["jiangkou", "no-such-zone", "nanxi", "gaoyang"]
-    failed = outcomes[1]
-    assert failed.report is None and "no-such-zone" in failed.error
-    reports = {o.zone: o.report for o in outcomes if o.report is not None}
+    assert [r.zone for r in reports] == ["jiangkou", "nanxi", "gaoyang"]
+    [failed] = failures
+    assert failed.zone == "no-such-zone" and "no-such-zone" in failed.error
+    reports = {r.zone: r for r in reports}
     for zone, readings in sent.items():
         unique = len(readings.drop_duplicates(["point", "parameter", "statistic", "period", "time"]))
         assert reports[zone].readings_stored == unique, zone
