@@ -68,6 +68,8 @@ IDENTITY = ["point", "parameter", "statistic", "period", "time"]
 #: Columns that become InfluxDB tags (the series key). ``flag`` is a field so a re-sent reading with a
 #: corrected flag overwrites the old one instead of creating a second series.
 TAG_COLUMNS = ["zone", "enterprise", "point", "kind", "parameter", "statistic", "period"]
+#: The other stored attributes of a reading. ``readings`` lines carry only the ones the tags do not imply
+#: (``monitoring.influx.layout.READINGS_FIELDS``, the lean shape); ``batch`` lives in the ingest record.
 FIELD_COLUMNS = ["value", "unit", "flag", "qualifier", "source", "batch"]
 
 POINT_KINDS = (

@@ -25,13 +25,14 @@ from monitoring.influx.errors import (
     InfluxUnavailable,
     InfluxWriteError,
 )
-from monitoring.influx.layout import READINGS_MEASUREMENT
+from monitoring.influx.layout import LEGACY_READINGS_FIELDS, READINGS_FIELDS, READINGS_MEASUREMENT
 from monitoring.influx.lineprotocol import (
     LineBatch,
     PreparedFrame,
     prepare_frame,
     prepare_readings,
     quote_ident,
+    readings_from_fields,
 )
 from sensors import schema
 
@@ -379,7 +380,7 @@ class InfluxStore:
 
         Counts the points carrying ``field``; with ``field=None`` the largest per-field count, which is
         the number of points when some field is on every point (true of every envmon measurement:
-        ``readings`` always carry ``flag``, ``source`` and ``batch``, even when ``value`` is missing).
+        ``readings`` always carry ``flag``, even when ``value`` is missing).
         """
         lo = MIN_TIME_NS if start is None else _as_utc(start, "start").value
         hi = MAX_TIME_NS if end is None else _as_utc(end, "end").value
@@ -420,16 +421,10 @@ class InfluxStore:
         if valid_only:
             params["valid_flag"] = schema.VALID_FLAG
             where.append('"flag" = $valid_flag')
-        fields = ", ".join(quote_ident(f) for f in schema.FIELD_COLUMNS)
+        fields = ", ".join(quote_ident(f) for f in READINGS_FIELDS + LEGACY_READINGS_FIELDS)
         group = ", ".join(quote_ident(t) for t in schema.TAG_COLUMNS)
         frame = self.query(f"SELECT {fields} FROM {quote_ident(READINGS_MEASUREMENT)} "
                            f"WHERE {' AND '.join(where)} GROUP BY {group}", params=params, epoch="ns")
         if frame.empty:
             return schema.empty_readings()
-        for col in schema.READINGS_COLUMNS:
-            if col not in frame:
-                frame[col] = pd.NA
-        frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-        frame["qualifier"] = frame["qualifier"].astype("string").replace("", pd.NA)
-        frame = frame.sort_values(["time", "point", "parameter", "statistic", "period"], kind="stable")
-        return schema.conform(frame.reset_index(drop=True))
+        return readings_from_fields(frame)

@@ -9,6 +9,12 @@ ASSESSMENTS_MEASUREMENT = "assessments"
 CAPTURE_MEASUREMENT = "capture"
 HW_LEDGER_MEASUREMENT = "hw_ledger"
 
+#: Fields a ``readings`` line may carry (the lean shape, see :mod:`monitoring.influx`); ``value`` and
+#: ``flag`` are on every line, the others only where they say something the tags do not imply.
+READINGS_FIELDS = ["value", "flag", "qualifier", "unit", "source"]
+#: Fields of ``readings`` lines written before the lean shape (2026-11, issue #13): read, never written.
+LEGACY_READINGS_FIELDS = ["batch"]
+
 #: Suggested layout for :meth:`InfluxStore.write_frame` of an assessments frame (time = window_start).
 ASSESSMENT_TAGS = ["zone", "enterprise", "point", "kind", "parameter", "check", "averaging"]
 ASSESSMENT_FIELDS = [c for c in schema.ASSESSMENT_COLUMNS

@@ -1,6 +1,7 @@
 """DataFrames → InfluxDB line protocol, validated as a whole before the first line is sent.
 
-Serialised by ``influxdb-client``'s :class:`DataframeSerializer` (not the old ``influxdb``
+Serialised column-wise by :mod:`monitoring.influx.columns` with ``influxdb-client``'s escaping rules
+(tests compare it with its :class:`DataframeSerializer`; not the old ``influxdb``
 ``DataFrameClient``); empty tags and ``<NA>`` fields are omitted (:mod:`monitoring.influx`).
 """
 
@@ -11,10 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from influxdb_client.client.write.dataframe_serializer import DataframeSerializer
-from influxdb_client.client.write_api import PointSettings
 
-from monitoring.influx.layout import READINGS_MEASUREMENT
+from monitoring.influx.columns import serialise_columns
+from monitoring.influx.layout import READINGS_FIELDS, READINGS_MEASUREMENT
 from sensors import schema
 
 
@@ -107,22 +107,9 @@ class PreparedFrame:
         return len(self.work)
 
     def serialise(self, start: int = 0, stop: int | None = None) -> list[str]:
-        """Line protocol of rows ``start:stop`` (one line per row)."""
-        part_all = self.work.iloc[start:stop]
-        pattern = self.pattern[start:stop]
-        groups = np.unique(pattern)
-        lines: list[str] = []
-        for code in groups:
-            part = part_all.iloc[np.flatnonzero(pattern == code)] if len(groups) > 1 else part_all
-            present = [t for i, t in enumerate(self.tags) if not (int(code) >> i) & 1]
-            # Fields missing on every row are left out: the serialiser would test each for NA per row.
-            kept = [f for f in self.fields if part[f].notna().any()]
-            lines.extend(DataframeSerializer(
-                part[[*present, *kept]], PointSettings(), self.precision,
-                data_frame_measurement_name=self.measurement, data_frame_tag_columns=present).serialize())
-        if len(lines) != len(part_all):  # the serialiser silently drops rows without fields
-            raise AssertionError(f"serialiser produced {len(lines)} lines for {len(part_all)} rows")
-        return lines
+        """Line protocol of rows ``start:stop`` (one line per row, in row order)."""
+        return serialise_columns(self.measurement, self.tags, self.fields, self.work.iloc[start:stop],
+                                 self.precision)
 
 
 def prepare_frame(df: pd.DataFrame, measurement: str, tags: Sequence[str], fields: Sequence[str],
@@ -182,13 +169,54 @@ def to_line_protocol(df: pd.DataFrame, measurement: str, tags: Sequence[str], fi
 
 
 def prepare_readings(df: pd.DataFrame) -> PreparedFrame:
-    """A canonical readings batch (conformed with :func:`sensors.schema.conform`) for ``readings``.
+    """A canonical readings batch (conformed with :func:`sensors.schema.conform`) for ``readings``, in the
+    lean line shape (:data:`~monitoring.influx.layout.READINGS_FIELDS`, see :mod:`monitoring.influx`).
 
-    ``qualifier`` ``<NA>`` is written as ``""`` so that a re-sent reading clears an old ``<``.
+    ``value`` and ``flag`` are on every line. ``qualifier`` is on lab lines only (``period`` ``sample``),
+    ``""`` standing for "detected" so that a re-sent result clears an old ``<``. ``unit`` is written only
+    where it is not the parameter's canonical unit (parameters outside the parameter table) and
+    ``source`` only where it is not the one the period implies (``sim``); ``batch`` is not written —
+    the ingest record (``records/ingest/<zone>/<batch>.json``) names the batch, its time span and counts.
     """
+    from monitoring.units import parameter_table
+
     readings = schema.conform(df)
-    readings["qualifier"] = readings["qualifier"].fillna("")
-    return prepare_frame(readings, READINGS_MEASUREMENT, schema.TAG_COLUMNS, schema.FIELD_COLUMNS, "time")
+    lab = readings["period"] == "sample"
+    readings["qualifier"] = readings["qualifier"].fillna("").where(lab, pd.NA)
+    canonical = readings["parameter"].map(parameter_table().units()).astype("string")
+    readings["unit"] = readings["unit"].where((readings["unit"] != canonical).fillna(True), pd.NA)
+    readings["source"] = readings["source"].where(readings["source"] != implied_source(readings["period"]),
+                                                  pd.NA)
+    return prepare_frame(readings, READINGS_MEASUREMENT, schema.TAG_COLUMNS, READINGS_FIELDS, "time")
+
+
+def implied_source(period: pd.Series) -> pd.Series:
+    """The ``source`` a reading's period implies: ``lab`` for ``sample``, else ``hj212``."""
+    return pd.Series(np.where(period.to_numpy(dtype=object) == "sample", "lab", "hj212"), index=period.index,
+                     dtype="string")
+
+
+def readings_from_fields(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a ``readings`` query (tags and fields as columns) → the canonical readings frame.
+
+    Reads both line shapes: lean lines get ``unit`` from the parameter table, ``source`` from the
+    period (:func:`implied_source`) and ``batch`` ``<NA>``; lines written before the lean shape carry
+    their own ``unit``/``source``/``batch`` fields, which win. Sorted by time, point, parameter,
+    statistic, period.
+    """
+    from monitoring.units import parameter_table
+
+    for col in schema.READINGS_COLUMNS:
+        if col not in frame:
+            frame[col] = pd.NA
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    frame["qualifier"] = frame["qualifier"].astype("string").replace("", pd.NA)
+    canonical = frame["parameter"].astype("string").map(parameter_table().units())
+    frame["unit"] = frame["unit"].astype("string").fillna(canonical.astype("string"))
+    period = frame["period"].astype("string").fillna("")
+    frame["source"] = frame["source"].astype("string").fillna(implied_source(period))
+    frame = frame.sort_values(["time", "point", "parameter", "statistic", "period"], kind="stable")
+    return schema.conform(frame.reset_index(drop=True))
 
 
 def readings_to_line_protocol(df: pd.DataFrame) -> LineBatch:

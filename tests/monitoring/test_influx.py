@@ -56,6 +56,11 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["time", "point", "parameter"]).reset_index(drop=True)
 
 
+def _stored(df: pd.DataFrame) -> pd.DataFrame:
+    """What reading ``df`` back gives: lean lines do not carry the batch (it is in the ingest record)."""
+    return schema.conform(_sorted(df).assign(batch=pd.NA))
+
+
 # --------------------------------------------------------------------------------------------------
 # round trip, timestamps, idempotency
 # --------------------------------------------------------------------------------------------------
@@ -63,7 +68,7 @@ def test_round_trip_canonical_batch(influx_store: InfluxStore, readings_factory:
     batch = _mixed_batch(readings_factory)
     assert influx_store.write_readings(batch) == 7
     back = influx_store.read_readings(T0, T0 + pd.Timedelta("1d"))
-    pd.testing.assert_frame_equal(back, _sorted(batch))
+    pd.testing.assert_frame_equal(back, _stored(batch))
     # The NA enterprise is really absent from the series key (not an empty or "<NA>" tag).
     keys = influx_store.query('SHOW SERIES FROM "readings"', epoch="s")["key"].tolist()
     ambient = [k for k in keys if "JK-AQ01" in k]
@@ -113,7 +118,7 @@ def test_write_twice_is_idempotent_and_a_corrected_flag_overwrites(
     assert len(series) == 3  # one series per (point, parameter, statistic, period …)
     back = influx_store.read_readings(T0, T0 + pd.Timedelta("1d"))
     first = back[(back["point"] == "JK-002-DA001") & (back["time"] == T0)]
-    assert first["flag"].tolist() == ["M"] and set(back["batch"]) == {"re-sent"}
+    assert first["flag"].tolist() == ["M"] and back["batch"].isna().all()
     # A lab non-detect ("<" at the detection limit) corrected to a detected value loses its "<"
     # (InfluxDB merges fields of a re-written point, so "no qualifier" must be written explicitly).
     lab = corrected[corrected["source"] == "lab"].assign(qualifier=pd.NA, value=0.034)
@@ -121,6 +126,37 @@ def test_write_twice_is_idempotent_and_a_corrected_flag_overwrites(
     back = influx_store.read_readings(T0, T0 + pd.Timedelta("1d"), point="JK-E02-DW001")
     assert back["qualifier"].isna().all() and back["value"].tolist() == [0.034]
     assert influx_store.count("readings") == 7
+
+
+def test_lean_lines_carry_only_what_the_tags_do_not_imply(readings_factory: Factory) -> None:
+    """Issue #13: value and flag on every line; unit only off the parameter table, source only when the
+    period does not imply it, qualifier on lab lines, batch never."""
+    hj = readings_factory(1, source="hj212", period="1min")
+    odd = readings_factory(1, parameter="x99999", unit="furlong", source="hj212", period="1min")
+    lab = readings_factory(1, point="JK-E02-DW001", kind="wastewater", parameter="w01018", unit="mg/L",
+                           statistic="sample", period="sample", source="lab")
+    sim = readings_factory(1)
+    lines = readings_to_line_protocol(pd.concat([hj, odd, lab, sim], ignore_index=True)).lines
+    fields = [line.split(" ")[1] for line in lines]
+    assert fields == ['flag="N",value=10.0', 'flag="N",unit="furlong",value=10.0',
+                      'flag="N",qualifier="",value=10.0', 'flag="N",source="sim",value=10.0']
+
+
+def test_points_written_before_the_lean_shape_read_the_same(influx_store: InfluxStore,
+                                                           readings_factory: Factory) -> None:
+    """The compatible reader: old lines (unit, source, batch, qualifier fields) come back as stored; a
+    re-sent reading in the lean shape overwrites the old point (same series) and keeps its old fields."""
+    old = [('readings,enterprise=JK-002,kind=stack,parameter=a34013,period=1h,point=JK-002-DA001,'
+           'statistic=avg,zone=jiangkou batch="old-batch",flag="N",qualifier="",source="hj212",'
+           'unit="mg/m3",value=10.0 1772294400')]
+    influx_store.write_lines(old, "s")
+    back = influx_store.read_readings(T0, T0 + pd.Timedelta("1h"))
+    expected = readings_factory(1, source="hj212", batch="old-batch")
+    pd.testing.assert_frame_equal(back, expected)
+    influx_store.write_readings(readings_factory(1, source="hj212", value=[11.0], flag="M"))
+    back = influx_store.read_readings(T0, T0 + pd.Timedelta("1h"))
+    assert influx_store.count("readings") == 1
+    pd.testing.assert_frame_equal(back, expected.assign(value=11.0, flag="M").pipe(schema.conform))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -366,7 +402,7 @@ def test_outage_spools_then_replay_writes_and_removes(tmp_path: Path, readings_f
         assert writer.pending() == []
         assert store.count("readings") == 20
         back = store.read_readings("2026-03-02T00:00+08:00", "2026-03-03T00:00+08:00")
-        pd.testing.assert_frame_equal(back, batch)
+        pd.testing.assert_frame_equal(back, _stored(batch))
     finally:
         server.stop()
 
@@ -374,14 +410,15 @@ def test_outage_spools_then_replay_writes_and_removes(tmp_path: Path, readings_f
 def test_pending_spool_is_replayed_before_new_lines(influx_store: InfluxStore, tmp_path: Path,
                                                     readings_factory: Factory) -> None:
     dead = InfluxStore(f"http://127.0.0.1:{_free_port()}", influx_store.database, retries=0)
-    old = readings_factory(2, flag="D", batch="old")
+    old = readings_factory(2, flag="D", value=99.0)
     assert SpoolingWriter(dead, tmp_path).write_readings(old).spooled
     writer = SpoolingWriter(influx_store, tmp_path)
-    new = readings_factory(2, flag="N", batch="new")  # the same readings, corrected later
+    new = readings_factory(2, flag="N")  # the same readings, corrected later
     report = writer.write_readings(new)
     assert report.lines_written == 2 and writer.pending() == []
     back = influx_store.read_readings(T0, T0 + pd.Timedelta("1d"))
-    assert back["batch"].tolist() == ["new", "new"]  # the older spooled values did not win
+    assert back["flag"].tolist() == ["N", "N"]  # the older spooled values did not win
+    assert back["value"].tolist() == new["value"].tolist()
 
 
 def test_rejected_batches_go_to_rejected_folder_with_reason(influx_store: InfluxStore, tmp_path: Path,

@@ -1,4 +1,4 @@
-"""The column-wise serialiser (monitoring.lineprotocol) against influxdb-client's DataframeSerializer.
+"""The column-wise serialiser (monitoring.influx.columns) against influxdb-client's DataframeSerializer.
 
 Both get the same prepared frame (monitoring.influx.prepare_frame); the lines must be identical,
 escaping included, on hostile measurement, tag and field names and values.
@@ -13,7 +13,7 @@ from influxdb_client.client.write.dataframe_serializer import DataframeSerialize
 from influxdb_client.client.write_api import PointSettings
 
 from monitoring.influx import prepare_frame
-from monitoring.lineprotocol import serialise_columns
+from monitoring.influx.columns import serialise_columns
 
 HOSTILE = ["plain", "with space", "com,ma", "eq=uals", 'quo"te', "back\\slash x", "tab\there", "中文 名",
            "a=b,c d", "trailing space ", "émoji 🌫", "x\\,y"]
