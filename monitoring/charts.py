@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
+import matplotlib.dates
 
 matplotlib.use("Agg")
 
@@ -63,15 +64,31 @@ _RC = {
 
 def _svg(fig: Any) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     text = buf.getvalue()
     start = text.find("<svg")
     return text[start:] if start >= 0 else text
 
 
-def _figure(width_in: float, height_in: float) -> tuple[Any, Any]:
-    return plt.subplots(figsize=(width_in, height_in))
+def _figure(width_in: float, height_in: float, *, left: float = 0.55, right: float = 0.15, bottom: float = 0.35,
+            top: float = 0.3) -> tuple[Any, Any]:
+    """A figure with fixed margins in inches (no tight bounding box: it draws everything twice)."""
+    fig, ax = plt.subplots(figsize=(width_in, height_in))
+    fig.subplots_adjust(left=left / width_in, right=1 - right / width_in, bottom=bottom / height_in,
+                        top=1 - top / height_in)
+    return fig, ax
+
+
+def _day_axis(ax: Any, days: Sequence[Any]) -> np.ndarray:
+    """x positions 0..n-1 for local days, labelled with the day of month (date locators are slow)."""
+    labels = [pd.Timestamp(d).day for d in days]
+    n = len(labels)
+    step = 1 if n <= 10 else 5
+    ticks = [i for i, d in enumerate(labels) if d == 1 or d % step == 0]
+    ax.set_xticks(ticks, [str(labels[i]) for i in ticks])
+    ax.set_xlim(-0.5, n - 0.5)
+    return np.arange(n)
 
 
 def empty_chart(message: str = "无数据", width_in: float = 6.0, height_in: float = 1.2) -> str:
@@ -85,18 +102,19 @@ def empty_chart(message: str = "无数据", width_in: float = 6.0, height_in: fl
 
 def daily_band(days: Sequence[Any], means: Sequence[float], *, limit: float | None = None,
                limit_low: float | None = None, maxima: Sequence[float] | None = None, unit: str = "",
-               title: str = "", limit_label: str = "限值", width_in: float = 6.4, height_in: float = 2.2) -> str:
-    """Daily means (line, points over the limit in red) against the limit (band above it shaded).
+               title: str = "", limit_label: str = "限值", legend: bool = True, width_in: float = 6.4,
+               height_in: float = 2.2) -> str:
+    """Daily means (line, days over the limit in red) against the limit (band above it shaded).
 
     ``days``: local dates; ``means``/``maxima``: same length, NaN for a day without valid data (drawn as a
     gap, never as zero). ``limit_low`` draws a lower bound too (pH 6–9).
     """
-    x = pd.to_datetime(pd.Series(list(days)))
     y = np.asarray(means, dtype="float64")
-    if len(x) == 0 or not np.isfinite(y).any():
+    if len(days) == 0 or not np.isfinite(y).any():
         return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
     with plt.rc_context(_RC):
         fig, ax = _figure(width_in, height_in)
+        x = _day_axis(ax, days)
         if maxima is not None:
             ax.plot(x, np.asarray(maxima, dtype="float64"), color="#90a4ae", lw=0.8, ls="--", label="日最大")
         ax.plot(x, y, color="#1565c0", lw=1.2, marker="o", ms=2.5, label="日均值")
@@ -107,21 +125,52 @@ def daily_band(days: Sequence[Any], means: Sequence[float], *, limit: float | No
             ax.axhspan(limit, top, color=STATUS_COLOURS["exceeds"], alpha=0.06)
             over = np.isfinite(y) & (y > limit)
             if over.any():
-                ax.scatter(x[over], y[over], color=STATUS_COLOURS["exceeds"], s=12, zorder=3, label="超标日")
+                ax.plot(x[over], y[over], ls="none", marker="o", ms=4, color=STATUS_COLOURS["exceeds"],
+                        label="超标日")
         if limit_low is not None and np.isfinite(limit_low):
             ax.axhline(limit_low, color=STATUS_COLOURS["exceeds"], lw=1.0, ls=":")
         ax.set_ylim(bottom=min(0.0, float(np.nanmin(y))), top=top)
         ax.set_ylabel(unit)
         if title:
             ax.set_title(title, loc="left", fontsize=9)
-        ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m-%d"))
-        ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=4)
-        ax.grid(axis="y", color="#eeeeee")
+        if legend:
+            ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=4)
         return _svg(fig)
 
 
-def capture_heatmap(matrix: np.ndarray, days: Sequence[Any], *, title: str = "",
-                    width_in: float = 6.4, height_in: float | None = None) -> str:
+def daily_ratio(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, title: str = "",
+                width_in: float = 6.4, height_in: float = 1.9) -> str:
+    """Several pollutants of one point on one axis: daily value as % of its limit, against the 100 % line.
+
+    ``series``: label → daily (value / limit × 100), NaN for days without a valid value. Each line is labelled
+    at its highest day; days above 100 % are marked red. The band above 100 % is shaded.
+    """
+    arrays = {k: np.asarray(v, dtype="float64") for k, v in series.items()}
+    arrays = {k: v for k, v in arrays.items() if np.isfinite(v).any()}
+    if len(days) == 0 or not arrays:
+        return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
+    with plt.rc_context(_RC):
+        fig, ax = _figure(width_in, height_in, right=0.9)
+        x = _day_axis(ax, days)
+        top = max(120.0, max(float(np.nanmax(v)) for v in arrays.values()) * 1.12)
+        ax.axhspan(100.0, top, color=STATUS_COLOURS["exceeds"], alpha=0.06)
+        ax.axhline(100.0, color=STATUS_COLOURS["exceeds"], lw=1.0)
+        for label, v in arrays.items():
+            (line,) = ax.plot(x, v, lw=1.1, marker="o", ms=2)
+            over = np.isfinite(v) & (v > 100.0)
+            if over.any():
+                ax.plot(x[over], v[over], ls="none", marker="o", ms=4, color=STATUS_COLOURS["exceeds"])
+            ax.text(len(x) - 0.3, v[np.isfinite(v)][-1], label, fontsize=6.5, color=line.get_color(), va="center",
+                    clip_on=False)
+        ax.set_ylim(0, top)
+        ax.set_ylabel("占限值 %")
+        if title:
+            ax.set_title(title, loc="left", fontsize=8.5)
+        return _svg(fig)
+
+
+def capture_heatmap(matrix: np.ndarray, days: Sequence[Any], *, title: str = "", legend: bool = True,
+                    width_in: float = 6.4, height_in: float = 1.6) -> str:
     """Day × hour grid (rows: local days, columns: hours 0–23) of :data:`CAPTURE_CLASSES` indices.
 
     ``matrix``: integer array shape (len(days), 24); -1 or NaN is drawn as silent.
@@ -130,21 +179,18 @@ def capture_heatmap(matrix: np.ndarray, days: Sequence[Any], *, title: str = "",
     if m.size == 0:
         return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
     m = np.where(np.isfinite(m) & (m >= 0), m, 0)
-    n_days = m.shape[0]
     with plt.rc_context(_RC):
-        fig, ax = _figure(width_in, height_in or max(1.6, 0.12 * n_days + 0.8))
+        fig, ax = _figure(width_in, height_in, right=1.0 if legend else 0.15)
         cmap = ListedColormap([c for _, c in CAPTURE_CLASSES])
         norm = BoundaryNorm(np.arange(-0.5, len(CAPTURE_CLASSES)), cmap.N)
         ax.imshow(m.T, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest", origin="lower")
-        labels = [pd.Timestamp(d).strftime("%d") for d in days]
-        step = max(1, n_days // 16)
-        ax.set_xticks(range(0, n_days, step), labels[::step])
+        _day_axis(ax, days)
         ax.set_yticks([0, 6, 12, 18, 23], ["0时", "6时", "12时", "18时", "23时"])
-        ax.set_xlabel("日")
         if title:
-            ax.set_title(title, loc="left", fontsize=9)
-        ax.legend(handles=[Patch(color=c, label=lab) for lab, c in CAPTURE_CLASSES], loc="upper left",
-                  bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+            ax.set_title(title, loc="left", fontsize=8.5)
+        if legend:
+            ax.legend(handles=[Patch(color=c, label=lab) for lab, c in CAPTURE_CLASSES], loc="upper left",
+                      bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
         return _svg(fig)
 
 
@@ -155,11 +201,11 @@ def cumulative_mass(days: Sequence[Any], series: Mapping[str, Sequence[float]], 
 
     ``permitted``: label → the month's permitted amount, drawn as a dashed line of the same colour.
     """
-    x = pd.to_datetime(pd.Series(list(days)))
-    if len(x) == 0 or not series:
+    if len(days) == 0 or not series:
         return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
     with plt.rc_context(_RC):
         fig, ax = _figure(width_in, height_in)
+        x = _day_axis(ax, days)
         for label, daily in series.items():
             c = np.nancumsum(np.asarray(daily, dtype="float64"))
             (line,) = ax.plot(x, c, lw=1.2, label=label)
@@ -168,13 +214,11 @@ def cumulative_mass(days: Sequence[Any], series: Mapping[str, Sequence[float]], 
         ax.set_ylabel(unit)
         if title:
             ax.set_title(title, loc="left", fontsize=9)
-        ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m-%d"))
         ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=3)
-        ax.grid(axis="y", color="#eeeeee")
         return _svg(fig)
 
 
-def status_strip(statuses: pd.DataFrame, *, title: str = "", width_in: float = 6.4) -> str:
+def status_strip(statuses: pd.DataFrame, *, title: str = "", legend: bool = True, width_in: float = 6.4) -> str:
     """ECHO-style compliance history: rows = enterprises (index labels), columns = months (column labels),
     cells = a key of :data:`STATUS_COLOURS` (compliant / exceeds / invalid / no_data)."""
     if statuses.empty:
@@ -184,7 +228,7 @@ def status_strip(statuses: pd.DataFrame, *, title: str = "", width_in: float = 6
     m = codes.to_numpy(dtype="float64")
     n_rows, n_cols = m.shape
     with plt.rc_context(_RC):
-        fig, ax = _figure(width_in, 0.22 * n_rows + 0.9)
+        fig, ax = _figure(width_in, 0.2 * n_rows + 0.8, left=1.9, bottom=0.45 if legend else 0.3)
         cmap = ListedColormap([STATUS_COLOURS[k] for k in keys])
         norm = BoundaryNorm(np.arange(-0.5, len(keys)), cmap.N)
         ax.imshow(m, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
@@ -198,9 +242,9 @@ def status_strip(statuses: pd.DataFrame, *, title: str = "", width_in: float = 6
             s.set_visible(False)
         if title:
             ax.set_title(title, loc="left", fontsize=9)
-        ax.legend(handles=[Patch(color=STATUS_COLOURS[k], label=STATUS_ZH[k]) for k in keys],
-                  loc="upper left", bbox_to_anchor=(0, -0.02 - 0.5 / max(n_rows, 1)), ncol=4, fontsize=7,
-                  frameon=False)
+        if legend:
+            fig.legend(handles=[Patch(color=STATUS_COLOURS[k], label=STATUS_ZH[k]) for k in keys],
+                       loc="lower left", ncol=4, fontsize=7, frameon=False)
         return _svg(fig)
 
 

@@ -30,6 +30,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("roster", "roster"),
     ("complaints", "complaints"),
     ("db", "db"),
+    ("report", "report"),
     ("demo", "demo"),
     ("up", "up"),
     ("serve", "serve"),

@@ -42,6 +42,8 @@ variable                       meaning (default)
 ``ENVMON_DEADMAN_DELAY_S``     allowance for the pipeline's delay on top of interval × factor, s (300)
 ``ENVMON_DEADMAN_RECOVER_MINUTES``  data back this long before a data-missing incident clears (10)
 ``ENVMON_DEADMAN_GROUP_SHARE``  share of a cluster's points silent together → one cluster/county incident (0.5)
+``ENVMON_REPORT_REVIEW_DAY``   day of the next month until which a monthly report is preliminary (the
+                               bureau's data-review deadline; ``10``): on and after it reports are final
 =============================  =====================================================================
 
 This module is the only reader of ``ENVMON_*`` variables: every other module takes a :class:`Settings`
@@ -99,6 +101,17 @@ def _env_optional_number(name: str, *, minimum: float = 0.0) -> float | None:
 def _env_list(name: str) -> tuple[str, ...]:
     """Items separated by spaces, commas or new lines (apprise URLs, Connection ids)."""
     return tuple(u for u in re.split(r"[\s,]+", os.environ.get(name) or "") if u)
+def _env_int(name: str, default: int, low: int, high: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r}: not an integer") from None
+    if not low <= number <= high:
+        raise ValueError(f"{name}={number}: must be between {low} and {high}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,7 @@ class Settings:
     deadman_delay_s: float = 300.0
     deadman_recover: timedelta = timedelta(minutes=10)
     deadman_group_share: float = 0.5
+    report_review_day: int = 10
 
     @property
     def sql_url(self) -> str:
@@ -244,6 +258,7 @@ def load_settings(**overrides: object) -> Settings:
         "safety_escalate_urls": _env_list("ENVMON_SAFETY_ESCALATE_URLS"),
         "safety_escalate": timedelta(minutes=_env_number("ENVMON_SAFETY_ESCALATE_MINUTES", 10)),
         "safety_min_interval_s": _env_number("ENVMON_SAFETY_MIN_INTERVAL_S", 0.0),
+        "report_review_day": _env_int("ENVMON_REPORT_REVIEW_DAY", 10, 1, 28),
     }
     for name, attr in (("ENVMON_REGISTRY", "registry_path"), ("ENVMON_INSPECTORS", "inspectors_path"),
                        ("ENVMON_ROSTER_RULES", "roster_rules_path"),

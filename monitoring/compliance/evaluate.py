@@ -174,16 +174,27 @@ def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone:
     return out[list(AGG_COLUMNS)].astype(AGG_COLUMNS)
 
 
+def period_aggregates(store: Any, start: Any, end: Any, zone: str | None = None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(hourly aggregates of every value reading, aggregates of background-noise readings) over [start, end)
+    from InfluxDB — the input of :func:`evaluate_aggregates`, also used by the monthly reports.
+
+    Non-noise aggregates are computed by InfluxDB; noise is read raw (the energy mean needs the levels), with
+    12 h more so that a night crossing ``end`` closes.
+    """
+    start, end = _ts(start), _ts(end)
+    agg = _influx_aggregates(store, start, end, zone)
+    noise = store.read_readings(start, end + pd.Timedelta(hours=12), kind="noise", zone=zone)
+    noise_agg, bg = split_background(noise)
+    return combine_aggregates([agg, noise_agg]), bg
+
+
 def evaluate_period(store: Any, registry: Any, catalogue: Any, start: Any, end: Any, zone: str | None = None,
                     write: bool = True, min_capture: float = 0.75) -> Evaluation:
     """Evaluate [start, end) from InfluxDB; with ``write`` store assessments (measurement ``assessments``,
     every window: incidents clear on compliant windows) and capture (measurement ``capture``)."""
     start, end = _ts(start), _ts(end)
-    agg = _influx_aggregates(store, start, end, zone)
-    # noise: the energy mean needs the raw levels (+ one extra local day so nights crossing `end` close)
-    noise = store.read_readings(start, end + pd.Timedelta(hours=12), kind="noise", zone=zone)
-    noise_agg, bg = split_background(noise)
-    agg = combine_aggregates([agg, noise_agg])
+    agg, bg = period_aggregates(store, start, end, zone)
     result = evaluate_aggregates(agg, registry, catalogue, start=start, end=end, background=bg,
                                  min_capture=min_capture, zone=zone)
     if write:

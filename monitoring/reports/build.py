@@ -1,0 +1,358 @@
+"""Build the monthly reports: gather once, then per scope compute, decide the version, write, render.
+
+Scopes: the five clusters and the county (default), one cluster (``zone``) or one enterprise
+(``enterprise``). Files per scope directory ``DIR/<YYYY-MM>/<scope>/`` (``county`` for the county,
+``<zone>/<enterprise code>`` for one enterprise): report.html, report.pdf, points.csv, emissions.csv,
+exceedances.csv, summary.json — and ``versions/v<N>/`` copies of every issued version (:mod:`.versions`).
+
+Scopes are rendered in a pool of ``workers`` forked processes (charts and WeasyPrint layout are CPU-bound
+and single-threaded); the gathered month is shared with the children by fork, not pickled.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from monitoring.config import LOCAL_TZ, Settings
+from monitoring.reports import content, figures, versions, writers
+from monitoring.reports.gather import MonthData, gather_month
+from monitoring.reports.period import STATUS_ZH, ReportMonth
+from monitoring.reports.render import render_html, write_pdf
+
+SOURCE_ZH = {"readings": "监测数据", "ledger": "危废台账", "incidents": "事件", "complaints": "投诉",
+             "inspections": "双随机检查", "quarantine": "隔离数据", "limits": "限值"}
+EXCEEDANCES_SHOWN = 200
+OUTPUT_FILES = ("report.html", "report.pdf", "points.csv", "emissions.csv", "exceedances.csv", "summary.json")
+
+
+@dataclass(frozen=True)
+class Scope:
+    zone: str | None            # None: the county
+    enterprise: str | None = None
+
+    @property
+    def key(self) -> str:
+        if self.enterprise:
+            return f"{self.zone}/{self.enterprise}"
+        return self.zone or "county"
+
+
+@dataclass
+class ScopeResult:
+    scope: Scope
+    directory: Path
+    action: str                                   # issued | unchanged
+    version: int
+    status: str
+    files: list[Path]
+    timings: dict[str, float] = field(default_factory=dict)
+    changes: int = 0
+
+
+@dataclass
+class BuildResult:
+    month: ReportMonth
+    results: list[ScopeResult]
+    timings: dict[str, float]
+
+    @property
+    def paths(self) -> list[Path]:
+        return [f for r in self.results for f in r.files]
+
+
+# ---------------------------------------------------------------------------------------------------
+def _history(out: Path, month: ReportMonth, scope: Scope, key: str) -> dict[str, dict[str, str]]:
+    """month label → {entity: status} from the summaries of earlier issued reports of this scope."""
+    hist: dict[str, dict[str, str]] = {}
+    for k in range(1, 12):
+        m = month.previous(k)
+        s = versions.read_json(out / m.label / scope.key / "summary.json")
+        if s:
+            cards = s.get("zones") if key == "zone" else s.get("enterprises")
+            hist[m.label] = {c[key]: c["status"] for c in cards or []}
+    return hist
+
+
+def _previous_cards(out: Path, month: ReportMonth, scope: Scope, key: str) -> dict[str, dict[str, Any]]:
+    s = versions.read_json(out / month.previous().label / scope.key / "summary.json")
+    if not s:
+        return {}
+    return {c[key]: c for c in (s.get("zones") if key == "zone" else s.get("enterprises")) or []}
+
+
+def _title(data: MonthData, scope: Scope, names: content.Names) -> str:
+    if scope.enterprise:
+        where = f"{names.enterprise(scope.enterprise)}（{names.zone(scope.zone)}）"
+    else:
+        where = names.zone(scope.zone) if scope.zone else "云阳县中小企业集聚区（全县）"
+    return f"{where} 环境监测月报 {data.month.label_zh}"
+
+
+def _exceedance_rows(ex: pd.DataFrame, names: content.Names) -> list[dict[str, Any]]:
+    rows = []
+    for r in ex.head(EXCEEDANCES_SHOWN).to_dict("records"):
+        rows.append({"point": f"{r['point']} {names.point(r['point'])}", "parameter": content.parameter_zh(r["parameter"]),
+                     "check": figures.CHECK_ZH.get(r["check"], r["check"]), "start": r["start"], "end": r["end"],
+                     "value": content.num(r["value"]), "unit": r["unit"] or "",
+                     "limit": content.limit_text(r["limit"], r["limit_status"]),
+                     "multiple": content.num(r["multiple"], 2), "status": r["limit_status"],
+                     "incident": "" if pd.isna(r["incident"]) else f"#{int(r['incident'])}"})
+    return rows
+
+
+def _annex(data: MonthData, code: str, names: content.Names, cards: list[dict], daily: pd.DataFrame,
+           monthly: pd.DataFrame) -> dict[str, Any]:
+    sub = data.select(enterprise=code)
+    table = figures.compliance_table(sub)
+    pts = sub.points[sub.points["online"].astype(bool)]
+    air_water = pts[pts["kind"].isin(["stack", "fugitive", "insite_vocs", "wastewater", "plant_effluent"])]["point"]
+    noise_pts = pts[pts["kind"] == "noise"]["point"].tolist()
+    heat = None
+    if not pts.empty:
+        heat = content.charts.capture_heatmap(content._capture_matrix(sub, pts["point"].tolist()), data.month.days,
+                                              title=f"{names.enterprise(code)} 数据采集（日 × 时）", legend=False)
+    return {"code": code, "name": names.enterprise(code), "card": next(c for c in cards if c["key"] == code),
+            "compliance": content.compliance_rows(table, names),
+            "emissions": content.section_emissions(monthly[monthly["enterprise"] == code], names),
+            "heatmap_svg": heat,
+            "point_charts": content.point_charts(sub, names, air_water.tolist(), daily),
+            "noise_svg": content.noise_chart(sub, names, noise_pts) if noise_pts else None}
+
+
+def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, out: Path,
+                 public: bool = False) -> tuple[dict[str, Any], dict[str, Any], dict[str, pd.DataFrame]]:
+    """(template context, summary.json content, CSV frames) of one scope — no version fields yet."""
+    names = content.Names(data.registry)
+    table = figures.compliance_table(data)
+    monthly, daily_mass = figures.emissions(data)
+    ex = figures.exceedance_list(data)
+    ent_cards = figures.entity_cards(data, "enterprise")
+    zone_cards = figures.entity_cards(data, "zone") if scope.zone is None else pd.DataFrame()
+    enterprise_cards = content.card_rows(ent_cards, "enterprise", names,
+                                         _previous_cards(out, data.month, scope, "enterprise"))
+    zone_card_rows = content.card_rows(zone_cards, "zone", names, _previous_cards(out, data.month, scope, "zone")) \
+        if scope.zone is None else []
+    components = versions.data_components(data)
+    version = versions.data_version(components)
+    cap = figures.capture_by_parameter(data)
+    expected = float(cap["expected"].sum()) if not cap.empty else 0.0
+    headline = {
+        "judged_windows": int(table["judged"].sum()) if not table.empty else 0,
+        "exceeding_windows": len(ex),
+        "exceeding_series": int((table["over"] > 0).sum()) if not table.empty else 0,
+        "effective_transmission_pct": (100.0 * float(cap["valid"].sum()) / expected) if expected else None,
+        "emission_kg": {str(k): float(v) for k, v in monthly.groupby("parameter")["mass_kg"].sum().items()}
+        if not monthly.empty else {},
+        "incidents": len(data.incidents),
+        "incidents_open": int((data.incidents["status"] != "closed").sum()) if not data.incidents.empty else 0,
+        "quarantined": int(data.quarantine["count"].sum()) if not data.quarantine.empty else 0,
+        "complaints": len(data.complaints), "inspections": len(data.inspections),
+        "provisional_limits_applied": int((table["limit_status"] == "provisional").sum()) if not table.empty else 0,
+    }
+    summary: dict[str, Any] = {
+        "report": "monthly", "month": data.month.label, "scope": scope.key,
+        "zone": scope.zone, "enterprise": scope.enterprise, "status": status,
+        "review_deadline": data.month.review_deadline.tz_convert(LOCAL_TZ).isoformat(),
+        "data_version": version, "data_components": components, "headline": headline,
+        "enterprises": ent_cards.to_dict("records"),
+        "zones": zone_cards.to_dict("records") if scope.zone is None else [],
+        "missing_sources": data.missing,
+    }
+    # sections
+    if scope.zone is None:                      # county: exceeding series only, per-point detail is in the zones
+        shown = table[table["over"] > 0]
+        compliance_note = (f"全县共 {len(table)} 个判定项，此处列出本月有超标的 {len(shown)} 项；"
+                           "全部判定项见各集聚区报告与 points.csv。")
+    elif scope.enterprise is None:              # cluster: exceptions here, every item in the annexes
+        shown = table[table["over"] > 0]
+        compliance_note = (f"本集聚区共 {len(table)} 个判定项，此处列出本月有超标的 {len(shown)} 项；"
+                           "各企业全部判定项见附件，全部数据见 points.csv。")
+    else:
+        shown, compliance_note = table, ""
+    noise = figures.noise_table(data)
+    water = figures.water_table(data)
+    air_table = shown[~shown["kind"].isin(["noise", "wastewater", "plant_effluent"])]
+    lmax = data.evaluation.assessments
+    lmax = lmax[(lmax["check"] == "lmax_night") & (lmax["verdict"] == "exceeds")]
+    unjudged = figures.unjudged_points(data, ("groundwater", "ambient_air"))
+    daily = figures.daily_means(data)
+    history = _history(out, data.month, scope, "zone" if scope.zone is None else "enterprise")
+    current_key = "zone" if scope.zone is None else "enterprise"
+    cards_now = zone_cards if scope.zone is None else ent_cards
+    history[data.month.label] = dict(zip(cards_now[current_key], cards_now["status"], strict=True)) \
+        if not cards_now.empty else {}
+    months = [data.month.previous(k).label for k in range(11, 0, -1)] + [data.month.label]
+    strip_rows = list(cards_now[current_key]) if not cards_now.empty else []
+    all_points = data.points[data.points["online"].astype(bool)]["point"].tolist()
+    ctx: dict[str, Any] = {
+        "title": _title(data, scope, names), "status": status, "status_zh": STATUS_ZH[status],
+        "month_zh": data.month.label_zh, "public": public, "single": bool(scope.enterprise),
+        "period_text": f"{data.month.first_day:%Y-%m-%d} 00:00 至 {data.month.next_first_day:%Y-%m-%d} 00:00",
+        "deadline_text": data.month.review_deadline.tz_convert(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
+        "generated_text": pd.Timestamp(now).tz_convert(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
+        "data_version": version, "data_version_short": version[:12], "components": components,
+        "review_day": data.month.review_day, "source_zh": SOURCE_ZH, "missing": data.missing,
+        "provisional_used": headline["provisional_limits_applied"] > 0,
+        "zone_cards": zone_card_rows, "enterprise_cards": enterprise_cards,
+        "strip_svg": content.status_strip_svg(history, names, months, strip_rows) if strip_rows else None,
+        "compliance": content.compliance_rows(air_table, names), "compliance_note": compliance_note,
+        "compliance_empty": data.missing.get("readings") or ("本月无废气超标判定项" if not scope.enterprise
+                                                             else "本月无废气判定项"),
+        "exceedances": _exceedance_rows(ex, names), "exceedance_count": len(ex),
+        "emissions": content.section_emissions(monthly, names),
+        "mass_svg": content.mass_chart(data, daily_mass),
+        "heatmap_svg": content.charts.capture_heatmap(content._capture_matrix(data, all_points), data.month.days,
+                                                      title="数据采集（日 × 时，全部在线监测点）", legend=False)
+        if all_points else None,
+        "quality": content.section_quality(data, names),
+        "noise": content.compliance_rows(noise if scope.enterprise else noise[noise["over"] > 0], names),
+        "noise_events": [{"point": f"{r['point']} {names.point(r['point'])}",
+                          "start": figures.local_text(r["window_start"]), "value": content.num(r["value"]),
+                          "limit": content.num(r["limit"])} for r in lmax.head(100).to_dict("records")],
+        "water": content.compliance_rows(water if scope.enterprise else water[water["over"] > 0], names),
+        "unjudged": [{"point": f"{r['point']} {names.point(r['point'])}", "kind": content.KIND_ZH.get(r["kind"], ""),
+                      "parameter": content.parameter_zh(r["parameter"]) if r["parameter"] else "无数据",
+                      "hours": int(r["hours"]), "mean": content.num(r["mean"]), "max": content.num(r["max"])}
+                     for r in unjudged.to_dict("records")],
+        "hw": content.section_hw(data, names),
+        "incidents": content.section_incidents(data, names, public),
+        "inspections": content.section_inspections(data, names, pd.Timestamp(now).tz_convert(LOCAL_TZ)),
+        "method": content.section_method(data),
+        "point_charts": [], "noise_svgs": [], "annexes": [], "changes": [],
+        "charts_note": "各集聚区报告含各监测点图表" if scope.zone is None else "各企业监测点图表见附件",
+    }
+    if scope.enterprise:
+        pts = data.points[data.points["online"].astype(bool)]
+        aw = pts[pts["kind"].isin(["stack", "fugitive", "insite_vocs", "wastewater", "plant_effluent"])]["point"]
+        ctx["point_charts"] = content.point_charts(data, names, aw.tolist(), daily)
+        npts = pts[pts["kind"] == "noise"]["point"].tolist()
+        ctx["noise_svgs"] = [s for s in [content.noise_chart(data, names, npts)] if s] if npts else []
+    elif scope.zone is not None:
+        ctx["annexes"] = [_annex(data, e.code, names, enterprise_cards, daily, monthly) for e in data.enterprises]
+    frames = {"points": table, "emissions": monthly, "exceedances": ex}
+    return ctx, summary, frames
+
+
+def write_scope(data: MonthData, scope: Scope, *, status: str, now: datetime, out: Path,
+                public_dir: Path | None = None) -> ScopeResult:
+    """Compute, decide the version, and (if something changed) write and keep one scope's report."""
+    t0 = time.perf_counter()
+    directory = out / data.month.label / scope.key
+    directory.mkdir(parents=True, exist_ok=True)
+    ctx, summary, frames = scope_report(data, scope, status=status, now=now, out=out)
+    t1 = time.perf_counter()
+    decision = versions.decide(directory, summary, frames["points"])
+    files = [directory / f for f in OUTPUT_FILES]
+    if decision.action == "unchanged" and all(f.exists() for f in files):
+        return ScopeResult(scope, directory, "unchanged", decision.number, status, files,
+                           {"figures": t1 - t0})
+    summary.update(version=decision.number, issued_at=pd.Timestamp(now).tz_convert(LOCAL_TZ).isoformat(),
+                   changes=decision.changes)
+    ctx.update(version=decision.number, changes=decision.changes)
+    writers.write_points(frames["points"], directory / "points.csv")
+    writers.write_emissions(frames["emissions"], directory / "emissions.csv")
+    writers.write_exceedances(frames["exceedances"], directory / "exceedances.csv")
+    writers.write_summary(summary, directory / "summary.json")
+    t2 = time.perf_counter()
+    html = render_html(ctx)
+    writers._replace(directory / "report.html", html)
+    t3 = time.perf_counter()
+    write_pdf(html, directory / "report.pdf")
+    t4 = time.perf_counter()
+    versions.keep_version(directory, decision.number, files,
+                          versions.issued_entry(decision.number, summary, now, len(decision.changes)))
+    if public_dir is not None:
+        _publish(data, scope, ctx, public_dir / data.month.label / scope.key)
+    t5 = time.perf_counter()
+    return ScopeResult(scope, directory, "issued", decision.number, status, files,
+                       {"figures+charts": t1 - t0, "csv+json": t2 - t1, "html": t3 - t2, "pdf": t4 - t3,
+                        "keep+publish": t5 - t4}, len(decision.changes))
+
+
+def _publish(data: MonthData, scope: Scope, ctx: dict[str, Any], target: Path) -> None:
+    """The public version: same figures, no personal data (handlers' names, complaint texts)."""
+    target.mkdir(parents=True, exist_ok=True)
+    public_ctx = dict(ctx, public=True,
+                      incidents=content.section_incidents(data, content.Names(data.registry), public=True))
+    html = render_html(public_ctx)
+    writers._replace(target / "report.html", html)
+    write_pdf(html, target / "report.pdf")
+
+
+# ---------------------------------------------------------------------------------------------------
+_SHARED: dict[str, Any] = {}
+
+
+def _run_scope(scope: Scope) -> ScopeResult:
+    d = _SHARED
+    data = d["data"].select(zone=scope.zone, enterprise=scope.enterprise) \
+        if (scope.zone is not None and d["data"].zone is None) or scope.enterprise else d["data"]
+    return write_scope(data, scope, status=d["status"], now=d["now"], out=d["out"], public_dir=d["public_dir"])
+
+
+def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | None = None,
+                  enterprise: str | None = None, out: Path | None = None, now: datetime | None = None,
+                  store: Any = None, registry: Any = None, catalogue: Any = None, workers: int | None = None,
+                  publish: bool = False) -> BuildResult:
+    """Build the reports of ``month`` (``YYYY-MM``). See the module docstring for scopes and files."""
+    from limits.catalogue import load_catalogue
+    from monitoring.registry import load_registry
+
+    timings: dict[str, float] = defaultdict(float)
+    t0 = time.perf_counter()
+    now = now or datetime.now(UTC)
+    rm = month if isinstance(month, ReportMonth) else ReportMonth.parse(month, settings.report_review_day)
+    registry = registry or load_registry(settings.registry_path)
+    catalogue = catalogue or load_catalogue(settings.limits_override or None)
+    if store is None:
+        from monitoring.ingest import store_from_settings
+
+        store = store_from_settings(settings)
+    if zone is not None:
+        zone = registry.find_zone(zone).id
+    if enterprise is not None:
+        if enterprise not in registry.enterprises:
+            raise KeyError(f"unknown enterprise {enterprise!r}")
+        zone = registry.enterprises[enterprise].zone
+        scopes = [Scope(zone, enterprise)]
+    elif zone is not None:
+        scopes = [Scope(zone)]
+    else:
+        scopes = [Scope(z) for z in registry.zones] + [Scope(None)]
+    out = Path(out) if out is not None else settings.reports_dir
+    timings["setup"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    data = gather_month(settings, rm, store=store, registry=registry, catalogue=catalogue, zone=zone)
+    timings["gather (InfluxDB + SQL)"] = time.perf_counter() - t1
+    status = rm.status(now)
+    _SHARED.update(data=data, status=status, now=now, out=out,
+                   public_dir=settings.public_dir / "reports" if publish else None)
+    workers = workers if workers is not None else min(len(scopes), os.cpu_count() or 1)
+    t2 = time.perf_counter()
+    try:
+        if workers > 1 and len(scopes) > 1:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(workers) as pool:
+                # the county first: it is the largest and should not be the straggler
+                order = sorted(scopes, key=lambda s: s.zone is not None)
+                results = pool.map(_run_scope, order, chunksize=1)
+            results = sorted(results, key=lambda r: scopes.index(r.scope))
+        else:
+            results = [_run_scope(s) for s in scopes]
+    finally:
+        _SHARED.clear()
+    timings["scopes (wall)"] = time.perf_counter() - t2
+    for r in results:
+        for k, v in r.timings.items():
+            timings[f"  {k} (cpu, all scopes)"] += v
+    timings["total"] = time.perf_counter() - t0
+    return BuildResult(rm, results, dict(timings))

@@ -1,0 +1,384 @@
+"""The report's numbers, computed from :class:`~monitoring.reports.gather.MonthData` (pure, no I/O).
+
+Definitions (each table's docstring has the details):
+
+* **超标倍数** (HJ 944-2018 执行报告; HJ 630 wording): (C − C₀) / C₀ for a window whose value C exceeds the
+  limit C₀; for a pH range it is not defined (the table shows the value outside 6–9 instead).
+* **有效传输率** (HJ 75-2017 / HJ 356-2019 wording, as used by the 在线监控 assessment):
+  传输率 = received / expected, 有效率 = valid (flag N) / received, 有效传输率 = 传输率 × 有效率 = valid /
+  expected, counted over every online point × parameter of the month.
+* **P95**: the 95th percentile (linear interpolation) of the judged window values of the month.
+* **实际排放量**: Σ over valid hours of hourly mean concentration × hourly mean flow:
+  stacks mg/m³ × m³/s × 3600 s / 10⁶ = kg/h (standard-state dry gas, the CEMS basis of GB 16297 and
+  HJ 75); wastewater mg/L × L/s × 3600 s / 10⁶ = kg/h. A valid hour has ≥ 75 % of the expected values of
+  both the pollutant and the flow (the HJ 75-2017 hourly-validity rule used by the compliance checks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from monitoring.compliance.aggregate import GAP_COLUMNS
+from monitoring.compliance.frames import expected_per_hour
+from monitoring.config import LOCAL_TZ
+from monitoring.reports.gather import MonthData
+
+#: averaging (assessments) → the ``window`` column of points.csv
+WINDOW_NAMES = {"1h": "hour", "1d": "day", "day": "day-period", "night": "night-period", "single": "single",
+                "event": "event"}
+WINDOW_ZH = {"hour": "小时均值", "day": "日均值", "day-period": "昼间", "night-period": "夜间", "single": "单次值",
+             "event": "事件"}
+CHECK_ZH = {"concentration": "排放浓度", "rate": "排放速率", "boundary": "厂界浓度", "single_reading": "任意一次浓度",
+            "leq_day": "昼间等效声级", "leq_night": "夜间等效声级", "lmax_night": "夜间最大声级",
+            "daily_mean": "日均浓度", "ph_range": "pH 范围", "storage_days": "贮存期限", "temporary_stock": "临时贮存量",
+            "declaration": "申报", "manifest": "转移联单", "licence": "经营许可证"}
+#: flow parameter of each emitting kind and the factor to kg/h from (concentration × flow)
+FLOWS = {"stack": ("a00000", 3600.0 / 1e6), "wastewater": ("w00000", 3600.0 / 1e6),
+         "plant_effluent": ("w00000", 3600.0 / 1e6)}
+MIN_CAPTURE = 0.75
+JUDGED = ("compliant", "exceeds")
+
+
+def local_text(t: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if t is None or pd.isna(t):
+        return ""
+    ts = pd.Timestamp(t)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    return ts.tz_convert(LOCAL_TZ).strftime(fmt)
+
+
+def _local_dates(ts: pd.Series) -> pd.Series:
+    return pd.to_datetime(ts, utc=True).dt.tz_convert(LOCAL_TZ).dt.date
+
+
+def window_name(averaging: pd.Series) -> pd.Series:
+    return averaging.astype("string").map(lambda a: WINDOW_NAMES.get(a, a) if isinstance(a, str) else "")
+
+
+def multiple(value: pd.Series, limit: pd.Series, check: pd.Series) -> pd.Series:
+    """超标倍数 (C − C₀)/C₀ where C > C₀ > 0; NaN otherwise and for pH ranges."""
+    m = (value - limit) / limit.where(limit > 0)
+    return m.where((value > limit) & (check != "ph_range"))
+
+
+# ---------------------------------------------------------------------------------------------------
+def compliance_table(data: MonthData) -> pd.DataFrame:
+    """达标判定 / points.csv: one row per point × parameter × check with the month's judged windows.
+
+    Columns: point, enterprise, kind, parameter, check, window, expected, valid, capture_pct, judged, over,
+    invalid, no_data, mean, p95, max_value, max_at (local), limit, limit_low, unit, max_multiple,
+    max_multiple_at (local), limit_status, standard, clause.
+    """
+    a = data.evaluation.assessments
+    a = a[~a["kind"].isin(["hw_store", "enterprise"])]
+    cols = ["point", "enterprise", "kind", "parameter", "check", "window", "expected", "valid", "capture_pct",
+            "judged", "over", "invalid", "no_data", "mean", "p95", "max_value", "max_at", "limit", "limit_low",
+            "unit", "max_multiple", "max_multiple_at", "limit_status", "standard", "clause"]
+    if a.empty:
+        return pd.DataFrame(columns=cols)
+    a = a.assign(window=window_name(a["averaging"]),
+                 multiple=multiple(a["value"], a["limit"], a["check"]),
+                 is_judged=a["verdict"].isin(JUDGED))
+    keys = ["point", "parameter", "check", "window"]
+    judged = a[a["is_judged"]]
+    base = a.groupby(keys, observed=True, sort=True).agg(
+        enterprise=("enterprise", "first"), kind=("kind", "first"),
+        judged=("is_judged", "sum"),
+        over=("verdict", lambda v: int((v == "exceeds").sum())),
+        invalid=("verdict", lambda v: int((v == "invalid").sum())),
+        no_data=("verdict", lambda v: int((v == "no_data").sum())),
+        limit=("limit", "max"), limit_low=("limit_low", "max"), unit=("unit", "first"),
+        limit_status=("limit_status", "first"), standard=("standard", "first"), clause=("clause", "first"),
+    ).reset_index()
+    if not judged.empty:
+        stats = judged.groupby(keys, observed=True).agg(
+            mean=("value", "mean"), p95=("value", lambda v: float(np.percentile(v.dropna(), 95))
+                                        if v.notna().any() else np.nan),
+            max_value=("value", "max")).reset_index()
+        idx_max = judged.dropna(subset=["value"]).groupby(keys, observed=True)["value"].idxmax()
+        at_max = judged.loc[idx_max, keys + ["window_start"]].rename(columns={"window_start": "max_at"})
+        over = judged.dropna(subset=["multiple"])
+        if not over.empty:
+            idx_m = over.groupby(keys, observed=True)["multiple"].idxmax()
+            at_m = over.loc[idx_m, keys + ["multiple", "window_start"]].rename(
+                columns={"multiple": "max_multiple", "window_start": "max_multiple_at"})
+        else:
+            at_m = pd.DataFrame(columns=keys + ["max_multiple", "max_multiple_at"])
+        base = base.merge(stats, on=keys, how="left").merge(at_max, on=keys, how="left").merge(
+            at_m, on=keys, how="left")
+    for c in ("mean", "p95", "max_value", "max_multiple"):
+        if c not in base:
+            base[c] = np.nan
+        base[c] = pd.to_numeric(base[c], errors="coerce")
+    for c in ("max_at", "max_multiple_at"):
+        base[c] = base[c].map(local_text) if c in base else ""
+    cap = capture_by_parameter(data)
+    base = base.merge(cap[["point", "parameter", "expected", "valid", "capture_pct"]],
+                      on=["point", "parameter"], how="left")
+    return base[cols].sort_values(["point", "parameter", "check"], kind="stable").reset_index(drop=True)
+
+
+def capture_by_parameter(data: MonthData) -> pd.DataFrame:
+    """Month capture per point × parameter: expected, received, valid, gaps by flag, silence, rates (%)."""
+    c = data.evaluation.capture
+    c = c[c["window"] == "1d"]
+    sums = ["expected", "received", "valid", *GAP_COLUMNS, "silence"]
+    if c.empty:
+        return pd.DataFrame(columns=["point", "enterprise", "kind", "parameter", *sums, "transmission_pct",
+                                     "validity_pct", "capture_pct"])
+    out = c.groupby(["point", "parameter"], observed=True).agg(
+        enterprise=("enterprise", "first"), kind=("kind", "first"), **{s: (s, "sum") for s in sums}).reset_index()
+    return _rates(out)
+
+
+def _rates(frame: pd.DataFrame) -> pd.DataFrame:
+    exp = frame["expected"].where(frame["expected"] > 0)
+    frame["transmission_pct"] = (100.0 * frame["received"] / exp).clip(upper=100.0)
+    frame["validity_pct"] = 100.0 * frame["valid"] / frame["received"].where(frame["received"] > 0)
+    frame["capture_pct"] = (100.0 * frame["valid"] / exp).clip(upper=100.0)
+    return frame
+
+
+def capture_by_point(data: MonthData) -> pd.DataFrame:
+    """数据质量: per point (all its parameters together) with HJ 212 flag counts and silence."""
+    per = capture_by_parameter(data)
+    if per.empty:
+        return per
+    sums = ["expected", "received", "valid", *GAP_COLUMNS, "silence"]
+    out = per.groupby("point", observed=True).agg(enterprise=("enterprise", "first"), kind=("kind", "first"),
+                                                  **{s: (s, "sum") for s in sums}).reset_index()
+    return _rates(out)
+
+
+def outages(data: MonthData, min_hours: int = 3) -> pd.DataFrame:
+    """Runs of ≥ ``min_hours`` consecutive hours in which a point sent nothing at all (any parameter)."""
+    c = data.evaluation.capture
+    c = c[c["window"] == "1h"]
+    cols = ["point", "enterprise", "start", "end", "hours"]
+    if c.empty:
+        return pd.DataFrame(columns=cols)
+    h = c.groupby(["point", "window_start"], observed=True).agg(
+        received=("received", "sum"), enterprise=("enterprise", "first")).reset_index()
+    h = h.sort_values(["point", "window_start"])
+    silent = h["received"] == 0
+    # run id: increments whenever the point changes or silence toggles
+    run = ((h["point"] != h["point"].shift()) | (silent != silent.shift())).cumsum()
+    runs = h[silent].groupby(run[silent]).agg(point=("point", "first"), enterprise=("enterprise", "first"),
+                                              start=("window_start", "min"), end=("window_start", "max"),
+                                              hours=("window_start", "size"))
+    runs = runs[runs["hours"] >= min_hours].copy()
+    runs["end"] = runs["end"] + pd.Timedelta(hours=1)
+    runs["start"] = runs["start"].map(local_text)
+    runs["end"] = runs["end"].map(local_text)
+    return runs[cols].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+def _valid_hourly_means(data: MonthData) -> pd.DataFrame:
+    """Hourly means that meet the hourly-validity rule (≥ 75 % of expected values), with the point kind."""
+    h = data.hourly
+    if h.empty:
+        return pd.DataFrame(columns=["point", "parameter", "window_start", "mean", "kind"])
+    info = data.points[["point", "kind", "interval_s"]]
+    h = h.merge(info, on="point", how="inner")
+    expected = expected_per_hour(h["period"], h["interval_s"])
+    ok = (h["valid"] > 0) & (h["valid"] >= MIN_CAPTURE * expected)
+    h = h[ok]
+    return h.assign(mean=h["sum"] / h["valid"])[["point", "parameter", "window_start", "mean", "kind"]]
+
+
+EMISSION_COLUMNS = ["point", "enterprise", "kind", "parameter", "hours", "mass_kg", "permitted_kg", "unit"]
+
+
+def emissions(data: MonthData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(monthly mass per point × pollutant, daily mass per point × pollutant × local date).
+
+    Pollutants: the parameters that have a concentration / daily-mean limit at the point.
+    """
+    means = _valid_hourly_means(data)
+    lims = data.limits[data.limits["check"].isin(["concentration", "daily_mean"])
+                       & data.limits["kind"].isin(list(FLOWS))][["point", "parameter"]].drop_duplicates()
+    empty_daily = pd.DataFrame(columns=["point", "parameter", "local_date", "mass_kg"])
+    if means.empty or lims.empty:
+        return pd.DataFrame(columns=EMISSION_COLUMNS), empty_daily
+    parts = []
+    for kind, (flow, factor) in FLOWS.items():
+        m = means[means["kind"] == kind]
+        q = m[m["parameter"] == flow][["point", "window_start", "mean"]].rename(columns={"mean": "flow"})
+        c = m.merge(lims, on=["point", "parameter"], how="inner")
+        j = c.merge(q, on=["point", "window_start"], how="inner")
+        if j.empty:
+            continue
+        parts.append(j.assign(mass_kg=j["mean"] * j["flow"] * factor))
+    if not parts:
+        return pd.DataFrame(columns=EMISSION_COLUMNS), empty_daily
+    hourly = pd.concat(parts, ignore_index=True)
+    hourly["local_date"] = _local_dates(hourly["window_start"])
+    monthly = hourly.groupby(["point", "parameter"], observed=True).agg(
+        kind=("kind", "first"), hours=("mass_kg", "size"), mass_kg=("mass_kg", "sum")).reset_index()
+    ents = data.points.set_index("point")["enterprise"]
+    monthly["enterprise"] = monthly["point"].map(ents)
+    monthly["permitted_kg"] = np.nan       # the registry has no permitted amounts yet
+    monthly["unit"] = "kg"
+    daily = hourly.groupby(["point", "parameter", "local_date"], observed=True)["mass_kg"].sum().reset_index()
+    return monthly[EMISSION_COLUMNS], daily
+
+
+def daily_means(data: MonthData) -> pd.DataFrame:
+    """Local-daily mean and max of the valid hourly means per point × parameter (air and water)."""
+    means = _valid_hourly_means(data)
+    if means.empty:
+        return pd.DataFrame(columns=["point", "parameter", "local_date", "mean", "max"])
+    means["local_date"] = _local_dates(means["window_start"])
+    return means.groupby(["point", "parameter", "local_date"], observed=True)["mean"].agg(
+        mean="mean", max="max").reset_index()
+
+
+# ---------------------------------------------------------------------------------------------------
+EXCEEDANCE_COLUMNS = ["point", "enterprise", "kind", "parameter", "check", "window", "start", "end", "value",
+                      "limit", "unit", "multiple", "limit_status", "incident"]
+
+
+def exceedance_list(data: MonthData) -> pd.DataFrame:
+    """exceedances.csv: every exceeding window (local times) with the incident that covers it, if any."""
+    a = data.evaluation.assessments
+    a = a[a["verdict"] == "exceeds"]
+    if a.empty:
+        return pd.DataFrame(columns=EXCEEDANCE_COLUMNS)
+    out = a.assign(window=window_name(a["averaging"]), multiple=multiple(a["value"], a["limit"], a["check"]))
+    out["incident"] = _incident_numbers(out, data.incidents)
+    out["start"] = out["window_start"].map(local_text)
+    out["end"] = out["window_end"].map(local_text)
+    out = out.sort_values(["window_start", "point", "parameter"], kind="stable")
+    return out[EXCEEDANCE_COLUMNS].reset_index(drop=True)
+
+
+def _incident_numbers(windows: pd.DataFrame, incidents: pd.DataFrame) -> pd.Series:
+    result = pd.Series(pd.NA, index=windows.index, dtype="Int64")
+    if incidents.empty:
+        return result
+    inc = incidents[incidents["kind"] != "data_missing"] if "kind" in incidents else incidents
+    j = windows.reset_index().merge(inc[["id", "point", "parameter", "check", "started_at", "cleared_at"]],
+                                    on=["point", "parameter", "check"], how="inner")
+    if j.empty:
+        return result
+    inside = (j["window_start"] >= j["started_at"].fillna(pd.Timestamp.min.tz_localize("UTC"))) & (
+        j["cleared_at"].isna() | (j["window_start"] < j["cleared_at"]))
+    j = j[inside].sort_values("id").drop_duplicates("index")
+    result.loc[j["index"].to_numpy()] = j["id"].to_numpy()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+def noise_table(data: MonthData) -> pd.DataFrame:
+    """Per noise point × check: periods judged, over, energy-mean of the period levels, max and when."""
+    t = compliance_table(data)
+    return t[t["kind"] == "noise"].reset_index(drop=True)
+
+
+def noise_days(data: MonthData) -> pd.DataFrame:
+    """Per noise point and local day: day Leq, night Leq, night Lmax (value and verdict)."""
+    a = data.evaluation.assessments
+    a = a[a["kind"] == "noise"]
+    if a.empty:
+        return pd.DataFrame(columns=["point", "local_date", "check", "value", "verdict", "limit"])
+    a = a.assign(local_date=_local_dates(a["window_start"]))
+    return a[["point", "local_date", "check", "value", "verdict", "limit"]].reset_index(drop=True)
+
+
+def water_table(data: MonthData) -> pd.DataFrame:
+    t = compliance_table(data)
+    return t[t["kind"].isin(["wastewater", "plant_effluent"])].reset_index(drop=True)
+
+
+def unjudged_points(data: MonthData, kinds: tuple[str, ...]) -> pd.DataFrame:
+    """Points of ``kinds`` with data but no limit judged here (groundwater, ambient air): monthly means."""
+    pts = data.points[data.points["kind"].isin(kinds)]
+    means = _valid_hourly_means(data)
+    if pts.empty:
+        return pd.DataFrame(columns=["point", "kind", "parameter", "hours", "mean", "max"])
+    m = means[means["point"].isin(pts["point"])]
+    if m.empty:
+        return pts[["point", "kind"]].assign(parameter="", hours=0, mean=np.nan, max=np.nan)
+    return m.groupby(["point", "parameter"], observed=True).agg(
+        kind=("kind", "first"), hours=("mean", "size"), mean=("mean", "mean"), max=("mean", "max")).reset_index()
+
+
+# ---------------------------------------------------------------------------------------------------
+def hazardous_waste(data: MonthData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stock per store × waste code at the month's end with the oldest entry's age, findings of the checks)."""
+    led = data.ledger
+    stock_cols = ["store", "enterprise", "waste_code", "in_t", "out_t", "stock_t", "month_in_t", "month_out_t"]
+    if led.empty:
+        stock = pd.DataFrame(columns=stock_cols)
+    else:
+        in_month = (led["date"] >= data.month.start) & (led["date"] < data.month.end)
+        g = led.assign(month_in=led["quantity_in_t"].where(in_month, 0.0),
+                       month_out=led["quantity_out_t"].where(in_month, 0.0))
+        stock = g.groupby(["store", "waste_code"], observed=True).agg(
+            enterprise=("enterprise", "first"), in_t=("quantity_in_t", "sum"), out_t=("quantity_out_t", "sum"),
+            month_in_t=("month_in", "sum"), month_out_t=("month_out", "sum")).reset_index()
+        stock["stock_t"] = (stock["in_t"] - stock["out_t"]).clip(lower=0)
+        stock = stock[stock_cols]
+    la = data.ledger_assessments
+    findings = la[la["verdict"] != "compliant"] if not la.empty else la
+    return stock, findings.reset_index(drop=True)
+
+
+def incidents_table(data: MonthData) -> pd.DataFrame:
+    """Incidents of the month with workflow state and time to close (h)."""
+    inc = data.incidents
+    if inc.empty:
+        return inc
+    out = inc.copy()
+    closed = out["closed_at"].notna()
+    out["hours_to_close"] = np.where(closed, (out["closed_at"] - out["created_at"]) / pd.Timedelta(hours=1), np.nan)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+def entity_cards(data: MonthData, by: str) -> pd.DataFrame:
+    """Summary cards grouped ``by`` ``enterprise`` or ``zone``.
+
+    status: ``exceeds`` if any emission window or ledger check exceeded; ``compliant`` if windows were judged
+    and none exceeded; ``no_data`` otherwise. Rates are 有效传输率 components (see module docstring).
+    """
+    a = data.evaluation.assessments
+    la = data.ledger_assessments
+    cap = capture_by_parameter(data)
+    if by == "zone" and not cap.empty:
+        cap = cap.merge(data.points[["point", "zone"]], on="point", how="left")
+    keys: list[str]
+    if by == "enterprise":
+        keys = [e.code for e in data.enterprises]
+    else:
+        keys = [data.zone] if data.zone else list(data.registry.zones)
+    rows = []
+    for k in keys:
+        ak = a[a[by].astype("string").fillna("") == k] if not a.empty else a
+        lk = la[la[by].astype("string").fillna("") == k] if not la.empty else la
+        ck = cap[cap[by].astype("string").fillna("") == k] if not cap.empty else cap
+        ik = data.incidents[data.incidents[by].astype("string").fillna("") == k] \
+            if not data.incidents.empty else data.incidents
+        judged = int(ak["verdict"].isin(JUDGED).sum()) if not ak.empty else 0
+        over = int((ak["verdict"] == "exceeds").sum()) if not ak.empty else 0
+        ledger_over = int((lk["verdict"] == "exceeds").sum()) if not lk.empty else 0
+        series_over = int(ak[ak["verdict"] == "exceeds"][["point", "parameter", "check"]].drop_duplicates().shape[0]) \
+            if over else 0
+        expected = float(ck["expected"].sum()) if not ck.empty else 0.0
+        received = float(ck["received"].sum()) if not ck.empty else 0.0
+        valid = float(ck["valid"].sum()) if not ck.empty else 0.0
+        status = "exceeds" if over or ledger_over else ("compliant" if judged or (not lk.empty) else "no_data")
+        open_n = int((ik["status"] != "closed").sum()) if not ik.empty else 0
+        rows.append({
+            by: k, "status": status, "judged_windows": judged, "exceeding_windows": over,
+            "exceeding_series": series_over, "ledger_findings": ledger_over,
+            "transmission_pct": 100.0 * received / expected if expected else None,
+            "validity_pct": 100.0 * valid / received if received else None,
+            "effective_transmission_pct": min(100.0, 100.0 * valid / expected) if expected else None,
+            "incidents_open": open_n, "incidents_closed": int(len(ik) - open_n),
+        })
+    return pd.DataFrame(rows)

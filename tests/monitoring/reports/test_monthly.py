@@ -1,0 +1,230 @@
+"""``envmon report monthly`` against a real influxd: the numbers are recomputed here from the readings with
+plain pandas (never by calling the report code), the PDF's Chinese text is extracted with pdftotext and its
+pages are rasterised with pdftoppm and checked for size and content; versions are kept and reissued.
+
+Limits used (from the catalogue, cited): SO₂ 550 mg/m³ hourly (DB 50/418-2016 其他区域 = GB 16297-1996
+表2 二级, provisional); COD 500 mg/L daily mean (GB 8978-1996 表4 三级); class-2 boundary noise 60/50 dB(A)
+day/night (GB 12348-2008 表1).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring.reports import build_monthly
+from tests.monitoring.compliance.helpers import make_registry, minutes, online
+
+pytestmark = [pytest.mark.influx, pytest.mark.slow]
+
+MONTH = "2024-05"
+HOURS = 31 * 24
+SO2_LIMIT, COD_LIMIT = 550.0, 500.0
+BEFORE_DEADLINE = datetime(2024, 6, 3, tzinfo=UTC)          # preliminary until 2024-06-10 local
+AFTER_DEADLINE = datetime(2024, 6, 12, tzinfo=UTC)
+
+
+def registry():
+    return make_registry(
+        online("S1", "stack", ["a21026", "a00000"], height_m=25, above_buildings=True, interval_s=3600),
+        online("W1", "wastewater", ["w01018", "w00000"], standard="GB 8978-1996", grade="3", interval_s=3600),
+        online("N1", "noise", ["Leq"], zone_class=2, interval_s=3600),
+    )
+
+
+def readings() -> pd.DataFrame:
+    """A month of hourly data (HJ 212 CN 2061) with known exceedances, flagged hours and a silent day."""
+    rng = np.random.default_rng(11)
+    so2 = rng.uniform(100, 400, HOURS)
+    so2[[30, 31, 32, 400]] = [600.0, 620.0, 580.0, 900.0]            # 4 hours over 550
+    so2_flags = np.array(["N"] * HOURS, dtype=object)
+    so2_flags[[100, 101]] = "M"                                      # maintenance: never judged
+    so2[[100, 101]] = 5000.0
+    flow = rng.uniform(4.0, 6.0, HOURS)                              # m³/s
+    cod = rng.uniform(200, 400, HOURS)
+    cod[24 * 10: 24 * 11] = 620.0                                    # local day 11: daily mean 620 > 500
+    wflow = rng.uniform(2.0, 3.0, HOURS)                             # L/s
+    leq = np.where((np.arange(HOURS) % 24 >= 6) & (np.arange(HOURS) % 24 < 22), 55.0, 45.0)
+    keep = np.ones(HOURS, dtype=bool)
+    keep[24 * 20: 24 * 21] = False                                   # the stack's logger silent on day 21
+    kw = {"period": "1h", "step": "1h"}
+    start = f"{MONTH}-01 00:00"
+    frames = [
+        minutes("S1", "stack", "a21026", start, so2, flags=list(so2_flags), **kw),
+        minutes("S1", "stack", "a00000", start, flow, unit="m3/s", **kw),
+        minutes("W1", "wastewater", "w01018", start, cod, unit="mg/L", **kw),
+        minutes("W1", "wastewater", "w00000", start, wflow, unit="L/s", **kw),
+        minutes("N1", "noise", "Leq", start, leq, unit="dB(A)", statistic="data", **kw),
+    ]
+    frames[0] = frames[0][keep]
+    frames[1] = frames[1][keep]
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture
+def month_in_store(influx_store, settings):
+    r = readings()
+    influx_store.write_readings(r)
+    return r
+
+
+def build(settings, store, catalogue, out: Path, now=BEFORE_DEADLINE, **kw):
+    return build_monthly(settings, MONTH, out=out, store=store, registry=registry(), catalogue=catalogue,
+                         workers=1, now=now, **kw)
+
+
+# ---------------------------------------------------------------------------------------------------
+# independent recomputation from the readings (pandas only)
+# ---------------------------------------------------------------------------------------------------
+def hourly_valid(r: pd.DataFrame, point: str, parameter: str) -> pd.Series:
+    x = r[(r["point"] == point) & (r["parameter"] == parameter) & (r["flag"] == "N")]
+    return x.set_index("time")["value"]
+
+
+def test_numbers_recomputed_from_readings(month_in_store, influx_store, settings, catalogue, tmp_path):
+    r = month_in_store
+    result = build(settings, influx_store, catalogue, tmp_path)
+    zone_dir = tmp_path / MONTH / "jiangkou"
+    assert {p.parent for p in result.paths} == {zone_dir, tmp_path / MONTH / "county"}
+    points = pd.read_csv(zone_dir / "points.csv")
+    so2 = points[(points["point"] == "S1") & (points["parameter"] == "a21026")
+                 & (points["check"] == "concentration")].iloc[0]
+    s = hourly_valid(r, "S1", "a21026")
+    assert so2["over"] == int((s > SO2_LIMIT).sum()) == 4
+    assert so2["judged"] == len(s)                                     # flagged and silent hours not judged
+    assert so2["max_value"] == pytest.approx(s.max())
+    assert so2["max_multiple"] == pytest.approx((s.max() - SO2_LIMIT) / SO2_LIMIT)   # (C − C₀)/C₀
+    assert so2["limit"] == SO2_LIMIT and so2["limit_status"] == "provisional"
+    assert so2["expected"] == HOURS and so2["valid"] == len(s)
+    assert so2["capture_pct"] == pytest.approx(100 * len(s) / HOURS)
+    assert so2["p95"] == pytest.approx(np.percentile(s.to_numpy(), 95))     # linear interpolation
+    assert so2["mean"] == pytest.approx(s.mean()) and so2["window"] == "hour"
+
+    # COD: local daily means
+    cod = hourly_valid(r, "W1", "w01018")
+    daily = cod.groupby(cod.index.tz_convert("Asia/Shanghai").date).mean()
+    row = points[(points["point"] == "W1") & (points["check"] == "daily_mean")
+                 & (points["parameter"] == "w01018")].iloc[0]
+    assert row["over"] == int((daily > COD_LIMIT).sum()) == 1 and row["window"] == "day"
+    assert row["max_value"] == pytest.approx(daily.max())
+
+    # emissions: Σ over hours with both values valid of C × Q × 3600 / 1e6
+    e = pd.read_csv(zone_dir / "emissions.csv").set_index(["point", "parameter"])
+    both = pd.concat([s.rename("c"), hourly_valid(r, "S1", "a00000").rename("q")], axis=1).dropna()
+    assert e.loc[("S1", "a21026"), "hours"] == len(both)
+    assert e.loc[("S1", "a21026"), "mass_kg"] == pytest.approx((both["c"] * both["q"] * 3600 / 1e6).sum(), rel=1e-6)
+    wboth = pd.concat([cod.rename("c"), hourly_valid(r, "W1", "w00000").rename("q")], axis=1).dropna()
+    assert e.loc[("W1", "w01018"), "mass_kg"] == pytest.approx((wboth["c"] * wboth["q"] * 3600 / 1e6).sum(),
+                                                               rel=1e-6)
+
+    # exceedances.csv: every exceeding window, local times
+    ex = pd.read_csv(zone_dir / "exceedances.csv")
+    so2_ex = ex[(ex["point"] == "S1") & (ex["check"] == "concentration")]
+    over_times = s[s > SO2_LIMIT].index.tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M").tolist()
+    assert so2_ex["start"].tolist() == over_times
+    assert ex[ex["check"] == "daily_mean"]["start"].tolist() == ["2024-05-11 00:00"]
+
+    # summary.json: headline figures and the data version
+    summary = json.loads((zone_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["status"] == "preliminary" and summary["version"] == 1
+    assert len(summary["data_version"]) == 64
+    assert summary["headline"]["exceeding_windows"] == len(ex)
+    n_expected = 5 * HOURS                                  # 5 online parameters, one value per hour
+    n_valid = sum(len(hourly_valid(r, p, q)) for p, q in [("S1", "a21026"), ("S1", "a00000"),
+                                                          ("W1", "w01018"), ("W1", "w00000"), ("N1", "Leq")])
+    assert summary["headline"]["effective_transmission_pct"] == pytest.approx(100 * n_valid / n_expected)
+    ent = summary["enterprises"][0]
+    assert ent["enterprise"] == "JK-001" and ent["status"] == "exceeds"
+    county = json.loads((tmp_path / MONTH / "county" / "summary.json").read_text(encoding="utf-8"))
+    assert county["zones"][0]["zone"] == "jiangkou" and county["zones"][0]["exceeding_windows"] == len(ex)
+
+
+def test_pdf_has_chinese_text_and_pages_with_content(month_in_store, influx_store, settings, catalogue, tmp_path):
+    build(settings, influx_store, catalogue, tmp_path)
+    pdf = tmp_path / MONTH / "jiangkou" / "report.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for phrase in ("江口集聚区 环境监测月报 2024年5月", "达标判定", "实际排放量", "数据质量", "测试企业",
+                   "初步", "二氧化硫", "有效传输率", "方法说明", "暂定"):
+        assert phrase in text, phrase
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "NotoSansCJK" in fonts.replace("-", "").replace(" ", "")
+    pages = subprocess.run(["pdftoppm", "-png", "-r", "40", str(pdf), str(tmp_path / "page")], check=True)
+    assert pages.returncode == 0
+    from PIL import Image
+
+    pngs = sorted(tmp_path.glob("page-*.png"))
+    assert len(pngs) >= 3
+    for png in pngs:
+        img = np.asarray(Image.open(png).convert("L"))
+        # A4 at 40 dpi: 8.27 × 11.69 in → 331 × 468 px
+        assert abs(img.shape[1] - 331) <= 2 and abs(img.shape[0] - 468) <= 2, png.name
+        inked = (img < 200).mean()
+        assert inked > 0.004, f"{png.name} looks blank ({inked:.4f} of pixels inked)"
+
+
+def test_versions_kept_and_reissued_with_change_list(month_in_store, influx_store, settings, catalogue, tmp_path):
+    first = build(settings, influx_store, catalogue, tmp_path)
+    assert {r.action for r in first.results} == {"issued"}
+    again = build(settings, influx_store, catalogue, tmp_path)
+    assert {r.action for r in again.results} == {"unchanged"}
+    # late data: a corrected hour of SO₂ arrives (value now over the limit)
+    hour = pd.Timestamp(f"{MONTH}-05 12:00", tz="Asia/Shanghai")
+    late = minutes("S1", "stack", "a21026", hour.isoformat(), [700.0], period="1h", step="1h")
+    influx_store.write_readings(late)
+    second = build(settings, influx_store, catalogue, tmp_path)
+    zone_dir = tmp_path / MONTH / "jiangkou"
+    summary = json.loads((zone_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["version"] == 2 and second.results[0].action == "issued"
+    changes = {(c["what"], c["field"]): c for c in summary["changes"]}
+    over = changes[("S1 a21026 concentration hour", "over")]
+    assert (over["old"], over["new"]) == (4, 5)
+    assert ("数据组成: 监测数据", "readings") in changes
+    v1 = json.loads((zone_dir / "versions" / "v1" / "summary.json").read_text(encoding="utf-8"))
+    assert v1["version"] == 1 and v1["data_version"] != summary["data_version"]
+    assert (zone_dir / "versions" / "v1" / "report.pdf").exists()
+    # after the review deadline: final, a new version even though the data did not change
+    final = build(settings, influx_store, catalogue, tmp_path, now=AFTER_DEADLINE)
+    summary = json.loads((zone_dir / "summary.json").read_text(encoding="utf-8"))
+    assert final.results[0].status == "final" and summary["version"] == 3
+    assert summary["changes"][0]["field"] == "status"
+    issue = json.loads((zone_dir / "issue.json").read_text(encoding="utf-8"))
+    assert [v["status"] for v in issue["versions"]] == ["preliminary", "preliminary", "final"]
+
+
+def test_month_without_data_says_so(influx_store, settings, catalogue, tmp_path):
+    result = build(settings, influx_store, catalogue, tmp_path)
+    summary = json.loads((tmp_path / MONTH / "jiangkou" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["headline"]["judged_windows"] == 0
+    assert summary["enterprises"][0]["status"] == "no_data"
+    html = (tmp_path / MONTH / "jiangkou" / "report.html").read_text(encoding="utf-8")
+    assert "无监测数据" in html
+    assert all(p.exists() for p in result.paths)
+
+
+def test_cli_prints_paths(month_in_store, influx_store, influx_url, settings, tmp_path, monkeypatch):
+    import yaml
+    from typer.testing import CliRunner
+
+    from monitoring.cli import app
+    from tests.monitoring.compliance.helpers import ENT, ZONE
+
+    reg_file = tmp_path / "registry.yaml"
+    reg_file.write_text(yaml.safe_dump({"zones": [ZONE], "enterprises": [ENT], "points": [
+        online("S1", "stack", ["a21026", "a00000"], height_m=25, above_buildings=True, interval_s=3600)]},
+        allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("ENVMON_INFLUX_URL", influx_url)
+    monkeypatch.setenv("ENVMON_INFLUX_DB", influx_store.database)
+    monkeypatch.setenv("ENVMON_REGISTRY", str(reg_file))
+    res = CliRunner().invoke(app, ["report", "monthly", "--month", MONTH, "--zone", "江口", "--out",
+                                   str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert str(tmp_path / "out" / MONTH / "jiangkou" / "report.pdf") in res.output
+    bad = CliRunner().invoke(app, ["report", "monthly", "--month", "2024-13"])
+    assert bad.exit_code == 2 and "YYYY-MM" in bad.output
