@@ -203,6 +203,9 @@ def run_demo(*, days: int = 7, seed: int = DEFAULT_SEED, minute_hours: int = 24,
         print_incidents(console, registry, settings, simulator.simulation_truth(registry, start, end, seed=seed),
                         simulator.simulate_ledger_truth(registry, start, end, seed=seed), start, end)
         safety_demo.print_issue14(console, registry, settings, start, end, sink, stream, posts_before_batch)
+        from monitoring.reports.demo_step import demo_reports
+
+        demo_reports(settings, start, end, console)
     finally:
         if influxd is not None:
             influxd.stop()

@@ -30,7 +30,7 @@ from monitoring.reports.gather import MonthData
 WINDOW_NAMES = {"1h": "hour", "1d": "day", "day": "day-period", "night": "night-period", "single": "single",
                 "event": "event"}
 WINDOW_ZH = {"hour": "小时均值", "day": "日均值", "day-period": "昼间", "night-period": "夜间", "single": "单次值",
-             "event": "事件"}
+             "event": "事件", "day-hour": "昼间每小时", "night-hour": "夜间每小时"}
 CHECK_ZH = {"concentration": "排放浓度", "rate": "排放速率", "boundary": "厂界浓度", "single_reading": "任意一次浓度",
             "leq_day": "昼间等效声级", "leq_night": "夜间等效声级", "lmax_night": "夜间最大声级",
             "daily_mean": "日均浓度", "ph_range": "pH 范围", "storage_days": "贮存期限", "temporary_stock": "临时贮存量",
@@ -54,8 +54,16 @@ def _local_dates(ts: pd.Series) -> pd.Series:
     return pd.to_datetime(ts, utc=True).dt.tz_convert(LOCAL_TZ).dt.date
 
 
-def window_name(averaging: pd.Series) -> pd.Series:
-    return averaging.astype("string").map(lambda a: WINDOW_NAMES.get(a, a) if isinstance(a, str) else "")
+NOISE_HOUR_WINDOWS = {"leq_day": "day-hour", "leq_night": "night-hour", "lmax_night": "night-hour"}
+
+
+def window_name(averaging: pd.Series, check: pd.Series | None = None) -> pd.Series:
+    """points.csv ``window``: hour, day, day-hour / night-hour (noise judged per clock hour), …"""
+    names = averaging.astype("string").map(lambda a: WINDOW_NAMES.get(a, a) if isinstance(a, str) else "")
+    if check is not None:
+        hourly_noise = check.map(NOISE_HOUR_WINDOWS)
+        names = names.mask((averaging == "1h") & hourly_noise.notna(), hourly_noise)
+    return names
 
 
 def multiple(value: pd.Series, limit: pd.Series, check: pd.Series) -> pd.Series:
@@ -79,7 +87,7 @@ def compliance_table(data: MonthData) -> pd.DataFrame:
             "unit", "max_multiple", "max_multiple_at", "limit_status", "standard", "clause"]
     if a.empty:
         return pd.DataFrame(columns=cols)
-    a = a.assign(window=window_name(a["averaging"]),
+    a = a.assign(window=window_name(a["averaging"], a["check"]),
                  multiple=multiple(a["value"], a["limit"], a["check"]),
                  is_judged=a["verdict"].isin(JUDGED))
     keys = ["point", "parameter", "check", "window"]
@@ -248,7 +256,7 @@ def exceedance_list(data: MonthData) -> pd.DataFrame:
     a = a[a["verdict"] == "exceeds"]
     if a.empty:
         return pd.DataFrame(columns=EXCEEDANCE_COLUMNS)
-    out = a.assign(window=window_name(a["averaging"]), multiple=multiple(a["value"], a["limit"], a["check"]))
+    out = a.assign(window=window_name(a["averaging"], a["check"]), multiple=multiple(a["value"], a["limit"], a["check"]))
     out["incident"] = _incident_numbers(out, data.incidents)
     out["start"] = out["window_start"].map(local_text)
     out["end"] = out["window_end"].map(local_text)
@@ -280,13 +288,24 @@ def noise_table(data: MonthData) -> pd.DataFrame:
 
 
 def noise_days(data: MonthData) -> pd.DataFrame:
-    """Per noise point and local day: day Leq, night Leq, night Lmax (value and verdict)."""
+    """Per noise point, local day and check: the day/night level (Ld/Ln, the night's Lmax) and hours over.
+
+    Hourly windows (GB 12348 §5.5 per clock hour) carry the period's level in ``period_value``; older
+    period windows carry it in ``value``. A night belongs to the day it starts on (22:00 D → 06:00 D+1).
+    """
     a = data.evaluation.assessments
     a = a[a["kind"] == "noise"]
+    cols = ["point", "local_date", "check", "value", "over", "limit"]
     if a.empty:
-        return pd.DataFrame(columns=["point", "local_date", "check", "value", "verdict", "limit"])
-    a = a.assign(local_date=_local_dates(a["window_start"]))
-    return a[["point", "local_date", "check", "value", "verdict", "limit"]].reset_index(drop=True)
+        return pd.DataFrame(columns=cols)
+    level = a["period_value"] if "period_value" in a else a["value"]
+    local = pd.to_datetime(a["window_start"], utc=True).dt.tz_convert(LOCAL_TZ)
+    night = a["check"].isin(["leq_night", "lmax_night"])
+    local = local.where(~night, local - pd.Timedelta(hours=12))
+    a = a.assign(local_date=local.dt.date, level=level, is_over=a["verdict"] == "exceeds")
+    out = a.groupby(["point", "local_date", "check"], observed=True).agg(
+        value=("level", "max"), over=("is_over", "sum"), limit=("limit", "max")).reset_index()
+    return out[cols]
 
 
 def water_table(data: MonthData) -> pd.DataFrame:
