@@ -256,7 +256,8 @@ def time_series(times: Sequence[Any], series: Mapping[str, Sequence[float]], *, 
     if len(x) == 0 or not series:
         return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
     with plt.rc_context(_RC):
-        fig, ax = _figure(width_in, height_in)
+        bottom_in = 0.75                      # room for the rotated date labels
+        fig, ax = _figure(width_in, height_in, bottom=bottom_in)
         for label, ys in series.items():
             ax.plot(x, np.asarray(ys, dtype="float64"), lw=1.0, label=label)
         if limit is not None and np.isfinite(limit):
@@ -265,7 +266,7 @@ def time_series(times: Sequence[Any], series: Mapping[str, Sequence[float]], *, 
         if title:
             ax.set_title(title, loc="left", fontsize=9)
         ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter(time_format))
-        fig.autofmt_xdate()
+        fig.autofmt_xdate(bottom=bottom_in / height_in)
         ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=4)
         ax.grid(axis="y", color="#eeeeee")
         return _svg(fig)
