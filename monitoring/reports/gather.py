@@ -165,27 +165,33 @@ def inspections_of_month(sql_url: str, month: ReportMonth) -> pd.DataFrame:
 # Quarantine files
 # ---------------------------------------------------------------------------------------------------
 def _item_time(item: dict[str, Any]) -> pd.Timestamp | None:
+    """The data time of a rejected row, else when the item was quarantined."""
     row = item.get("row")
-    if isinstance(row, dict) and row.get("time"):
-        try:
-            return pd.Timestamp(row["time"])
-        except (ValueError, TypeError):
-            return None
+    for value in ((row or {}).get("time") if isinstance(row, dict) else None, item.get("time")):
+        if value:
+            try:
+                t = pd.Timestamp(value)
+                return t.tz_localize("UTC") if t.tzinfo is None else t
+            except (ValueError, TypeError):
+                continue
     return None
 
 
-def quarantine_of_month(directory: Path, month: ReportMonth) -> pd.DataFrame:
+def quarantine_of_month(directory: Path, month: ReportMonth, zones: set[str] | None = None) -> pd.DataFrame:
     """Counts of quarantined items per zone, stage and reason whose time is in the month.
 
-    An item's time is its row's ``time`` (rejected readings) or, for undecodable packets and files, the
-    modification time of the quarantine file it was written to.
+    Records are :mod:`sensors.quarantine`'s format. An item's time is its row's ``time`` (rejected
+    readings), else its ``time`` (when it was quarantined), else the file's modification time. The zone is
+    the first folder under the quarantine directory when it is a registry zone, else ``—`` (e.g. packets the
+    receiver refused before any zone was known).
     """
+    from sensors.quarantine import _reason_key
+
     counts: Counter[tuple[str, str, str]] = Counter()
     if directory.is_dir():
-        from monitoring.quarantine import _reason_key
-
-        for path in sorted(directory.glob("*/*.jsonl")):
-            zone = path.parent.name
+        for path in sorted(directory.rglob("*.jsonl")):
+            first = path.relative_to(directory).parts[0]
+            zone = first if zones is None or first in zones else "—"
             file_time = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC")
             try:
                 lines = path.read_text(encoding="utf-8").splitlines()
@@ -253,7 +259,7 @@ def gather_month(settings: Settings, month: ReportMonth, *, store: Any, registry
     incidents = sql("incidents", incidents_of_month, settings.sql_url, month)
     complaints = sql("complaints", complaints_of_month, settings.sql_url, month, registry)
     inspections = sql("inspections", inspections_of_month, settings.sql_url, month)
-    quarantine = quarantine_of_month(settings.quarantine_dir, month)
+    quarantine = quarantine_of_month(settings.quarantine_dir, month, set(registry.zones))
     if zone is not None:
         incidents = incidents[incidents["zone"] == zone] if not incidents.empty else incidents
         quarantine = quarantine[quarantine["zone"] == zone].reset_index(drop=True)

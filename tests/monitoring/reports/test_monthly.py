@@ -88,7 +88,14 @@ def hourly_valid(r: pd.DataFrame, point: str, parameter: str) -> pd.Series:
 
 
 def test_numbers_recomputed_from_readings(month_in_store, influx_store, settings, catalogue, tmp_path):
+    from sensors.quarantine import Quarantine
+
     r = month_in_store
+    q = Quarantine(settings.quarantine_dir / "jiangkou", "b1")
+    bad = r.head(3).assign(reason="value out of range: -5 < 0", origin="spool/jiangkou/seg:7")
+    q.add_rows(bad, stage="quality")                                  # rows of May 2024: counted
+    q.add(stage="decode", origin="spool/jiangkou/seg:9", reason="bad CRC: expected 1C80")   # quarantined now
+    q.flush()
     result = build(settings, influx_store, catalogue, tmp_path)
     zone_dir = tmp_path / MONTH / "jiangkou"
     assert {p.parent for p in result.paths} == {zone_dir, tmp_path / MONTH / "county"}
@@ -135,6 +142,7 @@ def test_numbers_recomputed_from_readings(month_in_store, influx_store, settings
     assert summary["status"] == "preliminary" and summary["version"] == 1
     assert len(summary["data_version"]) == 64
     assert summary["headline"]["exceeding_windows"] == len(ex)
+    assert summary["headline"]["quarantined"] == 3                # the packet rejected today is not May's
     n_expected = 5 * HOURS                                  # 5 online parameters, one value per hour
     n_valid = sum(len(hourly_valid(r, p, q)) for p, q in [("S1", "a21026"), ("S1", "a00000"),
                                                           ("W1", "w01018"), ("W1", "w00000"), ("N1", "Leq")])
