@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--month", default="2026-03")
     ap.add_argument("--days", type=int, default=None, help="days of data to load (default: the whole month)")
     ap.add_argument("--data-dir", default="/tmp/envmon-bench-report")
-    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--incidents", action="store_true", help="evaluate the month into incidents first")
     args = ap.parse_args()
     base = Path(args.data_dir)

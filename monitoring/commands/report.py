@@ -25,6 +25,7 @@ def monthly(
     publish: Annotated[bool, typer.Option(help="also write the public version (no personal data) to "
                                                "$ENVMON_DATA_DIR/public/reports")] = False,
     timings: Annotated[bool, typer.Option(help="print where the time went")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="forked processes rendering scopes in parallel")] = 2,
 ) -> None:
     """Monthly compliance reports (HTML, PDF, CSV, JSON) from InfluxDB and the SQL store."""
     from limits.loader import LimitsError
@@ -35,7 +36,8 @@ def monthly(
 
     settings = load_settings()
     try:
-        result = build_monthly(settings, month, zone=zone, enterprise=enterprise, out=out, publish=publish)
+        result = build_monthly(settings, month, zone=zone, enterprise=enterprise, out=out, publish=publish,
+                               workers=workers)
     except (ValueError, KeyError, RegistryError, LimitsError, InfluxError, RuntimeError) as exc:
         typer.echo(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", err=True)
         raise typer.Exit(2) from None

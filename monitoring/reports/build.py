@@ -5,14 +5,14 @@ Scopes: the five clusters and the county (default), one cluster (``zone``) or on
 ``<zone>/<enterprise code>`` for one enterprise): report.html, report.pdf, points.csv, emissions.csv,
 exceedances.csv, summary.json — and ``versions/v<N>/`` copies of every issued version (:mod:`.versions`).
 
-Scopes are rendered in a pool of ``workers`` forked processes (charts and WeasyPrint layout are CPU-bound
-and single-threaded); the gathered month is shared with the children by fork, not pickled.
+Scopes are rendered in a pool of ``workers`` forked processes when asked for (``envmon report monthly
+--workers 2``, the bench): charts and WeasyPrint layout are CPU-bound and single-threaded; the gathered month
+is shared with the children by fork, not pickled. The default is 1 (in-process), which is what the DAG uses.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -336,7 +336,9 @@ def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | N
     status = rm.status(now)
     _SHARED.update(data=data, status=status, now=now, out=out,
                    public_dir=settings.public_dir / "reports" if publish else None)
-    workers = workers if workers is not None else min(len(scopes), os.cpu_count() or 1)
+    # forked workers only when asked for (CLI, bench): forking a process that runs other threads (an Airflow
+    # task, a test runner) can deadlock in the child on a lock held by a thread that was not copied
+    workers = workers if workers is not None else 1
     t2 = time.perf_counter()
     try:
         if workers > 1 and len(scopes) > 1:

@@ -30,7 +30,7 @@ def demo_reports(settings: Settings, start: datetime, end: datetime, console: An
     paths: list[Path] = []
     for month in months_touched(start, end):
         console.print(f"[bold]Reports[/] monthly reports {month.label} (5 clusters + county) …")
-        result = build_monthly(settings, month.label, publish=True)
+        result = build_monthly(settings, month.label, publish=True)   # in-process: the demo ran Airflow threads
         for r in result.results:
             pdf = r.directory / "report.pdf"
             console.print(f"  {r.scope.key:<10} v{r.version} {r.status:<11} {pdf}")
