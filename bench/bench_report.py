@@ -54,7 +54,7 @@ def ledger_frame(registry, start, end, directory: Path) -> pd.DataFrame:
 
 def load(store, registry, month: ReportMonth, days: int, settings) -> int:
     """Write the simulated month (minute data + ledgers) unless the store already holds it."""
-    from monitoring.store import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS
+    from monitoring.influx import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS
     from sensors import simulator
 
     start = month.start.tz_convert(LOCAL_TZ).to_pydatetime()
@@ -93,7 +93,7 @@ def main() -> None:
     with ManagedInfluxd(base / "influxd") as influx_url:
         os.environ.update(ENVMON_DATA_DIR=str(base / "data"), ENVMON_INFLUX_URL=influx_url)
         settings = load_settings().ensure_dirs()
-        from monitoring.store import InfluxStore
+        from monitoring.influx import InfluxStore
 
         store = InfluxStore.from_settings(settings)
         store.ensure_database()

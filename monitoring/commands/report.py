@@ -32,7 +32,7 @@ def monthly(
     from monitoring.config import load_settings
     from monitoring.registry import RegistryError
     from monitoring.reports import build_monthly
-    from monitoring.store import InfluxError
+    from monitoring.influx import InfluxError
 
     settings = load_settings()
     try:

@@ -28,11 +28,10 @@ FLAG_ZH = {"gap_F": "F 停运", "gap_M": "M 维护", "gap_S": "S 手工输入", 
 
 
 def parameter_zh(code: str) -> str:
-    """Chinese name of an HJ 212 code (the one parameter-name table, in monitoring.notifications)."""
-    from monitoring.notifications import PARAMETER_NAMES_ZH
+    """Chinese name of an HJ 212 code (the one parameter table, :mod:`sensors.parameters`)."""
+    from sensors.parameters import parameter_name_zh
 
-    names = {**PARAMETER_NAMES_ZH, "Leq": "等效声级", "LMx": "最大声级"}
-    return names.get(code, code)
+    return parameter_name_zh(code)
 
 
 def num(v: Any, digits: int = 3) -> str:

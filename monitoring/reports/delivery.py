@@ -14,7 +14,6 @@ chat channels (WeCom, DingTalk, webhooks) a link under ``ENVMON_PUBLIC_URL``.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +55,7 @@ def due(now: datetime, review_day: int) -> tuple[ReportMonth, str] | None:
 
 
 def public_link(month: str, scope: str, public_url: str | None = None) -> str:
-    base = (public_url or os.environ.get("ENVMON_PUBLIC_URL") or "http://localhost:8080").rstrip("/")
+    base = (public_url or "http://localhost:8080").rstrip("/")
     return f"{base}/public/reports/{month}/{scope}/report.pdf"
 
 
@@ -64,16 +63,17 @@ def send(result: BuildResult, settings: Settings, urls: list[str] | None = None)
     """Tell the bureau's channels: e-mail with the public PDFs attached, chat channels with links."""
     import apprise
 
-    from monitoring.notifications import channel_urls_from_env
+    from monitoring.notifications.channels import channel_urls
 
-    urls = urls if urls is not None else channel_urls_from_env()
+    urls = urls if urls is not None else channel_urls(settings)
     issued = [r for r in result.results if r.action == "issued"]
     if not urls or not issued:
         return 0, 0
     month = result.month
     status_zh = STATUS_ZH[issued[0].status]
     title = f"云阳县中小企业集聚区环境监测月报 {month.label_zh}（{status_zh}）"
-    lines = [f"{r.scope.key}: 第 {r.version} 版 {public_link(month.label, r.scope.key)}" for r in issued]
+    lines = [f"{r.scope.key}: 第 {r.version} 版 {public_link(month.label, r.scope.key, settings.public_url)}"
+             for r in issued]
     body = f"{title}已发布：\n" + "\n".join(lines)
     pdfs = [str(settings.public_dir / "reports" / month.label / r.scope.key / "report.pdf") for r in issued]
     sent = failed = 0

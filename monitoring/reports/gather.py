@@ -143,7 +143,7 @@ def inspections_of_month(sql_url: str, month: ReportMonth) -> pd.DataFrame:
     from sqlalchemy import select
 
     from monitoring.db import session_scope
-    from monitoring.roster.store import PublicationRow, ResultRow, TaskRow
+    from monitoring.roster.tables import PublicationRow, ResultRow, TaskRow
 
     with session_scope(sql_url) as s:
         q = (select(TaskRow, ResultRow, PublicationRow)
