@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd
 
 from monitoring.config import LOCAL_TZ, load_settings
-from monitoring.influxd import ManagedInfluxd
+from monitoring.influx.server import ManagedInfluxd
 from monitoring.registry import load_registry
 from monitoring.reports.period import ReportMonth
 
