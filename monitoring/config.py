@@ -114,6 +114,10 @@ def _env_int(name: str, default: int, low: int, high: int) -> int:
     return number
 
 
+#: ``envmon serve``'s default address: where links point when ``ENVMON_PUBLIC_URL`` is unset.
+DEFAULT_CONSOLE_URL = "http://localhost:8000"
+
+
 @dataclass(frozen=True)
 class Settings:
     """A snapshot of the configuration. Build with :func:`load_settings`."""
@@ -141,7 +145,7 @@ class Settings:
     safety_min_interval_s: float = 0.0
     enforcement_history_path: Path = PACKAGE_DATA / "enforcement_history.yaml"
     # messages and links
-    public_url: str | None = None        # None: the console's own URL (http://localhost:8080 in messages)
+    public_url: str | None = None        # None: the console on this machine (DEFAULT_CONSOLE_URL)
     notify_urls: tuple[str, ...] = field(default=(), repr=False)   # apprise URLs carry secrets
     notify_connections: tuple[str, ...] = ()
     notify_retry: int = 1
@@ -158,6 +162,12 @@ class Settings:
     deadman_recover: timedelta = timedelta(minutes=10)
     deadman_group_share: float = 0.5
     report_review_day: int = 10
+
+    @property
+    def console_url(self) -> str:
+        """Base of every link a message or report gives a person: ``ENVMON_PUBLIC_URL``, else the
+        console that ``envmon serve`` / ``envmon up`` run on this machine (:data:`DEFAULT_CONSOLE_URL`)."""
+        return (self.public_url or DEFAULT_CONSOLE_URL).rstrip("/")
 
     @property
     def sql_url(self) -> str:

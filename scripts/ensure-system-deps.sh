@@ -5,6 +5,7 @@
 #   fonts-noto-cjk     Chinese glyphs in PDFs and screenshots
 #   libpango-1.0-0 libpangoft2-1.0-0   WeasyPrint's text layout
 #   python3-venv       `python3 -m venv` on a stock Debian Python
+#   poppler-utils      pdftotext / pdftoppm: the report tests read the PDF's text and rasterise its pages
 #   postgresql         initdb/postgres for the tests' throwaway cluster (monitoring/postgres.py); the
 #                      package's own cluster is not used
 set -euo pipefail
@@ -15,6 +16,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fc-list 2>/dev/null | grep -qi "noto sans cjk" || missing+=(fonts-noto-cjk fontconfig)
 ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+command -v pdftoppm >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -18,7 +18,7 @@ variable                        meaning (default)
                                 ``url`` (or ``apprise_url``), else whose URI, is an apprise URL. Read
                                 lazily through ``airflow.sdk.Connection.get`` — only works inside an
                                 Airflow task; elsewhere a clear :class:`NotificationConfigError`.
-``ENVMON_PUBLIC_URL``           base of the incident links (``http://localhost:8080``) →
+``ENVMON_PUBLIC_URL``           base of the incident links (``http://localhost:8000``, the console) →
                                 ``{base}/incidents/{id}``
 ``ENVMON_NOTIFY_DIGEST_MINUTES``  digest interval, minutes (360)
 ``ENVMON_NOTIFY_RETRY``         apprise retries inside one send (1; ``?retry=N`` in a URL wins)

@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from monitoring.config import DEFAULT_CONSOLE_URL
 from monitoring.incidents import (
     EXCEEDANCE_KINDS,
     IncidentView,
@@ -22,7 +23,7 @@ from monitoring.incidents import (
 from sensors.parameters import parameter_name_zh
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-DEFAULT_PUBLIC_URL = "http://localhost:8000"   # the console (envmon serve)
+DEFAULT_PUBLIC_URL = DEFAULT_CONSOLE_URL   # the console (envmon serve); one default, in monitoring.config
 
 CHECK_NAMES_ZH: dict[str, str] = {
     "concentration": "排放浓度", "rate": "排放速率", "boundary": "厂界浓度", "leq_day": "昼间等效声级",

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from monitoring.config import LOCAL_TZ, Settings, load_settings
+from monitoring.config import DEFAULT_CONSOLE_URL, LOCAL_TZ, Settings, load_settings
 from monitoring.reports.build import BuildResult, build_monthly
 from monitoring.reports.period import STATUS_ZH, ReportMonth
 
@@ -55,7 +55,7 @@ def due(now: datetime, review_day: int) -> tuple[ReportMonth, str] | None:
 
 
 def public_link(month: str, scope: str, public_url: str | None = None) -> str:
-    base = (public_url or "http://localhost:8080").rstrip("/")
+    base = (public_url or DEFAULT_CONSOLE_URL).rstrip("/")
     return f"{base}/public/reports/{month}/{scope}/report.pdf"
 
 

@@ -314,7 +314,7 @@ class AlarmBook:
         esc = list(escalation_channels) if escalation_channels is not None else []
         self.escalation_channels = esc or self.channels
         settings = load_settings()
-        self.public_url = (public_url or settings.public_url or "http://localhost:8080").rstrip("/")
+        self.public_url = (public_url or settings.console_url).rstrip("/")
         self.escalate_after = escalate_after if escalate_after is not None else settings.safety_escalate
         self.sender_id = sender_id or f"pid{os.getpid()}"
         self._by_key = {c.key: c for c in self.channels + self.escalation_channels}
