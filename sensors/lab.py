@@ -288,8 +288,8 @@ def _lab_values(df: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[tuple[p
         (word & dl.isna(), "non-detect {v!r} without a detection limit (give '<DL' or the 检出限 column)"),
         (value_text == "", "value: empty"),
         (value.isna() & vt.str.fullmatch(DECIMAL_COMMA).fillna(False),
-         "value: decimal comma in {v!r}: write the number with a point (0.5); in lab files a comma is "
-         "only a thousands separator (1,234)"),
+         ("value: decimal comma in {v!r}: write the number with a point (0.5); in lab files a comma is "
+         "only a thousands separator (1,234)")),
         ((value_text != "") & value.isna() & ~word, "value: cannot read {v!r} as a number or non-detect"),
         ((value < 0) & ~df["_temperature"], "value: negative concentration {v!r}"),
         (df["detection_limit"].fillna("").ne("") & dl.isna(), "detection_limit: not a number {d!r}"),

@@ -30,9 +30,9 @@ def monthly(
     """Monthly compliance reports (HTML, PDF, CSV, JSON) from InfluxDB and the SQL store."""
     from limits.loader import LimitsError
     from monitoring.config import load_settings
+    from monitoring.influx import InfluxError
     from monitoring.registry import RegistryError
     from monitoring.reports import build_monthly
-    from monitoring.influx import InfluxError
 
     settings = load_settings()
     try:

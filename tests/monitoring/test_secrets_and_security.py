@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from monitoring.cli import app
-from monitoring.security import import_security_events
 from monitoring.influx import InfluxStore
+from monitoring.security import import_security_events
 from sensors.quarantine import Quarantine
 
 

@@ -158,8 +158,8 @@ def test_decimal_comma_is_rejected_never_read_times_ten(tmp_path, lab_registry):
                                'JK-GW01,w01019,2024-04-02 09:00,0.5,mg/L,'])
     df, rejected = read_lab_file(path, lab_registry, "b")
     assert [(r.line, r.reason) for r in rejected] == [
-        (2, "value: decimal comma in '0,5': write the number with a point (0.5); in lab files a comma is "
-            "only a thousands separator (1,234)")]
+        (2, ("value: decimal comma in '0,5': write the number with a point (0.5); in lab files a comma is "
+            "only a thousands separator (1,234)"))]
     assert sorted(df["value"].tolist()) == [0.5, 1234.0]
 
 
