@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from monitoring.roster import schedule as roster
 
@@ -37,8 +38,11 @@ def inspection_roster_draw():
         conf = run.conf or {}
         manual = str(run.run_type).lower().endswith("manual")
         started = run.start_date or run.run_after
-        return roster.scheduled_draw(_run_time(), run_at_iso=started.isoformat(), manual=manual,
-                                     period=conf.get("period"), reason=conf.get("reason"))
+        try:
+            return roster.scheduled_draw(_run_time(), run_at_iso=started.isoformat(), manual=manual,
+                                         period=conf.get("period"), reason=conf.get("reason"))
+        except roster.LateDrawRefused as refused:     # a retry cannot add the missing reason
+            raise AirflowFailException(str(refused)) from refused
 
     draw_quarter()
 
