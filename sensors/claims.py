@@ -23,10 +23,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_LEASE", "owner_alive", "process_start", "read_owner", "take_over", "write_owner"]
+__all__ = ["DEFAULT_LEASE", "owner_alive", "pid_running", "process_start", "read_owner", "take_over", "write_owner"]
 
 #: How long another host must wait before it may take over a claim (an ingest run takes seconds).
 DEFAULT_LEASE = timedelta(minutes=30)
+
+
+def pid_running(pid: int) -> bool:
+    """Does a process with this number exist on this host (ours, or another user's)?"""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def process_start(pid: int) -> float | None:
@@ -85,16 +98,10 @@ def owner_alive(rec: dict[str, Any], now: datetime | None = None) -> bool:
         except (KeyError, TypeError, ValueError):
             return False
     pid = int(rec.get("pid") or 0)
-    if pid <= 0:
+    if pid <= 0 or not pid_running(pid):
         return False
     if pid == os.getpid():
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
     started, recorded = process_start(pid), rec.get("started")
     return not (started is not None and recorded is not None and abs(started - float(recorded)) > 1.0)
 

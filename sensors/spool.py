@@ -38,6 +38,7 @@ from sensors.claims import (
     DEFAULT_LEASE,
     orphan_expired,
     owner_alive,
+    pid_running,
     process_start,
     read_owner,
     take_over,
@@ -65,14 +66,10 @@ def _fsync_dir(path: Path) -> None:
 def writer_alive(pid: int, created: float | None = None) -> bool:
     """Is the process that wrote a segment still running? A live pid that started after the segment was
     created (``created``, Unix seconds) is a different process reusing the number: not the writer."""
+    if not pid_running(pid):
+        return False
     if pid == os.getpid():
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
     if created is not None:
         started = process_start(pid)
         if started is not None and started > created + 1:
