@@ -40,6 +40,7 @@ Airflow settings and why:
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -107,16 +108,31 @@ def parallelism(cpus: int | None = None) -> int:
     return max(4, min(16, 2 * (cpus or os.cpu_count() or 2)))
 
 
-def free_port() -> int:
+#: Where ``free_port`` looks: below Linux's ephemeral range (32768–60999), so that an outgoing connection
+#: of any process cannot take a chosen port in the seconds before its service binds it (a port the
+#: kernel hands out for ``bind(0)`` is in that range and was seen taken that way under load).
+FREE_PORT_RANGE = (20000, 32767)
+
+
+def free_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
+    """A loopback port nobody listens on now, from :data:`FREE_PORT_RANGE` (not in ``taken``)."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(*FREE_PORT_RANGE)
+        if port not in taken and _port_free(port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 def resolve_ports(requested: dict[str, int] | None = None) -> dict[str, int]:
-    """The defaults overridden by ``requested``; a 0 becomes a free loopback port."""
+    """The defaults overridden by ``requested``; a 0 becomes a free loopback port (each a different one)."""
     ports = {**DEFAULT_PORTS, **(requested or {})}
-    return {k: (v or free_port()) for k, v in ports.items()}
+    chosen: dict[str, int] = {}
+    for k, v in ports.items():
+        chosen[k] = v or free_port(set(chosen.values()))
+    return chosen
 
 
 def _port_free(port: int) -> bool:
