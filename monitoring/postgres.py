@@ -26,12 +26,13 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from monitoring.services import free_port
 
 __all__ = ["PostgresNotInstalled", "PostgresStartError", "find_pg_bin", "managed_postgres"]
 
@@ -61,12 +62,6 @@ def find_pg_bin() -> Path:
     if exe:
         return Path(os.path.realpath(exe)).parent
     raise PostgresNotInstalled(INSTALL_HINT)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _unprivileged_prefix(base: Path) -> list[str]:
@@ -109,7 +104,7 @@ def managed_postgres(*, startup_timeout: float = 60) -> Iterator[str]:
                               capture_output=True, text=True, check=False)
         if init.returncode != 0:
             raise PostgresStartError(f"initdb failed ({init.returncode}): {init.stderr.strip()[-2000:]}")
-        port = _free_port()
+        port = free_port()
         with open(log, "ab") as logf:
             proc = subprocess.Popen(
                 [*prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",

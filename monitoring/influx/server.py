@@ -29,7 +29,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -37,6 +36,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
+
+from monitoring.services import free_port
 
 __all__ = ["InfluxdNotInstalled", "InfluxdStartError", "ManagedInfluxd", "managed_influxd"]
 
@@ -110,9 +111,7 @@ def write_config(base_dir: Path, *, http_port: int, rpc_port: int | None = None,
     ``rpc_port``: the backup/restore RPC port on 127.0.0.1 (a free one when ``None``)."""
     for sub in ("meta", "data", "wal"):
         (base_dir / sub).mkdir(parents=True, exist_ok=True)
-    rpc = rpc_port or _free_port()
-    while rpc == http_port:
-        rpc = _free_port()
+    rpc = rpc_port or free_port({http_port})
     config = base_dir / "influxd.conf"
     config.write_text(_CONFIG_TEMPLATE.format(base=base_dir.as_posix(), http_port=http_port, rpc_port=rpc,
                                               host=host), encoding="utf-8")
@@ -125,13 +124,6 @@ class InfluxdNotInstalled(RuntimeError):
 
 class InfluxdStartError(RuntimeError):
     """``influxd`` exited or did not answer ``/ping`` in time; the message ends with its log tail."""
-
-
-def _free_port() -> int:
-    """A currently free TCP port on 127.0.0.1 (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -211,9 +203,8 @@ class ManagedInfluxd:
 
     def _launch(self, exe: str) -> None:
         assert self.base_dir is not None
-        http_port, rpc_port = self.http_port or _free_port(), _free_port()
-        while rpc_port == http_port:
-            rpc_port = _free_port()
+        http_port = self.http_port or free_port()
+        rpc_port = free_port({http_port})
         config = write_config(self.base_dir, http_port=http_port, rpc_port=rpc_port)
         url = f"http://127.0.0.1:{http_port}"
         started = time.monotonic()

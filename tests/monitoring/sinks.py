@@ -15,7 +15,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,12 +24,7 @@ from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from monitoring.services import free_port
 
 
 # ---------------------------------------------------------------------------------------------------

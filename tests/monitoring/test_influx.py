@@ -31,7 +31,8 @@ from monitoring.influx import (
     readings_to_line_protocol,
     to_line_protocol,
 )
-from monitoring.influx.server import ManagedInfluxd, _free_port
+from monitoring.influx.server import ManagedInfluxd
+from monitoring.services import free_port
 from sensors import schema
 
 pytestmark = pytest.mark.influx
@@ -259,7 +260,7 @@ def test_5xx_is_retried_by_urllib3_with_retry_after(influx_store: InfluxStore, r
 
 
 def test_unreachable_server_raises_unavailable() -> None:
-    store = InfluxStore(f"http://127.0.0.1:{_free_port()}", "x", retries=1, backoff_factor=0.01)
+    store = InfluxStore(f"http://127.0.0.1:{free_port()}", "x", retries=1, backoff_factor=0.01)
     assert not store.ping()
     with pytest.raises(InfluxUnavailable, match="unreachable"):
         store.write_lines(["m v=1 1"])
@@ -409,7 +410,7 @@ def test_outage_spools_then_replay_writes_and_removes(tmp_path: Path, readings_f
 
 def test_pending_spool_is_replayed_before_new_lines(influx_store: InfluxStore, tmp_path: Path,
                                                     readings_factory: Factory) -> None:
-    dead = InfluxStore(f"http://127.0.0.1:{_free_port()}", influx_store.database, retries=0)
+    dead = InfluxStore(f"http://127.0.0.1:{free_port()}", influx_store.database, retries=0)
     old = readings_factory(2, flag="D", value=99.0)
     assert SpoolingWriter(dead, tmp_path).write_readings(old).spooled
     writer = SpoolingWriter(influx_store, tmp_path)
@@ -436,7 +437,7 @@ def test_rejected_batches_go_to_rejected_folder_with_reason(influx_store: Influx
     reason = rejected.with_name(rejected.name.removesuffix(".lp.gz") + ".reason.txt").read_text()
     assert "http_status: 400" in reason and "field type conflict" in reason and bad in reason
     # 2) a spooled file with a bad line: replay moves it to rejected/ instead of retrying forever.
-    dead = InfluxStore(f"http://127.0.0.1:{_free_port()}", influx_store.database, retries=0)
+    dead = InfluxStore(f"http://127.0.0.1:{free_port()}", influx_store.database, retries=0)
     SpoolingWriter(dead, tmp_path / "spool").write_batch(
         LineBatch(['readings,point=P3 value=2.5 1772308800', 'readings,point=P4 value=true 1772308800'], "s"))
     assert writer.replay() == (0, 0, 0)
@@ -449,7 +450,7 @@ def test_spool_keeps_multiline_string_fields_exact(influx_store: InfluxStore, tm
     note = 'line one\n第二行 "quoted" \\ end\n'
     frame = pd.DataFrame({"t": pd.to_datetime(["2026-03-01T00:00Z", "2026-03-01T01:00Z"]),
                           "store": ["HW-1", "HW-2"], "note": [note, "plain"], "q_t": [1.25, 2.0]})
-    dead = InfluxStore(f"http://127.0.0.1:{_free_port()}", influx_store.database, retries=0)
+    dead = InfluxStore(f"http://127.0.0.1:{free_port()}", influx_store.database, retries=0)
     assert SpoolingWriter(dead, tmp_path).write_frame(frame, "hw_ledger", ["store"], ["note", "q_t"],
                                                       "t").spooled
     assert SpoolingWriter(influx_store, tmp_path).replay() == (1, 2, 0)
@@ -495,7 +496,7 @@ def test_cli(influx_store: InfluxStore, readings_factory: Factory, tmp_path: Pat
     bad = runner.invoke(influx_app, ["query", "SELEC 1"])
     assert bad.exit_code == 1 and "error parsing query" in bad.output
 
-    dead = InfluxStore(f"http://127.0.0.1:{_free_port()}", influx_store.database, retries=0)
+    dead = InfluxStore(f"http://127.0.0.1:{free_port()}", influx_store.database, retries=0)
     spool = load_settings().write_spool_dir
     SpoolingWriter(dead, spool).write_readings(readings_factory(4, start="2026-04-01T00:00:00+08:00"))
     result = runner.invoke(influx_app, ["replay"])
@@ -505,7 +506,7 @@ def test_cli(influx_store: InfluxStore, readings_factory: Factory, tmp_path: Pat
 
 def test_missing_database_is_spooled_not_rejected(influx_url: str, tmp_path: Path,
                                                   readings_factory: Factory) -> None:
-    store = InfluxStore(influx_url, f"not_yet_{_free_port()}", retries=0)
+    store = InfluxStore(influx_url, f"not_yet_{free_port()}", retries=0)
     writer = SpoolingWriter(store, tmp_path)
     report = writer.write_readings(readings_factory(5))
     assert report.spooled and report.lines_rejected == 0 and "not found" in report.errors[0]
