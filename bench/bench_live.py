@@ -66,6 +66,8 @@ class LiveRunResult:
     minutes: float
     posts: list[dict] = field(default_factory=list)          # title, message, at
     latencies_s: list[float] = field(default_factory=list)
+    samples: list[dict] = field(default_factory=list)         # point, zone, hour, t_ack, t_post
+    hops: list[dict] = field(default_factory=list)            # latency_hops() of each sample
     missing_latency: list[str] = field(default_factory=list)
     silenced_point: str = ""
     processes_before: list[tuple[int, str]] = field(default_factory=list)
@@ -129,6 +131,7 @@ def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=print
     silenced = next(p for p in registry.points_of(online=True) if p.interval_s == 60 and p.kind != "stack")
     result.silenced_point = silenced.id
     lat_points = stacks[:samples]
+    zone_of = {p.id: p.zone for p in lat_points}
     hour = pd.Timestamp(t_start, unit="s", tz="UTC").floor("h") - pd.Timedelta(hours=1)
     sent_at: dict[str, float] = {}
     next_sample = at["lat_from"]
@@ -162,6 +165,8 @@ def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=print
                        if (post.json or {}).get("title", "").endswith(f"#{iid}")]
                 if got:
                     result.latencies_s.append(got[0] - t_ack)
+                    result.samples.append({"point": pid, "zone": zone_of[pid], "hour": hour.isoformat(),
+                                           "t_ack": t_ack, "t_post": got[0]})
                     out(f"  latency {pid}: {got[0] - t_ack:.0f} s")
                     del sent_at[pid]
             time.sleep(2)
@@ -172,11 +177,78 @@ def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=print
         result.exit_code = stack.stop()
         time.sleep(1)
         result.processes_left = alive(pids)
+        result.hops = latency_hops(stack.layout.airflow_home / "airflow.db", result.samples)
         for post, t in zip(sink.posts, sink.posts.times, strict=False):
             body = post.json or {}
             result.posts.append({"title": body.get("title", ""), "message": body.get("message", ""), "at": t})
         sink.stop()
     return result
+
+
+def _epoch(text: str | None) -> float | None:
+    """An Airflow metadata timestamp (naive UTC text in SQLite) as epoch seconds."""
+    return pd.Timestamp(text, tz="UTC").timestamp() if text else None
+
+
+def latency_hops(airflow_db: Path, samples: list[dict]) -> list[dict]:
+    """Where each sample's latency went, from the Airflow metadata DB (SQLite of the live stack):
+
+    * ``wait``: 9014 answer → start of the ingest run that stored the completing packet (spool
+      rotation, then the wait for the next ingest run);
+    * ``ingest``: that run's start → its asset event (zone tasks + summarise);
+    * ``queue``: asset event → start of the evaluate_and_alert run that consumed it (run creation, and
+      waiting behind a busy evaluation: max_active_runs=1);
+    * ``evaluate``: evaluation run start → the webhook sink got the message (task start, evaluation,
+      incidents, notification).
+    The evaluation run is the one running when the message arrived; the ingest run is the latest source
+    of its consumed events that touched the sample's hour in the sample's zone."""
+    import sqlite3
+
+    if not samples or not Path(airflow_db).exists():
+        return []
+    db = sqlite3.connect(f"file:{airflow_db}?mode=ro", uri=True)
+    runs = db.execute("SELECT id, run_id, dag_id, start_date, end_date FROM dag_run "
+                      "WHERE dag_id IN ('evaluate_and_alert', 'ingest_readings')").fetchall()
+    evals = sorted((_epoch(start), _epoch(end), rid) for rid, _, dag, start, end in runs
+                   if dag == "evaluate_and_alert" and start)
+    ingest_start = {run_id: _epoch(start) for _, run_id, dag, start, _ in runs if dag == "ingest_readings"}
+    out = []
+    for s in samples:
+        hour_end = pd.Timestamp(s["hour"]) + pd.Timedelta(minutes=59)
+        e = [(start, rid) for start, end, rid in evals if start <= s["t_post"] and (end is None or end >= s["t_post"] - 2)]
+        if not e:
+            out.append({"point": s["point"], "total": s["t_post"] - s["t_ack"]})
+            continue
+        e_start, e_id = max(e)
+        events = db.execute("SELECT ae.source_run_id, ae.timestamp, ae.extra FROM dagrun_asset_event d "
+                            "JOIN asset_event ae ON ae.id = d.event_id WHERE d.dag_run_id = ?", (e_id,)).fetchall()
+        touching = []
+        for run_id, ts, extra in events:
+            zone = json.loads(extra or "{}").get("zones", {}).get(s["zone"])
+            if zone and zone.get("first_time") and pd.Timestamp(zone["first_time"]) <= hour_end:
+                touching.append((_epoch(ts), run_id))
+        hop = {"point": s["point"], "total": s["t_post"] - s["t_ack"]}
+        if touching:
+            ev_t, run_id = max(touching)
+            i_start = ingest_start.get(run_id)
+            if i_start is not None:
+                hop |= {"wait": i_start - s["t_ack"], "ingest": ev_t - i_start}
+            hop |= {"queue": e_start - ev_t}
+        hop["evaluate"] = s["t_post"] - e_start
+        out.append(hop)
+    db.close()
+    return out
+
+
+def hops_table(hops: list[dict]) -> list[str]:
+    """p50 / p95 / max of each hop, in seconds."""
+    lines = []
+    for key in ("wait", "ingest", "queue", "evaluate", "total"):
+        v = [h[key] for h in hops if key in h]
+        if v:
+            lines.append(f"  {key:<9} n={len(v):<3} p50={np.percentile(v, 50):6.1f} s  "
+                         f"p95={np.percentile(v, 95):6.1f} s  max={max(v):6.1f} s")
+    return lines
 
 
 def summary(r: LiveRunResult) -> str:
@@ -187,6 +259,7 @@ def summary(r: LiveRunResult) -> str:
              f"alert latency (9014 of the completing packet → webhook): n={len(r.latencies_s)} "
              f"p50={r.p(50):.0f} s p95={r.p(95):.0f} s max={max(r.latencies_s, default=float('nan')):.0f} s"
              + (f"; no alert for {', '.join(r.missing_latency)}" if r.missing_latency else ""),
+             "where the time went (hops of each sample):", *hops_table(r.hops),
              f"processes before stop ({len(r.processes_before)}):"]
     lines += [f"  {pid:>7} {cmd}" for pid, cmd in r.processes_before]
     lines.append(f"after stop: exit status {r.exit_code}, processes left: {r.processes_left or 'none'}")

@@ -1,8 +1,10 @@
 """Compliance evaluation and incident alerts, once per ingest run (scheduled on ``envmon://readings``).
 
-The ingest run's asset event names, per zone, the first and last new reading; the evaluation covers
-only the windows those readings touched (:func:`monitoring.alerting.touched_windows`), updates
-incidents and notifies. Several events queued while a run was busy are taken together.
+The ingest run's asset event names, per zone and point kind, the first new reading; the evaluation
+covers only the completed windows those readings touched and the hour that completed since the last
+evaluation (:func:`monitoring.alerting.evaluation_plan`: hour windows from their hour, day windows
+from local midnight; nothing while the news is all in the running hour), updates incidents and
+notifies. Several events queued while a run was busy are taken together.
 
 A manual run may pass ``{"start": ISO, "end": ISO}`` as run conf to (re-)evaluate a period (backfill:
 incidents are updated in place, a notification already sent is never sent again; ``"notify": false``
@@ -39,7 +41,8 @@ def evaluate_and_alert():
                                                  notify=bool(conf.get("notify", True)))
         else:
             extras = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
-            report = alerting.evaluate_and_alert(touched=alerting.touched_zones(extras))
+            report = alerting.evaluate_and_alert(touched=alerting.touched_zones(extras),
+                                                 kinds=alerting.touched_kinds(extras))
         return report.as_dict()
 
     evaluate()

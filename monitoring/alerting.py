@@ -1,10 +1,12 @@
 """Evaluate → incidents → notifications: what the ``evaluate_and_alert`` DAGs run (issue #3 §5).
 
-* :func:`evaluate_and_alert` — evaluate the completed hours a batch of new readings touched (from the
-  start of the local day of the earliest new reading, so daily water means and noise day/night periods
-  are recomputed whole), apply the assessments to the incidents (idempotent: a backfill updates
-  incidents without re-sending what was sent), escalate unacknowledged ones, notify, and retry
-  undelivered notifications.
+* :func:`evaluate_and_alert` — evaluate the completed windows a batch of new readings touched
+  (:func:`evaluation_plan`: hour windows of the air points from the hour of the earliest new reading,
+  day windows — daily water means, ambient 24-h/8-h, noise day/night — from its local midnight; nothing
+  at all while the new readings only fall in the running hour), apply the assessments to the incidents
+  (idempotent: a backfill updates incidents without re-sending what was sent), escalate unacknowledged
+  ones, notify, and retry undelivered notifications. Safety readings are reconciled from the earliest
+  new reading, not from midnight.
 * :func:`check_data_capture` — the deadman (:mod:`monitoring.incidents.deadman`: threshold, start-up
   grace, cluster/county incidents, hysteresis on recovery).
 * :func:`check_hazardous_waste` — the daily ledger checks (storage age, temporary-point stock,
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -64,15 +67,37 @@ def touched_zones(extras: list[dict[str, Any]]) -> dict[str, str]:
     return {z: t.isoformat() for z, t in first.items()}
 
 
-def touched_windows(assessments: pd.DataFrame, touched: dict[str, str]) -> pd.DataFrame:
+def touched_kinds(extras: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Earliest new reading per zone and point kind over the asset events of one or more ingest runs
+    (an event without ``kinds`` — older ingest — counts for none: :func:`touched_zones` covers it)."""
+    first: dict[str, dict[str, pd.Timestamp]] = {}
+    for extra in extras:
+        for zone, news in (extra or {}).get("zones", {}).items():
+            for kind, t in (news.get("kinds") or {}).items():
+                t = pd.Timestamp(t)
+                first.setdefault(zone, {})[kind] = min(first.get(zone, {}).get(kind, t), t)
+    return {z: {k: t.isoformat() for k, t in kinds.items()} for z, kinds in first.items()}
+
+
+def touched_windows(assessments: pd.DataFrame, touched: dict[str, str],
+                    completed_after: datetime | None = None) -> pd.DataFrame:
     """The assessments of windows that new readings touched: per zone, windows ending after the zone's
-    first new reading (a day or night window containing it included). Other windows were judged
-    before on the same data and are left alone."""
-    if assessments.empty or not touched:
-        return assessments.iloc[0:0] if not touched else assessments
-    since = assessments["zone"].map({z: pd.Timestamp(t) for z, t in touched.items()})
+    first new reading (a day or night window containing it included); and, for every zone, windows
+    that completed since the last evaluation (ending after ``completed_after``: the hour that just
+    closed is judged once it is whole). Other windows were judged before on the same data and are
+    left alone."""
+    if assessments.empty:
+        return assessments
+    since = pd.to_datetime(assessments["zone"].map({z: pd.Timestamp(t) for z, t in touched.items()}), utc=True)
     keep = since.notna() & (assessments["window_end"] > since)
+    if completed_after is not None:
+        keep = keep | (assessments["window_end"] > pd.Timestamp(completed_after))
     return assessments[keep.fillna(False).astype(bool)]
+
+
+def local_midnight(t: pd.Timestamp) -> pd.Timestamp:
+    """00:00 Asia/Shanghai of the local day containing ``t`` (UTC)."""
+    return pd.Timestamp(t).tz_convert(LOCAL_TZ).normalize().tz_convert("UTC")
 
 
 def evaluation_window(first_times: list[str | None], now: datetime,
@@ -81,8 +106,98 @@ def evaluation_window(first_times: list[str | None], now: datetime,
     end = completed_hour(now)
     known = [pd.Timestamp(t) for t in first_times if t]
     earliest = min(known) if known else end - default
-    start = earliest.tz_convert(LOCAL_TZ).normalize().tz_convert("UTC")
-    return max(start, end - MAX_LOOKBACK), end
+    return max(local_midnight(earliest), end - MAX_LOOKBACK), end
+
+
+#: Point kinds whose windows are clock hours (GB 16297 hourly means of stacks, fugitive and in-site VOCs
+#: points): evaluated from the hour of the earliest new reading. Every other kind has day windows
+#: (daily water means and pH range, ambient 24-h and O₃ 8-h, noise Ld/Ln beside each hour, samples).
+HOUR_WINDOW_KINDS = ("stack", "fugitive", "insite_vocs")
+#: Point kinds without compliance windows: safety sensors are judged packet by packet
+#: (:mod:`monitoring.safety`; their batch path is reconciled from the earliest new reading).
+NO_WINDOW_KINDS = ("safety",)
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What one evaluation after an ingest run covers (:func:`evaluation_plan`)."""
+
+    hour_start: pd.Timestamp        #: start of the hour windows evaluated (air points)
+    day_start: pd.Timestamp         #: start of the day windows evaluated (every other kind)
+    end: pd.Timestamp               #: the last completed hour: no window ends after it
+    zone: str | None                #: one zone, or None for all
+    completed_after: pd.Timestamp | None   #: windows ending after this completed since the last evaluation
+
+
+def evaluation_plan(touched: dict[str, str], now: datetime, evaluated_until: datetime | None = None,
+                    kinds: dict[str, dict[str, str]] | None = None) -> EvaluationPlan | None:
+    """The windows an ingest run's new readings touched, as periods to evaluate, or None: nothing to do.
+
+    A window is judged once it is complete (it ends at or before the last completed hour ``end``). The
+    new readings touch, per zone, the windows containing them; ``evaluated_until`` (the ``end`` of the
+    previous evaluation) adds the windows that completed since, for every zone — the hour that closed
+    while its readings were already stored. Hour windows (:data:`HOUR_WINDOW_KINDS`) are evaluated from
+    the hour of the earliest of the two, day windows from its local midnight (a day window is judged
+    whole). ``kinds`` ({zone: {kind: first new reading}}, :func:`touched_kinds`) tells the two apart: a
+    late hour of one stack then evaluates the air points from that hour and no day window at all;
+    without it every new reading counts for both. New readings in the running hour only, with no hour
+    completed since the last evaluation: None (their windows are judged when the hour completes)."""
+    end = completed_hour(now)
+    hour_news: list[pd.Timestamp] = []
+    day_news: list[pd.Timestamp] = []
+    for zone, t in touched.items():
+        by_kind = (kinds or {}).get(zone)
+        if not by_kind:
+            if t:
+                hour_news.append(pd.Timestamp(t))
+                day_news.append(pd.Timestamp(t))
+            continue
+        for kind, kt in by_kind.items():
+            if kind in NO_WINDOW_KINDS:
+                continue
+            (hour_news if kind in HOUR_WINDOW_KINDS else day_news).append(pd.Timestamp(kt))
+    if not hour_news and not day_news:
+        return None
+    done = pd.Timestamp(evaluated_until).tz_convert("UTC") if evaluated_until is not None else None
+
+    def since(news: list[pd.Timestamp]) -> pd.Timestamp:
+        if done is None:                  # first evaluation here: the whole local day, as a backfill would
+            return local_midnight(min(news or hour_news or day_news))
+        return min([*news, done]).tz_convert("UTC")
+
+    floor = end - MAX_LOOKBACK
+    hour_start = max(since(hour_news).floor("h"), floor)
+    day_start = max(local_midnight(since(day_news)), floor)
+    if hour_start >= end and since(day_news) >= end:
+        return None
+    completed = done if done is not None and done < end else None
+    zone = next(iter(touched)) if len(touched) == 1 and completed is None else None
+    return EvaluationPlan(hour_start=min(hour_start, end), day_start=day_start if since(day_news) < end else end,
+                          end=end, zone=zone, completed_after=completed)
+
+
+def _watermark(settings: Settings) -> Path:
+    return settings.records_dir / "evaluated-until"
+
+
+def evaluated_until(settings: Settings) -> datetime | None:
+    """The end of the last evaluation after an ingest run (``records/evaluated-until``), or None."""
+    try:
+        return pd.Timestamp(_watermark(settings).read_text(encoding="utf-8").strip()).to_pydatetime()
+    except (OSError, ValueError):
+        return None
+
+
+def mark_evaluated(settings: Settings, end: datetime) -> None:
+    """Record ``end`` as evaluated (never moves back: a late run of an older hour leaves it)."""
+    before = evaluated_until(settings)
+    if before is not None and pd.Timestamp(before) >= pd.Timestamp(end):
+        return
+    path = _watermark(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(pd.Timestamp(end).tz_convert("UTC").isoformat(), encoding="utf-8")
+    tmp.replace(path)
 
 
 def _context(settings: Settings | None, registry: Registry | None):
@@ -119,34 +234,58 @@ def _apply(manager, changes, settings: Settings, registry: Registry, report: Ale
 
 
 def evaluate_and_alert(*, first_times: list[str | None] | None = None, touched: dict[str, str] | None = None,
+                       kinds: dict[str, dict[str, str]] | None = None,
                        start: datetime | None = None, end: datetime | None = None, zone: str | None = None,
                        now: datetime | None = None, notify: bool = True,
                        settings: Settings | None = None, registry: Registry | None = None) -> AlertReport:
     """Evaluate and update incidents, then notify (unless ``notify`` is false).
 
-    ``touched``: {zone: first new reading} of one ingest run (:func:`touched_zones`): one evaluation
-    from the local midnight of the earliest (so that daily water means and noise day/night periods are
-    whole) to the last completed hour, restricted to those zones, and only the windows the new
-    readings touched go to the incidents. ``start``/``end``: a given period (backfill). ``first_times``:
-    the older per-event form (all zones)."""
+    ``touched``: {zone: first new reading} of one ingest run (:func:`touched_zones`): only the windows
+    those readings touched and the windows completed since the last evaluation
+    (:func:`evaluation_plan`; ``kinds``: {zone: {kind: first new reading}}, :func:`touched_kinds`) are
+    evaluated and go to the incidents; safety readings are reconciled from
+    the earliest new reading. ``start``/``end``: a given period (backfill: every window of it,
+    nothing already sent is sent again). ``first_times``: the older per-event form (all zones, from
+    local midnight)."""
     # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.compliance.evaluate import evaluate_period
     from monitoring.incidents import IncidentManager
 
     now = now or datetime.now(UTC)
     settings, registry, catalogue, store = _context(settings, registry)
-    if start is None or end is None:
-        times = list(touched.values()) if touched is not None else (first_times or [])
-        start, end = evaluation_window(times, now)
-        if touched is not None and len(touched) == 1:
-            zone = next(iter(touched))
-    report = AlertReport(start=pd.Timestamp(start).isoformat(), end=pd.Timestamp(end).isoformat())
+    plan: EvaluationPlan | None = None
+    safety_since: datetime | None = start
+    if touched is not None:
+        known = [pd.Timestamp(t) for t in touched.values() if t]
+        if kinds:        # per-kind news: the safety readings' own earliest, none without safety news
+            known = [pd.Timestamp(k["safety"]) for k in kinds.values() if k.get("safety")]
+        safety_since = min(known).to_pydatetime() if known else None
+        plan = evaluation_plan(touched, now, evaluated_until(settings), kinds)
+        if plan is not None:
+            start, end, zone = plan.day_start, plan.end, plan.zone
+    elif start is None or end is None:
+        start, end = evaluation_window(first_times or [], now)
+    report = AlertReport(start=pd.Timestamp(start).isoformat() if start is not None else "",
+                         end=pd.Timestamp(end).isoformat() if end is not None else "")
     if touched is not None and not touched:
         return report
-    evaluation = evaluate_period(store, registry, catalogue, start, end, zone=zone, write=True)
-    assessments = evaluation.assessments
-    if touched is not None:
-        assessments = touched_windows(assessments, touched)
+    if touched is not None and plan is None:
+        # only readings of the running hour: no window of theirs is complete; safety alarms still go
+        report.details["evaluated"] = "nothing complete"
+        _reconcile_safety(report, store, registry, settings, catalogue, safety_since, now,
+                          next(iter(touched)) if len(touched) == 1 else None, notify)
+        return report
+    if plan is not None:
+        day_kinds = sorted({p.kind for p in registry} - set(HOUR_WINDOW_KINDS) - set(NO_WINDOW_KINDS))
+        parts = [evaluate_period(store, registry, catalogue, s, plan.end, zone=plan.zone, write=True,
+                                 kinds=k).assessments
+                 for s, k in ((plan.hour_start, HOUR_WINDOW_KINDS), (plan.day_start, day_kinds)) if s < plan.end]
+        assessments = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+        assessments = touched_windows(assessments, touched or {}, plan.completed_after)
+        report.start = plan.hour_start.isoformat()
+        report.details["day_windows_from"] = plan.day_start.isoformat()
+    else:
+        assessments = evaluate_period(store, registry, catalogue, start, end, zone=zone, write=True).assessments
     report.windows = len(assessments)
     report.exceedances = int((assessments["verdict"] == "exceeds").sum()) if len(assessments) else 0
     # issue #14: soil above the screening value → a follow-up task, not an incident; groundwater trends
@@ -166,11 +305,21 @@ def evaluate_and_alert(*, first_times: list[str | None] | None = None, touched: 
     else:
         report.opened, report.updated, report.cleared = (len(changes.opened), len(changes.updated),
                                                          len(changes.cleared))
-    from monitoring.safety.batch import reconcile_stored  # safety alarms: the batch path (issue #14)
-
-    report.details["safety"] = reconcile_stored(store, registry, settings, start, now, catalogue=catalogue,
-                                                zone=zone, now=now, deliver=notify)
+    _reconcile_safety(report, store, registry, settings, catalogue, safety_since, now, zone, notify)
+    if plan is not None:
+        mark_evaluated(settings, plan.end)
     return report
+
+
+def _reconcile_safety(report: AlertReport, store, registry: Registry, settings: Settings, catalogue,
+                      since: datetime | None, now: datetime, zone: str | None, notify: bool) -> None:
+    """Safety alarms: the batch path (issue #14) over the stored safety readings since ``since``."""
+    from monitoring.safety.batch import reconcile_stored
+
+    if since is None:
+        return
+    report.details["safety"] = reconcile_stored(store, registry, settings, since, now, catalogue=catalogue,
+                                                zone=zone, now=now, deliver=notify)
 
 
 def last_valid_times(store, now: datetime, lookback: timedelta = DEADMAN_LOOKBACK) -> pd.DataFrame:

@@ -68,6 +68,7 @@ class IngestReport:
     reasons: dict[str, int] = field(default_factory=dict)
     first_time: str | None = None
     last_time: str | None = None
+    first_by_kind: dict[str, str] = field(default_factory=dict)   # earliest stored reading per point kind
     quarantine_file: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)   # wall time per step (decode, units, …)
 
@@ -89,10 +90,10 @@ def readings_asset():
 
 
 def run_asset_extra(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """What one ingest run stored, per zone: ``{"zones": {zone: {first_time, last_time, readings}}}``
-    (zones that stored nothing are left out)."""
+    """What one ingest run stored, per zone: ``{"zones": {zone: {first_time, last_time, readings, kinds}}}``
+    (``kinds``: earliest stored reading per point kind; zones that stored nothing are left out)."""
     zones = {r["zone"]: {"first_time": r.get("first_time"), "last_time": r.get("last_time"),
-                         "readings": r.get("readings_stored", 0)}
+                         "readings": r.get("readings_stored", 0), "kinds": r.get("first_by_kind") or {}}
              for r in reports if r.get("readings_stored")}
     return {"zones": zones}
 
@@ -334,6 +335,8 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
         if len(checked.valid):
             report.first_time = checked.valid["time"].min().isoformat()
             report.last_time = checked.valid["time"].max().isoformat()
+            report.first_by_kind = {str(k): t.isoformat()
+                                    for k, t in checked.valid.groupby("kind", observed=True)["time"].min().items()}
 
         clock = _lap(report, "write", clock)
         path = quarantine.flush()                      # on disk before the input is marked consumed

@@ -8,7 +8,7 @@ because InfluxQL cannot take the energy mean), evaluates, and writes assessments
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,10 +65,11 @@ def _ts(value: Any) -> pd.Timestamp:
 
 def evaluate_aggregates(agg: pd.DataFrame, registry: Any, catalogue: Any, *, start: Any, end: Any,
                         background: pd.DataFrame | None = None, min_capture: float = 0.75,
-                        zone: str | None = None) -> Evaluation:
+                        zone: str | None = None, kinds: Collection[str] | None = None) -> Evaluation:
     """Evaluate hourly aggregates (:data:`~monitoring.compliance.aggregate.AGG_COLUMNS`) over [start, end).
 
-    ``background``: aggregates of ``bg`` noise readings. ``zone`` restricts the registry points judged.
+    ``background``: aggregates of ``bg`` noise readings. ``zone`` and ``kinds`` (point kinds) restrict
+    the registry points judged.
     """
     start, end = _ts(start), _ts(end)
     if end <= start:
@@ -76,6 +77,8 @@ def evaluate_aggregates(agg: pd.DataFrame, registry: Any, catalogue: Any, *, sta
     points = points_table(registry)
     if zone is not None:
         points = points[points["zone"] == zone]
+    if kinds is not None:
+        points = points[points["kind"].isin(list(kinds))]
     limits = catalogue.point_limits(registry, on=start.tz_convert(LOCAL_TZ).date())
     limits = limits[limits["point"].isin(points["point"])]
     hourly = best_period(agg)
@@ -127,8 +130,10 @@ def evaluate_chunks(chunks: Iterable[pd.DataFrame], registry: Any, catalogue: An
 # ---------------------------------------------------------------------------------------------------
 # Store-backed
 # ---------------------------------------------------------------------------------------------------
-def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone: str | None) -> pd.DataFrame:
-    """Hourly aggregates of every non-noise reading computed by InfluxDB (one query per flag class)."""
+def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone: str | None,
+                       kinds: Collection[str] | None = None) -> pd.DataFrame:
+    """Hourly aggregates of every non-noise reading (of ``kinds``, when given) computed by InfluxDB (one
+    query per flag class)."""
     params: dict[str, object] = {"lo": start.value, "hi": end.value}
     where = ["time >= $lo", "time < $hi", "\"kind\" != 'noise'"]
     stats = " OR ".join(f"\"statistic\" = '{s}'" for s in VALUE_STATISTICS)
@@ -137,6 +142,8 @@ def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone:
     if zone is not None:
         params["zone"] = zone
         where.append("\"zone\" = $zone")
+    if kinds is not None:
+        where.append("(" + " OR ".join(f"\"kind\" = '{k}'" for k in sorted(kinds)) + ")")
     base = " AND ".join(where)
     m = quote_ident(READINGS_MEASUREMENT)
     group = "GROUP BY time(1h), \"point\", \"parameter\", \"period\" fill(none)"
@@ -174,29 +181,35 @@ def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone:
     return out[list(AGG_COLUMNS)].astype(AGG_COLUMNS)
 
 
-def period_aggregates(store: Any, start: Any, end: Any, zone: str | None = None
-                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def period_aggregates(store: Any, start: Any, end: Any, zone: str | None = None,
+                      kinds: Collection[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(hourly aggregates of every value reading, aggregates of background-noise readings) over [start, end)
     from InfluxDB — the input of :func:`evaluate_aggregates`, also used by the monthly reports.
 
     Non-noise aggregates are computed by InfluxDB; noise is read raw (the energy mean needs the levels), with
-    12 h more so that a night crossing ``end`` closes.
+    12 h more so that a night crossing ``end`` closes. ``kinds``: only points of these kinds (registry
+    ``kind``; all when None).
     """
     start, end = _ts(start), _ts(end)
-    agg = _influx_aggregates(store, start, end, zone)
+    air_kinds = None if kinds is None else [k for k in kinds if k != "noise"]
+    agg = _influx_aggregates(store, start, end, zone, air_kinds) if air_kinds != [] else empty_aggregates()
+    if kinds is not None and "noise" not in kinds:
+        return agg, empty_aggregates()
     noise = store.read_readings(start, end + pd.Timedelta(hours=12), kind="noise", zone=zone)
     noise_agg, bg = split_background(noise)
     return combine_aggregates([agg, noise_agg]), bg
 
 
 def evaluate_period(store: Any, registry: Any, catalogue: Any, start: Any, end: Any, zone: str | None = None,
-                    write: bool = True, min_capture: float = 0.75) -> Evaluation:
+                    write: bool = True, min_capture: float = 0.75,
+                    kinds: Collection[str] | None = None) -> Evaluation:
     """Evaluate [start, end) from InfluxDB; with ``write`` store assessments (measurement ``assessments``,
-    every window: incidents clear on compliant windows) and capture (measurement ``capture``)."""
+    every window: incidents clear on compliant windows) and capture (measurement ``capture``).
+    ``kinds``: only the points of these registry kinds (all when None)."""
     start, end = _ts(start), _ts(end)
-    agg, bg = period_aggregates(store, start, end, zone)
+    agg, bg = period_aggregates(store, start, end, zone, kinds)
     result = evaluate_aggregates(agg, registry, catalogue, start=start, end=end, background=bg,
-                                 min_capture=min_capture, zone=zone)
+                                 min_capture=min_capture, zone=zone, kinds=kinds)
     if write:
         a = result.assessments
         if not a.empty:

@@ -72,3 +72,39 @@ def test_exceedance_fires_and_clears_calibration_never_alerts_backfill_silent(pi
     again = [i for i in IncidentManager(pipeline_env.sql_url).list() if i.point == POINT]
     assert [i.id for i in again] == [inc.id]
     assert len(webhook.posts) == sent
+
+
+def test_after_an_ingest_run_only_completed_windows_the_news_touched_are_evaluated(pipeline_env, influx_store,
+                                                                                 webhook, monkeypatch):
+    """The ingest-run path (asset event → ``touched``): the exceeding hour alerts once it is complete;
+    news of the running hour evaluates nothing; the next completed hour is evaluated from its own start,
+    not from midnight (issue #8 §2: "evaluates only the windows that the new readings touched")."""
+    from monitoring import alerting
+
+    monkeypatch.setenv("ENVMON_INCIDENT_MIN_MINUTES", "60")
+    levels = [40, 45, 210]                                     # 08:00, 09:00, 10:00 local; 10:00 exceeds
+    influx_store.write_readings(minute_readings(levels, calibrate_hour=0))
+    local = "Asia/Shanghai"
+    eleven = pd.Timestamp("2026-11-16 11:00", tz=local)
+    first = alerting.evaluate_and_alert(touched={"jiangkou": START.isoformat()},
+                                        now=eleven + pd.Timedelta(seconds=40))
+    assert first.opened >= 1 and first.sent >= 1
+    assert any(POINT in p.json["message"] or "颗粒物" in p.json["message"] for p in webhook.posts)
+    assert alerting.evaluated_until(pipeline_env) == eleven
+    sent = len(webhook.posts)
+
+    # news of the running hour only (11:00:20): no window of it is complete → nothing evaluated
+    running = alerting.evaluate_and_alert(touched={"jiangkou": (eleven + pd.Timedelta(seconds=20)).isoformat()},
+                                          now=eleven + pd.Timedelta(seconds=70))
+    assert running.windows == 0 and running.details.get("evaluated") == "nothing complete"
+    assert len(webhook.posts) == sent
+
+    # 12:00: the 11:00 hour completed; the air hour windows are evaluated from 11:00, not from midnight
+    influx_store.write_readings(minute_readings(levels + [220], calibrate_hour=0).iloc[-60:])
+    noon = alerting.evaluate_and_alert(touched={"jiangkou": (eleven + pd.Timedelta(minutes=59)).isoformat()},
+                                       now=eleven + pd.Timedelta(hours=1, seconds=30))
+    assert pd.Timestamp(noon.start) == eleven
+    assert pd.Timestamp(noon.details["day_windows_from"]) == pd.Timestamp("2026-11-16 00:00", tz=local)
+    assert noon.windows > 0 and noon.exceedances >= 1
+    assert noon.opened == 0, "the running incident is updated, not opened again"
+    assert alerting.evaluated_until(pipeline_env) == eleven + pd.Timedelta(hours=1)
