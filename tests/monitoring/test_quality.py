@@ -114,6 +114,31 @@ def test_wrong_dtype_quarantines_the_whole_batch() -> None:
     assert "value is" in res.quarantined["reason"].iloc[0]
 
 
+def test_schema_types_in_the_summary_are_what_ge_reports() -> None:
+    """The dtype check (issue #13: no GE expectation per column when every dtype is right) records the
+    same ``schema_types`` results as GE's ``expect_column_values_to_be_of_type`` on the same frame."""
+    import great_expectations.expectations as gxe
+
+    from monitoring.quality import _GE_TYPE, _ge_validate
+
+    df = good_batch()
+    res = validate_batch(df, now=NOW, batch="q1")
+    ge = _ge_validate(df, {f"schema_types.{c}": gxe.ExpectColumnValuesToBeOfType(column=c, type_=_GE_TYPE[t])
+                           for c, t in READINGS_COLUMNS.items()})
+    assert {k: v for k, v in res.summary["ge"].items() if k.startswith("schema_types.")} == ge
+    assert list(res.summary["ge"])[:2] == ["schema_columns", "schema_types.time"]
+
+
+def test_reused_suite_judges_each_batch_by_its_own_now() -> None:
+    """The row suite is built once per process; the future-time bound is the one of each call."""
+    df = good_batch()                     # times NOW − 60 min … NOW − 21 min
+    early = NOW - timedelta(hours=2)      # every reading is then more than 5 min in the future
+    for now, future in ((NOW, 0), (early, len(df)), (NOW, 0)):
+        res = validate_batch(df, now=now, batch="q1")
+        assert res.summary["ge"]["time_not_future"]["unexpected_count"] == future
+        assert res.summary["consistent"] and len(res.quarantined) == future
+
+
 def test_empty_batch() -> None:
     res = validate_batch(good_batch().iloc[0:0], now=NOW, batch="empty")
     assert res.valid.empty and res.quarantined.empty and res.summary["rows_in"] == 0
