@@ -235,8 +235,12 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
 
     origins: list[str] = []
     lines: list[bytes] = []
+    names: dict[Path, str] = {}
     for path, lineno, raw in spool.read_segments(paths):
-        origins.append(f"spool segment {path.name.split('.claimed-')[0]}:{lineno}")
+        name = names.get(path)
+        if name is None:
+            name = names[path] = f"spool segment {path.name.split('.claimed-')[0]}:"
+        origins.append(f"{name}{lineno}")
         lines.append(raw)
     report.packets += len(lines)
     decoded = decode_packets(lines, registry, batch, origins)
@@ -326,6 +330,8 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
         clock = _lap(report, "quality", clock)
 
         result = writer.write_readings(checked.valid)
+        for step, seconds in result.seconds.items():   # parts of "write": serialise, HTTP round trips
+            report.seconds[step] = round(report.seconds.get(step, 0.0) + seconds, 3)
         report.readings_stored = result.lines_written
         report.lines_spooled = result.lines_spooled
         if ledgers:

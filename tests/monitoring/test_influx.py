@@ -408,6 +408,40 @@ def test_outage_spools_then_replay_writes_and_removes(tmp_path: Path, readings_f
         server.stop()
 
 
+def test_pipelined_write_spools_from_the_failed_request_on(tmp_path: Path, readings_factory: Factory) -> None:
+    """Rows go ``batch_lines`` per request, the next request's lines serialised while one is in flight;
+    when the server dies after the first request, the failed request and every later row are spooled
+    (in order, nothing sent after the failure) and a replay completes the batch."""
+    server = ManagedInfluxd(tmp_path / "influx")
+    url = server.__enter__()
+
+    class StopsBeforeSecondRequest(InfluxStore):
+        calls = 0
+
+        def write_lines(self, lines, precision="ns"):
+            StopsBeforeSecondRequest.calls += 1
+            if StopsBeforeSecondRequest.calls == 2:
+                server.stop()                                 # a real outage between two requests
+            return super().write_lines(lines, precision)
+
+    try:
+        store = StopsBeforeSecondRequest(url, "envmon", retries=1, backoff_factor=0.01, batch_lines=4)
+        store.ensure_database()
+        writer = SpoolingWriter(store, tmp_path / "spool")
+        batch = readings_factory(10)
+        report = writer.write_readings(batch)
+        assert (report.lines_written, report.lines_spooled, report.lines_rejected) == (4, 6, 0)
+        assert report.seconds["serialise"] > 0 and report.seconds["http"] > 0
+        [spooled] = writer.pending()
+        assert read_spool_file(spooled).lines == readings_to_line_protocol(batch).lines[4:]
+        server.start()
+        assert writer.replay() == (1, 6, 0)
+        assert store.count("readings") == 10
+        pd.testing.assert_frame_equal(store.read_readings(T0, T0 + pd.Timedelta("1d")), _stored(batch))
+    finally:
+        server.stop()
+
+
 def test_pending_spool_is_replayed_before_new_lines(influx_store: InfluxStore, tmp_path: Path,
                                                     readings_factory: Factory) -> None:
     dead = InfluxStore(f"http://127.0.0.1:{free_port()}", influx_store.database, retries=0)
