@@ -17,19 +17,23 @@ was lost (stored == produced − quarantined == what the server counts).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_write import raw_write_rate
+from bench.proctree import TreeMemory, cpu_seconds
 from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.influx.server import ManagedInfluxd
 from monitoring.registry import load_registry
@@ -41,6 +45,15 @@ def _peak_rss_mib() -> tuple[float, float]:
     """Peak RSS of this process and of the largest worker process, MiB."""
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
+@contextlib.contextmanager
+def _removed(path: str) -> Iterator[None]:
+    """Remove the directory ``path`` afterwards, whatever happens."""
+    try:
+        yield
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _load() -> str:
@@ -57,7 +70,9 @@ def ratio(hours: int, workers: int | None) -> None:
 
     registry = load_registry()
     print(f"machine: {os.cpu_count()} cores, {_load()}")
-    with tempfile.TemporaryDirectory() as tmp, ManagedInfluxd(Path(tmp) / "influxd") as url:
+    tmp = tempfile.mkdtemp(prefix="bench-e2e-")
+    server = ManagedInfluxd(Path(tmp) / "influxd")
+    with _removed(tmp), server as url:
         os.environ.update(ENVMON_DATA_DIR=str(Path(tmp) / "data"), ENVMON_INFLUX_URL=url,
                           ENVMON_INFLUX_DB="bench_e2e")
         settings = load_settings().ensure_dirs()
@@ -80,14 +95,18 @@ def ratio(hours: int, workers: int | None) -> None:
         t = time.perf_counter()
         warm_up()
         context_s = time.perf_counter() - t
+        own0, recv0 = os.times(), cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         sent = simulator.send_packets("127.0.0.1", port, packets, connections=8)
         t_sent = time.perf_counter()
+        own1, recv1, influx1 = os.times(), cpu_seconds(proc.pid), cpu_seconds(server.pid)
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+        t_ready = time.perf_counter()
         reports, failures = ingest_zones(list(registry.zones), settings=settings, registry=registry,
                                          workers=workers)
         t_end = time.perf_counter()
+        own2, influx2 = os.times(), cpu_seconds(server.pid)
         assert not failures, f"zones failed: {failures}"
         stored = sum(r.readings_stored for r in reports)
         quarantined = sum(r.quarantined for r in reports)
@@ -101,12 +120,18 @@ def ratio(hours: int, workers: int | None) -> None:
             steps[k] = steps.get(k, 0.0) + v
     print(f"packets: {len(packets):,} ({readings:,} readings, {hours} h of minute data, whole registry); "
           f"acknowledged {sent.acked:,}")
+    sender_cpu = (own1.user + own1.system) - (own0.user + own0.system)
+    workers_cpu = (own2.children_user + own2.children_system) - (own1.children_user + own1.children_system)
     print(f"  devices → receiver (fsync, 9014): {len(packets) / (t_sent - t0):,.0f} packets/s, "
-          f"{t_sent - t0:.1f} s")
-    print(f"  spool → ingest (decode, units, GE, write; zones in parallel): {stored / (t_end - t_sent):,.0f} "
-          f"readings/s, {t_end - t_sent:.1f} s")
+          f"{t_sent - t0:.2f} s wall; CPU: receiver {recv1 - recv0:.2f} s, devices (sender) {sender_cpu:.2f} s")
+    print(f"  receiver stop (last segments fsync'd, renamed .ready): {t_ready - t_sent:.2f} s")
+    print(f"  spool → ingest (decode, units, GE, write; zones in parallel): {stored / (t_end - t_ready):,.0f} "
+          f"readings/s, {t_end - t_ready:.2f} s wall; CPU: zone workers {workers_cpu:.2f} s, "
+          f"influxd {influx2 - influx1:.2f} s")
     print(f"  (before the clock: Great Expectations context {context_s:.1f} s, once per process)")
-    print("  ingest steps, summed over zones: " + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items()))
+    print("  ingest steps, summed over zones (s): " + ", ".join(
+        f"{k} {steps[k]:.2f}" for k in ("decode", "units", "quality", "serialise", "http", "write") if k in steps)
+        + "  (serialise and http are parts of write, overlapped: lines serialised while a request is in flight)")
     print(f"  stored {stored:,} = produced {readings:,} − quarantined {quarantined:,}; server count {on_server:,}")
     print(f"raw line-protocol write of the same {len(same):,} lines: {raw:,.0f} lines/s")
     print(f"end-to-end HJ 212 → InfluxDB: {e2e:,.0f} readings/s (stored {stored:,})")
@@ -163,14 +188,16 @@ def month(days: int, workers: int | None) -> None:
     workers = max(1, min(workers or os.cpu_count() or 1, len(zones)))
     print(f"machine: {os.cpu_count()} cores, {workers} worker processes, {_load()}")
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp, ManagedInfluxd(Path(tmp) / "influxd") as url:
+    tmp_root = tempfile.mkdtemp(prefix="bench-month-")
+    server = ManagedInfluxd(Path(tmp_root) / "influxd")
+    with _removed(tmp_root), server as url, TreeMemory(exclude={server.pid}) as mem:
         from monitoring.influx import InfluxStore
 
         store = InfluxStore(url, "bench_month", timeout=300)
         store.ensure_database()
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             results = list(pool.map(_month_zone, zones, [days] * len(zones), [url] * len(zones),
-                                    [str(Path(tmp) / "write-spool")] * len(zones)))
+                                    [str(Path(tmp_root) / "write-spool")] * len(zones)))
         wall = time.perf_counter() - t0
         on_server = store.count("readings")
     total = {k: sum(r[k] for r in results) for k in results[0]}
@@ -182,8 +209,11 @@ def month(days: int, workers: int | None) -> None:
     print(f"{days} days of minute data, whole registry, zones in parallel: {rows:,} readings, stored {stored:,}, "
           f"quarantined {total['quarantined']:,}; server count {on_server:,}")
     print(f"wall time {wall:.0f} s ({wall / 60:.1f} min; goal < 5 min), {rows / wall:,.0f} readings/s")
-    print(f"peak RSS: bench {own:,.0f} MiB, largest worker {child:,.0f} MiB, at most "
-          f"{own + workers * child:,.0f} MiB together (goal < 2048)")
+    print(f"peak memory of the process tree (bench + {mem.peak_processes - 1} workers, sampled every "
+          f"{mem.interval} s): RSS {mem.peak_rss:,.0f} MiB, PSS {mem.peak_pss:,.0f} MiB (goal RSS < 2048: "
+          f"{'met' if mem.peak_rss < 2048 else 'NOT met'}); influxd (its own server) RSS "
+          f"{mem.peak_excluded_rss:,.0f} MiB; largest single process {max(own, child):,.0f} MiB (ru_maxrss)")
+    print(f"time {wall:.0f} s (goal < 300: {'met' if wall < 300 else 'NOT met'})")
     print("  process time per step, summed over zones: " + ", ".join(
         f"{k} {total[k]:.0f} s ({rows / total[k]:,.0f}/s)" for k in ("simulate", "units", "quality", "write")
         if total[k]))
