@@ -41,6 +41,8 @@ variable                       meaning (default)
 ``ENVMON_DEADMAN_FACTOR``      silence longer than interval_s × factor → data missing (3)
 ``ENVMON_DEADMAN_DELAY_S``     allowance for the pipeline's delay on top of interval × factor, s (300)
 ``ENVMON_DEADMAN_RECOVER_MINUTES``  data back this long before a data-missing incident clears (10)
+``ENVMON_DEADMAN_DIGEST_MINUTES``  a point's "数据恢复" waits at most this long, bundled with the others
+                               in one "数据恢复汇总" message (15)
 ``ENVMON_DEADMAN_GROUP_SHARE``  share of a cluster's points silent together → one cluster/county incident (0.5)
 ``ENVMON_REPORT_REVIEW_DAY``   day of the next month until which a monthly report is preliminary (the
                                bureau's data-review deadline; ``10``): on and after it reports are final
@@ -160,6 +162,7 @@ class Settings:
     deadman_factor: float = 3.0
     deadman_delay_s: float = 300.0
     deadman_recover: timedelta = timedelta(minutes=10)
+    deadman_digest: timedelta = timedelta(minutes=15)
     deadman_group_share: float = 0.5
     report_review_day: int = 10
 
@@ -263,6 +266,7 @@ def load_settings(**overrides: object) -> Settings:
         "deadman_factor": _env_number("ENVMON_DEADMAN_FACTOR", 3.0),
         "deadman_delay_s": _env_number("ENVMON_DEADMAN_DELAY_S", 300.0),
         "deadman_recover": timedelta(minutes=_env_number("ENVMON_DEADMAN_RECOVER_MINUTES", 10)),
+        "deadman_digest": timedelta(minutes=_env_number("ENVMON_DEADMAN_DIGEST_MINUTES", 15)),
         "deadman_group_share": _env_number("ENVMON_DEADMAN_GROUP_SHARE", 0.5),
         "safety_notify_urls": _env_list("ENVMON_SAFETY_NOTIFY_URLS") or _env_list("ENVMON_NOTIFY_URLS"),
         "safety_escalate_urls": _env_list("ENVMON_SAFETY_ESCALATE_URLS"),

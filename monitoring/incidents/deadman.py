@@ -31,8 +31,11 @@ Hysteresis on recovery
 
 Digest
     Severity changes of an open incident are audit events (``update``); the notifier bundles them into
-    one digest per incident and channel per ``ENVMON_NOTIFY_DIGEST_MINUTES``. Only open, clear and
-    escalation go out at once.
+    one digest per incident and channel per ``ENVMON_NOTIFY_DIGEST_MINUTES``. A point's recovery is
+    not urgent either: recoveries wait up to ``ENVMON_DEADMAN_DIGEST_MINUTES`` (15) and go out together
+    as one "数据恢复汇总" message listing every point back since the last one
+    (:meth:`monitoring.notifications.Notifier._recovery_digest`). Only open, escalation and the
+    recovery of a cluster or the county go out at once.
 
 Severity: silence / threshold < 3 → 一般, < 10 → 较重, else 严重
 (:func:`monitoring.incidents.severity.deadman_severity`); group incidents are 较重 at least.

@@ -36,6 +36,10 @@ Rules
   events not yet covered by a message to that channel) go out as one ``digest`` once the last message
   to that channel for that incident is at least ``digest_interval`` old. So at most one update message
   per incident, channel and digest interval.
+* A point's data-missing recovery (``clear``) is not sent on its own: recoveries go out together as one
+  "数据恢复汇总" once the oldest waiting one is ``ENVMON_DEADMAN_DIGEST_MINUTES`` (15) old; each incident
+  still gets its ``{id}:clear`` record (the first carries the message, the others are ``bundled``), so
+  a recovery is told once. A cluster's or the county's recovery is sent at once.
 * Every message is stored before it is sent (``notification``), every send attempt after it
   (``notification_attempt``: time, success, apprise tries, error). Failed and stale pending messages
   are re-sent by :meth:`Notifier.retry_pending` on the next run, with the stored text: nothing is

@@ -28,6 +28,8 @@ from monitoring.incidents import (
     IncidentView,
     fmt_local,
 )
+from monitoring.incidents.deadman import DEADMAN_CHECK, is_group_key
+from monitoring.incidents.tables import Incident, IncidentSeries
 from monitoring.incidents.times import _utc
 from monitoring.notifications.channels import (
     Channel,
@@ -35,12 +37,20 @@ from monitoring.notifications.channels import (
     channel_urls,
     make_channel,
 )
-from monitoring.notifications.rendering import render
+from monitoring.notifications.rendering import render, render_recovery_digest
 from monitoring.notifications.tables import Notification, NotificationAttempt
 
 log = logging.getLogger(__name__)
 
 STALE_PENDING = timedelta(minutes=10)
+#: How far back a recovery still waiting for its digest is looked for.
+RECOVERY_LOOKBACK = timedelta(days=7)
+
+
+def _digested_recovery(inc: IncidentView) -> bool:
+    """A point's data-missing recovery: not urgent, it goes into the recovery digest (group-level
+    recoveries — a cluster or the county back — are sent at once)."""
+    return inc.kind == DEADMAN_CHECK and not is_group_key(inc.point)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -100,6 +110,8 @@ class Notifier:
         self.digest_interval = settings.notify_digest if digest_interval is None else digest_interval
         self.public_url = public_url or settings.public_url
         self.min_duration = min_duration or settings.incident_min_duration
+        self.recovery_digest = settings.deadman_digest
+        self.recover = settings.deadman_recover
         self._by_key = {c.key: c for c in self.channels}
 
     # ------------------------------------------------------------------------------ public
@@ -120,6 +132,7 @@ class Notifier:
                     created += self._store(session, ch, d, now, report)
                 for d in self._digest_drafts(session, ch, registry, now, report):
                     created += self._store(session, ch, d, now, report)
+                created += self._recovery_digest(session, ch, registry, now, report)
         for nid in created:
             report.outcomes.append(self._send(nid, now))
         return report
@@ -167,6 +180,8 @@ class Notifier:
             if "open" in acts:
                 drafts.append(self._draft("open", latest, registry, now, f"{iid}:open", covers,
                                           summary=acts["open"].summary))
+            elif "clear" in acts and _digested_recovery(latest):
+                pass                                  # → the recovery digest (_recovery_digest)
             elif "clear" in acts:
                 drafts.append(self._draft("clear", latest, registry, now, f"{iid}:clear", covers,
                                           summary=acts["clear"].summary))
@@ -213,20 +228,58 @@ class Notifier:
                                       evs[-1].id, updates=updates, since=last))
         return drafts
 
+    def _recovery_digest(self, session, ch: Channel, registry: Any, now: datetime, report: NotifyReport) -> list[int]:
+        """One message for the points whose data-missing incident cleared and whose recovery this channel
+        has not been told yet — once the oldest of them is ``deadman_digest`` old
+        (``ENVMON_DEADMAN_DIGEST_MINUTES``). Each incident keeps its own ``{id}:clear`` record (so a
+        recovery is never told twice); the first carries the message, the others are ``bundled``."""
+        n = Notification
+        rows = session.execute(
+            select(Incident.id, Incident.cleared_at, IncidentSeries.point, func.max(n.created_at))
+            .join(IncidentSeries, IncidentSeries.id == Incident.series_id)
+            .join(n, (n.incident_id == Incident.id) & (n.channel_key == ch.key) & (n.kind == "open"))
+            .where(Incident.kind == DEADMAN_CHECK, Incident.cleared_at.is_not(None),
+                   Incident.cleared_at >= now - RECOVERY_LOOKBACK)
+            .group_by(Incident.id, Incident.cleared_at, IncidentSeries.point).order_by(Incident.id)).all()
+        told = set(session.scalars(select(n.dedupe_key).where(
+            n.channel_key == ch.key, n.dedupe_key.in_([f"{r[0]}:clear" for r in rows]))))
+        # an "open" sent after the clear (a backfill found both) already said it recovered
+        rows = [r for r in rows if f"{r[0]}:clear" not in told and _utc(r[3]) < _utc(r[1])]
+        rows = [r for r in rows if not is_group_key(r[2])]
+        # when the clear was decided (its audit event), not when the data came back
+        decided = dict(session.execute(select(IncidentEvent.incident_id, func.max(IncidentEvent.at)).where(
+            IncidentEvent.incident_id.in_([r[0] for r in rows]), IncidentEvent.action == "clear")
+            .group_by(IncidentEvent.incident_id)).all()) if rows else {}
+        pending = [(iid, _utc(decided.get(iid, at))) for iid, at, _, _ in rows]
+        if not pending or now - min(at for _, at in pending) < self.recovery_digest:
+            report.held += len(pending)
+            return []
+        views = self._manager.views(iid for iid, _ in pending)
+        incidents = [views[iid] for iid, _ in pending]
+        title, body = render_recovery_digest(incidents, registry, now=now, public_url=self.public_url,
+                                             recover=self.recover, interval=self.recovery_digest)
+        covers = {iid: 0 for iid, _ in pending}
+        ids: list[int] = []
+        for k, inc in enumerate(incidents):
+            d = _Draft(inc.id, "clear", f"{inc.id}:clear", title, body, covers[inc.id])
+            ids += self._store(session, ch, d, now, report, status="pending" if k == 0 else "bundled")
+        return ids[:1]
+
     @cached_property
     def _manager(self) -> IncidentManager:
         return IncidentManager(self.db_url)
 
     # ------------------------------------------------------------------------------ store and send
     @staticmethod
-    def _store(session, ch: Channel, d: _Draft, now: datetime, report: NotifyReport) -> list[int]:
+    def _store(session, ch: Channel, d: _Draft, now: datetime, report: NotifyReport,
+               status: str = "pending") -> list[int]:
         dup = session.scalar(select(Notification.id).where(Notification.channel_key == ch.key,
                                                            Notification.dedupe_key == d.dedupe_key))
         if dup is not None:
             report.duplicates += 1
             return []
         row = Notification(incident_id=d.incident_id, kind=d.kind, channel=ch.display, channel_key=ch.key,
-                           dedupe_key=d.dedupe_key, title=d.title, body=d.body, status="pending", attempts=0,
+                           dedupe_key=d.dedupe_key, title=d.title, body=d.body, status=status, attempts=0,
                            covers_event_id=d.covers_event_id, created_at=now)
         session.add(row)
         session.flush()

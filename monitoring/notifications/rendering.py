@@ -125,3 +125,16 @@ def render(kind: str, inc: IncidentView, registry: Any, *, now: datetime, summar
     body = _env.get_template(f"notification_{kind}.j2").render(
         c=c, kind=c["kind"], summary=summary, updates=list(updates), since_local=fmt_local(since))
     return title, re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+
+
+def render_recovery_digest(incidents: Sequence[IncidentView], registry: Any, *, now: datetime,
+                           public_url: str | None = None, recover: timedelta | None = None,
+                           interval: timedelta | None = None) -> tuple[str, str]:
+    """(title, body) of one digest of data-missing recoveries (``notification_recovery_digest.j2``)."""
+    items = [_context(i, registry, now=now, public_url=public_url, min_duration=None) for i in incidents]
+    title = f"【数据恢复汇总】{len(items)} 个监测点位数据已恢复 #" + ",".join(str(i.id) for i in incidents)
+    body = _env.get_template("notification_recovery_digest.j2").render(
+        items=items, now_local=fmt_local(now),
+        recover_text=f"{recover.total_seconds() / 60:.0f} 分钟" if recover else "一段时间",
+        interval_text=f"{interval.total_seconds() / 60:.0f} 分钟" if interval else "一个汇总周期")
+    return title, re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"

@@ -137,3 +137,40 @@ def test_group_incident_messages_say_where_and_link_to_the_console(manager, monk
     assert f"https://hb.yunyang.example/console/incidents/{inc.id}" in body
     monkeypatch.delenv("ENVMON_PUBLIC_URL", raising=False)
     assert incident_link(7) == "http://localhost:8000/console/incidents/7"
+
+
+def test_recoveries_are_not_urgent_one_digest_bundles_them(manager, tmp_path, monkeypatch):
+    """Two devices silent: each "数据缺失告警" goes out at once (urgent); their recoveries are bundled into
+    one "数据恢复汇总" once the oldest has waited ENVMON_DEADMAN_DIGEST_MINUTES, never told twice."""
+    from monitoring.notifications import Notifier
+    from tests.monitoring.sinks import HttpSink
+
+    monkeypatch.setenv("ENVMON_NOTIFY_MIN_INTERVAL_S", "0")
+    monkeypatch.setenv("ENVMON_DEADMAN_DIGEST_MINUTES", "15")
+    reg = registry()
+    a, b = "JK-001-DA002", "NX-001-DA003"
+    with HttpSink() as sink:
+        n = Notifier([sink.url], db_url=manager.db_url)
+
+        def run(now, **kw):
+            return n.notify(check(manager, reg, now, **kw), reg, now=now)
+
+        for m in range(0, 15, 5):
+            run(T0 + m * M, silent={a: T0, b: T0})
+        titles = [p.json["title"] for p in sink.posts]
+        assert len(titles) == 2 and all("数据缺失告警" in t for t in titles), titles
+        back_a, back_b = T0 + 20 * M, T0 + 25 * M
+        for m in range(25, 45, 5):              # a clears at 30 min, b at 35: nothing sent yet
+            now = T0 + m * M
+            run(now, silent={} if now >= back_b else {b: T0}, first_back={a: back_a, b: back_b})
+        assert len(sink.posts) == 2, "a point's recovery waits for the digest"
+        for m in range(45, 60, 5):               # 15 min after a's clear: one message for both
+            run(T0 + m * M, first_back={a: back_a, b: back_b})
+        (digest,) = sink.posts[2:]
+        assert "数据恢复汇总" in digest.json["title"] and "2 个监测点位" in digest.json["title"]
+        assert "2#排气筒" in digest.json["message"] and "3#排气筒" in digest.json["message"]
+        assert "/console/incidents/" in digest.json["message"]
+        run(T0 + 80 * M, first_back={a: back_a, b: back_b})
+        assert len(sink.posts) == 3, "a recovery is told once"
+        kinds = sorted((h["kind"], h["status"]) for h in n.history())
+        assert kinds == [("clear", "bundled"), ("clear", "sent"), ("open", "sent"), ("open", "sent")]
