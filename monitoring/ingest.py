@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 #: Airflow asset alias the ingest run's summary emits through (only when something was stored).
 READINGS_ALIAS = "envmon-readings"
 LAB_SUFFIXES = {".csv", ".xlsx"}
+#: readings taken through units → quality → write at a time (and lab file rows read at a time)
+LAB_CHUNK_ROWS = 200_000
 
 
 @dataclass
@@ -259,13 +261,14 @@ def decode_spool(spool, paths: list[Path], registry: Registry, batch: str, quara
 
 
 def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Registry | None = None,
-                store=None, now: datetime | None = None) -> IngestReport:
-    """Run the whole pipeline for one zone once. Safe to run again: claimed input is released on error."""
+                store=None, now: datetime | None = None, lab_chunk_rows: int = LAB_CHUNK_ROWS) -> IngestReport:
+    """Run the whole pipeline for one zone once. Safe to run again: claimed input is released on error.
+
+    Readings go through units → quality → write in parts of about ``lab_chunk_rows`` (the spool's
+    readings, then lab files chunk by chunk), so memory is bounded by the part, not by the input."""
     # deferred: this module is imported when Airflow parses the DAG files
     from monitoring.influx import HW_LEDGER_MEASUREMENT, LEDGER_FIELDS, LEDGER_TAGS, SpoolingWriter
-    from monitoring.quality import validate_batch, write_summary
-    from monitoring.units import normalise
-    from sensors.lab import read_lab_file
+    from sensors.lab import iter_lab_file
     from sensors.ledger import read_ledger_csv
     from sensors.spool import Spool
 
@@ -295,14 +298,16 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
         report.segments, report.lab_files, report.ledger_files = len(segments), len(lab_files), len(ledger_files)
         _, report.lines_replayed, _ = writer.replay()  # earlier failed writes first, in order
 
-        clock = time.perf_counter()
-        frames = [decode_spool(spool, segments, registry, batch, quarantine, report)] if segments else []
-        for path in lab_files:
-            df, rejected = read_lab_file(path, registry, batch, name=f"landing/{zone}/lab/{path.name}",
-                                         max_bytes=int(settings.max_landing_mb * 1e6))
-            frames.append(df)
-            for rej in rejected:
-                quarantine.add_rejected(rej, stage="lab")
+        parts = _Parts(zone, batch, now, settings, quarantine, writer, report, lab_chunk_rows)
+        if segments:
+            parts.add(decode_spool(spool, segments, registry, batch, quarantine, report))
+        for path in lab_files:     # chunk by chunk: a 200 MB lab file never sits in memory whole
+            for df, rejected in iter_lab_file(path, registry, batch, name=f"landing/{zone}/lab/{path.name}",
+                                              max_bytes=int(settings.max_landing_mb * 1e6),
+                                              chunk_rows=lab_chunk_rows):
+                for rej in rejected:
+                    quarantine.add_rejected(rej, stage="lab")
+                parts.add(df)
         ledgers = []
         for path in ledger_files:
             df, rejected = read_ledger_csv(path, registry, batch, name=f"landing/{zone}/ledger/{path.name}",
@@ -310,43 +315,15 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
             ledgers.append(df)
             for rej in rejected:
                 quarantine.add_rejected(rej, stage="ledger")
-
-        readings = conform(pd.concat(frames, ignore_index=True)) if frames else empty_readings()
-        elsewhere = readings["zone"] != zone         # e.g. a lab file dropped in the wrong zone's folder
-        quarantine.add_rows(readings[elsewhere].assign(
-            reason="point " + readings.loc[elsewhere, "point"] + " belongs to zone " + readings.loc[elsewhere, "zone"]
-                   + f", not {zone} whose landing folder the file came from"), stage="collect")
-        readings = readings[~elsewhere]
-        report.readings_decoded = len(readings)
-        clock = _lap(report, "decode", clock)
-
-        converted, bad_units = normalise(readings)
-        quarantine.add_rows(bad_units, stage="units")
-        clock = _lap(report, "units", clock)
-        checked = validate_batch(converted, now=now, batch=batch)
-        quarantine.add_rows(checked.quarantined.drop(columns=["expectation"], errors="ignore"),
-                            stage="quality")
-        write_summary(checked.summary, settings.quality_dir)
-        clock = _lap(report, "quality", clock)
-
-        result = writer.write_readings(checked.valid)
-        for step, seconds in result.seconds.items():   # parts of "write": serialise, HTTP round trips
-            report.seconds[step] = round(report.seconds.get(step, 0.0) + seconds, 3)
-        report.readings_stored = result.lines_written
-        report.lines_spooled = result.lines_spooled
+        parts.finish()
+        clock = time.perf_counter()
         if ledgers:
             ledger = pd.concat(ledgers, ignore_index=True)
             report.ledger_rows = len(ledger)
             writer.write_frame(ledger, HW_LEDGER_MEASUREMENT, LEDGER_TAGS, LEDGER_FIELDS, "date")
-        if len(checked.valid):
-            report.first_time = checked.valid["time"].min().isoformat()
-            report.last_time = checked.valid["time"].max().isoformat()
-            report.first_by_kind = {str(k): t.isoformat()
-                                    for k, t in checked.valid.groupby("kind", observed=True)["time"].min().items()}
-
         clock = _lap(report, "write", clock)
-        path = quarantine.flush()                      # on disk before the input is marked consumed
-        report.quarantine_file = str(path) if path else None
+        quarantine.flush()                             # on disk before the input is marked consumed
+        report.quarantine_file = str(quarantine.path) if quarantine.count else None
         report.quarantined = sum(quarantine.reasons.values())
         report.reasons = dict(quarantine.reasons)
     except BaseException:
@@ -358,6 +335,71 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
     _finish_landing(settings, zone, batch, lab_files + ledger_files, commit=True)
     write_report(report, settings)
     return report
+
+
+class _Parts:
+    """Readings of one ingest run, collected until about ``rows`` are waiting, then taken through the
+    steps 3–5 (collect check, units, quality, write) as one part. A run with less input than that (every
+    run but one with a big lab file) has exactly one part; the quality summary of part k > 1 is named
+    ``<batch>-part<k>``."""
+
+    def __init__(self, zone: str, batch: str, now: datetime, settings: Settings, quarantine: Quarantine,
+                 writer, report: IngestReport, rows: int) -> None:
+        self.zone, self.batch, self.now, self.settings = zone, batch, now, settings
+        self.quarantine, self.writer, self.report, self.rows = quarantine, writer, report, rows
+        self.waiting: list[pd.DataFrame] = []
+        self.parts = 0
+        self.clock = time.perf_counter()
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self.waiting.append(frame)
+        if sum(len(f) for f in self.waiting) >= self.rows:
+            self._run()
+
+    def finish(self) -> None:
+        if self.waiting or self.parts == 0:
+            self._run()
+
+    def _run(self) -> None:
+        # deferred: this module is imported when Airflow parses the DAG files
+        from monitoring.quality import validate_batch, write_summary
+        from monitoring.units import normalise
+
+        zone, report, quarantine = self.zone, self.report, self.quarantine
+        readings = conform(pd.concat(self.waiting, ignore_index=True)) if self.waiting else empty_readings()
+        self.waiting = []
+        self.parts += 1
+        batch = self.batch if self.parts == 1 else f"{self.batch}-part{self.parts}"
+        elsewhere = readings["zone"] != zone         # e.g. a lab file dropped in the wrong zone's folder
+        quarantine.add_rows(readings[elsewhere].assign(
+            reason="point " + readings.loc[elsewhere, "point"] + " belongs to zone " + readings.loc[elsewhere, "zone"]
+                   + f", not {zone} whose landing folder the file came from"), stage="collect")
+        readings = readings[~elsewhere]
+        report.readings_decoded += len(readings)
+        clock = _lap(report, "decode", self.clock)
+
+        converted, bad_units = normalise(readings)
+        quarantine.add_rows(bad_units, stage="units")
+        clock = _lap(report, "units", clock)
+        checked = validate_batch(converted, now=self.now, batch=batch)
+        quarantine.add_rows(checked.quarantined.drop(columns=["expectation"], errors="ignore"),
+                            stage="quality")
+        write_summary(checked.summary, self.settings.quality_dir)
+        clock = _lap(report, "quality", clock)
+
+        result = self.writer.write_readings(checked.valid)
+        for step, seconds in result.seconds.items():   # parts of "write": serialise, HTTP round trips
+            report.seconds[step] = round(report.seconds.get(step, 0.0) + seconds, 3)
+        report.readings_stored += result.lines_written
+        report.lines_spooled += result.lines_spooled
+        if len(checked.valid):
+            first, last = checked.valid["time"].min().isoformat(), checked.valid["time"].max().isoformat()
+            report.first_time = min(report.first_time or first, first)
+            report.last_time = max(report.last_time or last, last)
+            for k, t in checked.valid.groupby("kind", observed=True)["time"].min().items():
+                report.first_by_kind[str(k)] = min(report.first_by_kind.get(str(k), t.isoformat()), t.isoformat())
+        quarantine.flush()                             # a part's records leave memory with the part
+        self.clock = _lap(report, "write", clock)
 
 
 def _lap(report: IngestReport, step: str, since: float) -> float:

@@ -43,11 +43,13 @@ Output readings: ``source="lab"``, ``statistic="sample"``, ``period="sample"``, 
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import re
 import unicodedata
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,6 +84,11 @@ LAB_COLUMNS: dict[str, tuple[str, ...]] = {
     "detection_limit": ("detection_limit", "dl", "检出限", "方法检出限"),
 }
 LAB_REQUIRED = ("point", "parameter", "sample_time", "value", "unit")
+
+def header_keys(text: pd.Series) -> pd.Series:
+    """:func:`normalise_header` of every cell of a column (computed once per distinct value)."""
+    return per_unique(text, lambda u: u.map(normalise_header).astype("string"))
+
 
 #: Chinese / common names → HJ 212-2017 codes, from the parameter table (:mod:`sensors.parameters`:
 #: code, ``name_zh``, ``name_en``, ``aliases``), keyed by :func:`normalise_header`. Lab results are water
@@ -137,6 +144,21 @@ def _cell_text(v: object) -> str:
 _CHINESE_ENCODINGS = {"gb18030", "gbk", "gb2312", "hz", "cp936"}
 
 
+def _doubtful(best) -> TableError:
+    looks = f"looks like {best.encoding}" if best is not None else "has no recognisable encoding"
+    return TableError(f"encoding doubtful: not UTF-8, and the bytes {looks} rather than GB18030 "
+                      "(Chinese Excel CSV); save the file as UTF-8 and drop it again")
+
+
+def _guess_chinese(head: bytes):
+    """charset-normalizer's best guess for the first MB of a file, and whether it is GB18030-like."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head[:1_000_000]).best()
+    guess = best.encoding.lower().replace("-", "").replace("_", "") if best is not None else None
+    return best, guess in _CHINESE_ENCODINGS
+
+
 def decode_text(raw: bytes) -> tuple[str, str]:
     """Bytes of a text table → (text, encoding). UTF-8 (with or without BOM) is taken as is; anything
     else must look like GB18030 to charset-normalizer (Chinese Excel's "CSV"), otherwise the file is
@@ -146,77 +168,188 @@ def decode_text(raw: bytes) -> tuple[str, str]:
         return raw.decode("utf-8-sig"), "utf-8-sig"
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(raw[:1_000_000]).best()
-    guess = best.encoding.lower().replace("-", "").replace("_", "") if best is not None else None
-    if guess in _CHINESE_ENCODINGS:
+    best, chinese = _guess_chinese(raw)
+    if chinese:
         try:
             return raw.decode("gb18030"), "gb18030"
         except UnicodeDecodeError:
             pass
-    looks = f"looks like {best.encoding}" if best is not None else "has no recognisable encoding"
-    raise TableError(f"encoding doubtful: not UTF-8, and the bytes {looks} rather than GB18030 "
-                     "(Chinese Excel CSV); save the file as UTF-8 and drop it again")
+    raise _doubtful(best)
 
 
-def read_table(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[str, ...],
-               max_title_rows: int = 10, max_bytes: int | None = None) -> tuple[pd.DataFrame, str]:
-    """Read a CSV (UTF-8/BOM/GB18030) or XLSX file into a frame of strings with canonical column names.
+#: bytes read at a time when a file's encoding is checked (the whole file, in constant memory)
+_BLOCK = 1 << 20
 
-    The result has a ``line`` column: the 1-based line (CSV) or sheet row (XLSX) of every data row, so
-    rejections can name it. Returns the frame and the encoding/format used. Raises :class:`TableError`
-    (never anything else for bad content) when the file is not a table or lacks a required column.
+
+def _decodes_whole(path: Path, encoding: str) -> bool:
+    """Does the whole file decode as ``encoding``? Read block by block with an incremental decoder."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(_BLOCK):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect_encoding(path: Path) -> str:
+    """The encoding of a text table file, by the rule of :func:`decode_text`, without holding the file
+    in memory: the whole file must decode (checked block by block) before any row is read, so a bad
+    byte in the last MB refuses the file rather than half of it."""
+    if _decodes_whole(path, "utf-8-sig"):
+        return "utf-8-sig"
+    with open(path, "rb") as fh:
+        head = fh.read(1_000_000)
+    best, chinese = _guess_chinese(head)
+    if chinese and _decodes_whole(path, "gb18030"):
+        return "gb18030"
+    raise _doubtful(best)
+
+
+#: data rows per chunk when a table is read in pieces (:func:`iter_table`); a chunk of lab results
+#: holds ~100 MB of Python strings at 100,000 rows, whatever the size of the file
+CHUNK_ROWS = 100_000
+
+
+def _csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[str]]], str]:
+    """(1-based first line of the row, cells) for every row of a CSV file, streamed; and the encoding.
+
+    The line is that of the row's first physical line, so a quoted cell with a line break does not shift
+    the lines of the rows after it."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if b"\x00" in head:
+        raise TableError("not a text table (binary content)")
+    encoding = detect_encoding(path)
+    fh = open(path, encoding=encoding, newline="")  # noqa: SIM115 - closed by the generator below
+    text_head = fh.read(4096)
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n\t" for ch in text_head):
+        fh.close()
+        raise TableError("not a text table (control characters)")
+    fh.seek(0)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        with fh:
+            reader = csv.reader(fh)
+            ended = 0
+            try:
+                for cells in reader:
+                    yield ended + 1, cells
+                    ended = reader.line_num
+            except csv.Error as exc:
+                raise TableError(f"not a CSV table from line {ended + 1} on: {exc}") from None
+
+    return rows(), encoding
+
+
+def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(sheet row, cell texts) of the first sheet. The workbook is read whole by openpyxl (through
+    pandas); its size is bounded by ``max_bytes`` — only CSV files are streamed."""
+    try:
+        grid = pd.read_excel(path, header=None, dtype=object, engine="openpyxl")
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a corrupt workbook
+        raise TableError(f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
+    grid = grid.map(_cell_text)
+    for n, cells in enumerate(grid.itertuples(index=False, name=None), start=1):
+        yield n, list(cells)
+
+
+def iter_table(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[str, ...],
+               max_title_rows: int = 10, max_bytes: int | None = None,
+               chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Read a CSV (UTF-8/BOM/GB18030) or XLSX file as frames of at most ``chunk_rows`` data rows of
+    strings with canonical column names (bounded memory: a CSV is never held whole).
+
+    Each frame has a ``line`` column: the 1-based line (CSV) or sheet row (XLSX) of every data row, so
+    rejections can name it, in every chunk. Raises :class:`TableError` (never anything else for bad
+    content) when the file is too large, not a table, or lacks a required column — before the first
+    frame; a CSV that breaks off further down (a malformed quote) raises it when that line is reached,
+    naming the line.
     """
     size = path.stat().st_size
     if max_bytes is not None and size > max_bytes:
         raise TableError(f"file too large: {size / 1e6:.1f} MB, the limit is {max_bytes / 1e6:g} MB "
                          "(ENVMON_MAX_LANDING_MB); split it into smaller files")
-    raw = path.read_bytes()
-    if raw[:2] == b"PK" or path.suffix.lower() in (".xlsx", ".xlsm"):
-        try:
-            grid = pd.read_excel(path, header=None, dtype=object, engine="openpyxl")
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a corrupt workbook
-            raise TableError(f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
-        grid = grid.map(_cell_text)
-        fmt = "xlsx"
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"PK" or path.suffix.lower() in (".xlsx", ".xlsm"):
+        rows: Iterator[tuple[int, list[str]]] = _xlsx_rows(path)
     else:
-        if b"\x00" in raw[:4096]:
-            raise TableError("not a text table (binary content)")
-        text, fmt = decode_text(raw)
-        if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n\t" for ch in text[:4096]):
-            raise TableError("not a text table (control characters)")
-        try:
-            rows = list(csv.reader(io.StringIO(text, newline="")))
-        except csv.Error as exc:
-            raise TableError(f"not a CSV table: {exc}") from None
-        width = max((len(r) for r in rows), default=0)
-        grid = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
-    if grid.empty:
-        raise TableError("empty file")
-    grid.index = np.arange(1, len(grid) + 1)  # 1-based line / sheet row (CSV without embedded newlines)
+        rows, _encoding = _csv_rows(path)
 
     aliases = {normalise_header(a): canon for canon, names in columns.items() for a in names}
-    for header_row in grid.index[:max_title_rows + 1]:
-        keys = [aliases.get(normalise_header(c)) for c in grid.loc[header_row]]
+    head: list[tuple[int, list[str]]] = []
+    keys: list[str | None] = []
+    for line, cells in rows:
+        head.append((line, cells))
+        keys = [aliases.get(normalise_header(c)) for c in cells]
         found = {k for k in keys if k}
         if all(r in found for r in required):
             break
+        if len(head) > max_title_rows:
+            break
     else:
-        first = ", ".join(str(c) for c in grid.iloc[0].tolist()[:8])
+        if not head:
+            raise TableError("empty file")
+    if not all(r in {k for k in keys if k} for r in required):
+        first = ", ".join(str(c) for c in head[0][1][:8])
         wanted = ", ".join(f"{r} ({next((a for a in columns[r] if not a.isascii()), r)})" for r in required)
         raise TableError(f"no header row with the columns {wanted}; first row is: {first}")
-    body = grid.loc[header_row + 1:]
-    out = pd.DataFrame({"line": body.index.to_numpy()})
+    # first position of each canonical column (a repeated header keeps its first occurrence)
+    positions = {}
     for pos, key in enumerate(keys):
-        if key and key not in out:
-            out[key] = body.iloc[:, pos].astype(str).str.strip().to_numpy()
-    for key in columns:
-        if key not in out:
-            out[key] = ""
-    texts = out[list(columns)]
-    out = out[(texts != "").any(axis=1)].reset_index(drop=True)  # blank lines are not rows
-    return out.astype({k: "string" for k in columns}), fmt
+        if key and key not in positions:
+            positions[key] = pos
+
+    def frame(lines: list[int], cells: list[list[str]]) -> pd.DataFrame:
+        out = pd.DataFrame({"line": np.asarray(lines, dtype="int64")})
+        for key in columns:
+            pos = positions.get(key)
+            if pos is None:
+                out[key] = ""
+            else:
+                column = pd.Series([c[pos] if pos < len(c) else "" for c in cells], dtype=object)
+                out[key] = per_unique(column, lambda u: u.str.strip())
+        texts = out[list(columns)]
+        out = out[(texts != "").any(axis=1)].reset_index(drop=True)  # blank lines are not rows
+        return out.astype({k: "string" for k in columns})
+
+    lines: list[int] = []
+    cells: list[list[str]] = []
+    for line, row in rows:
+        lines.append(line)
+        cells.append(row)
+        if len(lines) >= chunk_rows:
+            yield frame(lines, cells)
+            lines, cells = [], []
+    if lines:
+        yield frame(lines, cells)
+
+
+def read_table(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[str, ...],
+               max_title_rows: int = 10, max_bytes: int | None = None) -> tuple[pd.DataFrame, str]:
+    """The whole table at once (:func:`iter_table` concatenated), and the format read (``csv``/``xlsx``).
+    For files that fit in memory (ledgers); lab files go through :func:`iter_lab_file`."""
+    fmt = "xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else "csv"
+    chunks = list(iter_table(path, columns, required, max_title_rows, max_bytes))
+    if not chunks:
+        empty = pd.DataFrame({"line": pd.Series(dtype="int64"),
+                              **{k: pd.Series(dtype="string") for k in columns}})
+        return empty, fmt
+    return pd.concat(chunks, ignore_index=True), fmt
+
+
+def per_unique(text: pd.Series, convert: Callable[[pd.Series], pd.Series | pd.DataFrame]) -> Any:
+    """``convert`` (giving a Series or a DataFrame) applied to the distinct values of ``text`` only, spread back to every row (NA read as
+    ``""``). Lab and ledger columns repeat (points, parameters, units, sample times of a batch), and the
+    per-value work (regular expressions, NFKC, date parsing) is what costs: a 200 MB file has ~3 million
+    rows but some 100,000 distinct times."""
+    codes, uniques = pd.factorize(text.fillna("").astype(object))
+    done = convert(pd.Series(uniques, dtype="string")).take(codes)
+    done.index = text.index
+    return done
 
 
 def parse_local_times(text: pd.Series) -> pd.Series:
@@ -224,6 +357,10 @@ def parse_local_times(text: pd.Series) -> pd.Series:
 
     Unparseable entries become ``NaT``.
     """
+    return per_unique(text, _parse_local_times)
+
+
+def _parse_local_times(text: pd.Series) -> pd.Series:
     t = (text.fillna("").str.strip()
          .str.replace(r"(\d)\s*年\s*(\d)", r"\1-\2", regex=True)
          .str.replace(r"(\d)\s*月\s*(\d)", r"\1-\2", regex=True)
@@ -250,6 +387,10 @@ def parse_number(text: pd.Series) -> pd.Series:
     """Plain numbers → float; anything else NaN. A comma is a thousands separator only in groups of three
     digits (``1,234``); ``0,5`` is *not* read as 5 (nor guessed as 0.5) — it is NaN, and callers name the
     decimal comma in the reason (:data:`DECIMAL_COMMA`)."""
+    return per_unique(text, _parse_number)
+
+
+def _parse_number(text: pd.Series) -> pd.Series:
     t = text.fillna("").str.strip()
     clean = t.where(~t.str.fullmatch(_THOUSANDS), t.str.replace(",", "", regex=False))
     ok = clean.str.fullmatch(_NUMBER)
@@ -261,22 +402,32 @@ def parse_number(text: pd.Series) -> pd.Series:
 # ------------------------------------------------------------------------------------------------------
 def parameter_codes(names: pd.Series) -> pd.Series:
     """Parameter names or codes → HJ 212 codes (``<NA>`` where unknown)."""
-    key = names.fillna("").map(normalise_header)
+    key = header_keys(names)
     code = key.map(PARAMETER_NAMES)
     is_code = key.str.fullmatch(_CODE.pattern)
     return code.where(code.notna(), key.where(is_code, None)).astype("string")
 
 
-def _lab_values(df: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[tuple[pd.Series, str]]]:
-    """Value / qualifier / detection limit columns, and (mask, reason) pairs of problems."""
-    value_text = df["value"].fillna("").str.strip()
-    vt = value_text.map(lambda s: unicodedata.normalize("NFKC", s)).astype("string")
-    dl = parse_number(df["detection_limit"])
-    plain = parse_number(vt)
+def _value_forms(text: pd.Series) -> pd.DataFrame:
+    """Distinct value texts → NFKC text, plain number, below-DL number (``<0.5``, ``0.5L``), non-detect
+    word, decimal comma."""
+    vt = text.str.strip().map(lambda s: unicodedata.normalize("NFKC", s)).astype("string")
     lt = vt.str.extract(rf"^<\s*({_NUMBER})$")[0]          # "<0.5"
     suffix_l = vt.str.extract(rf"^({_NUMBER})\s*L$")[0]     # "0.5L" (GB/HJ convention: below the DL)
-    word = vt.str.lower().isin(_NON_DETECT_WORDS)
-    below = pd.to_numeric(lt.fillna(suffix_l), errors="coerce").astype("float64")
+    return pd.DataFrame({
+        "text": vt, "plain": _parse_number(vt),
+        "below": pd.to_numeric(lt.fillna(suffix_l), errors="coerce").astype("float64"),
+        "word": vt.str.lower().isin(_NON_DETECT_WORDS),
+        "comma": vt.str.fullmatch(DECIMAL_COMMA).fillna(False).astype(bool),
+    })
+
+
+def _lab_values(df: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[tuple[pd.Series, str]]]:
+    """Value / qualifier / detection limit columns, and (mask, reason) pairs of problems."""
+    forms = per_unique(df["value"], _value_forms)
+    value_text = per_unique(df["value"], lambda u: u.str.strip())
+    dl = parse_number(df["detection_limit"])
+    plain, below, word = forms["plain"], forms["below"], forms["word"]
     value = plain.copy()
     qualifier = pd.Series(pd.NA, index=df.index, dtype="string")
     is_below = below.notna()
@@ -287,7 +438,7 @@ def _lab_values(df: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[tuple[p
     problems = [
         (word & dl.isna(), "non-detect {v!r} without a detection limit (give '<DL' or the 检出限 column)"),
         (value_text == "", "value: empty"),
-        (value.isna() & vt.str.fullmatch(DECIMAL_COMMA).fillna(False),
+        (value.isna() & forms["comma"],
          ("value: decimal comma in {v!r}: write the number with a point (0.5); in lab files a comma is "
          "only a thousands separator (1,234)")),
         ((value_text != "") & value.isna() & ~word, "value: cannot read {v!r} as a number or non-detect"),
@@ -299,32 +450,93 @@ def _lab_values(df: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[tuple[p
 
 def read_lab_file(path: str | Path, registry: SiteRegistry, batch: str, *, name: str | None = None,
                   max_bytes: int | None = None) -> tuple[pd.DataFrame, list[Rejected]]:
-    """Read one lab results file (CSV or XLSX). Returns (canonical readings, rejected rows).
+    """Read one lab results file (CSV or XLSX) whole. Returns (canonical readings, rejected rows).
 
     A file that is not a table yields no readings and one :class:`Rejected` for the whole file.
     ``name`` is how rejections and the readings' ``origin`` name the file (default: its path); a file
-    larger than ``max_bytes`` is refused whole with the reason.
+    larger than ``max_bytes`` is refused whole with the reason. For large files use
+    :func:`iter_lab_file` (same results, chunk by chunk, in bounded memory).
+    """
+    frames: list[pd.DataFrame] = []
+    rejected: list[Rejected] = []
+    for df, bad in iter_lab_file(path, registry, batch, name=name, max_bytes=max_bytes):
+        frames.append(df)
+        rejected += bad
+    rejected.sort(key=lambda r: r.line or 0)
+    return (conform(pd.concat(frames, ignore_index=True)) if frames else empty_readings()), rejected
+
+
+class _SeenSamples:
+    """Identities (point, parameter, sample time) of the rows kept from earlier chunks of one file, and
+    their lines: 8 + 8 bytes a row (a 64-bit hash of the identity), so a duplicate in chunk 30 of a file
+    still names the line of the first sample in chunk 1."""
+
+    def __init__(self) -> None:
+        self._keys: list[np.ndarray] = []      # per chunk, sorted
+        self._lines: list[np.ndarray] = []
+
+    @staticmethod
+    def hashes(frame: pd.DataFrame) -> np.ndarray:
+        return pd.util.hash_pandas_object(frame[["point", "parameter", "time"]], index=False).to_numpy()
+
+    def first_lines(self, keys: np.ndarray) -> np.ndarray:
+        """Line of an earlier row with the same identity, 0 where none."""
+        found = np.zeros(len(keys), dtype="int64")
+        for seen, lines in zip(self._keys, self._lines, strict=True):
+            pos = np.minimum(np.searchsorted(seen, keys), len(seen) - 1)
+            hit = (seen[pos] == keys) & (found == 0)
+            found[hit] = lines[pos[hit]]
+        return found
+
+    def add(self, keys: np.ndarray, lines: np.ndarray) -> None:
+        if len(keys):
+            order = np.argsort(keys, kind="stable")
+            self._keys.append(keys[order])
+            self._lines.append(np.asarray(lines, dtype="int64")[order])
+
+
+def iter_lab_file(path: str | Path, registry: SiteRegistry, batch: str, *, name: str | None = None,
+                  max_bytes: int | None = None,
+                  chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pd.DataFrame, list[Rejected]]]:
+    """Read one lab results file chunk by chunk: (canonical readings, rejected rows) for each chunk of at
+    most ``chunk_rows`` data rows, in file order. Memory stays bounded by the chunk, not the file.
+
+    Rejections name the file and the line, in later chunks as in the first; a duplicate sample names
+    the line of the first one, in whichever chunk it was. A file that is not a table (too large,
+    undecodable, no header) yields one chunk: no readings and one :class:`Rejected` for the whole file;
+    a CSV that breaks off at line N (a malformed quote) yields what came before and a rejection of
+    line N onwards.
     """
     path = Path(path)
     name = name or str(path)
-    try:
-        df, _fmt = read_table(path, LAB_COLUMNS, LAB_REQUIRED, max_bytes=max_bytes)
-    except TableError as exc:
-        return empty_readings(), [Rejected(None, str(exc), source=name)]
-    except OSError as exc:
-        return empty_readings(), [Rejected(None, f"cannot read file: {exc.strerror or exc}", source=name)]
-    if df.empty:
-        return empty_readings(), []
-
     points = registry.points_frame().set_index("id")
+    seen = _SeenSamples()
+    try:
+        for df in iter_table(path, LAB_COLUMNS, LAB_REQUIRED, max_bytes=max_bytes, chunk_rows=chunk_rows):
+            if not df.empty:
+                yield _lab_chunk(df, points, batch, name, seen)
+    except TableError as exc:
+        yield empty_readings(), [Rejected(_line_of(exc), str(exc), source=name)]
+    except OSError as exc:
+        yield empty_readings(), [Rejected(None, f"cannot read file: {exc.strerror or exc}", source=name)]
+
+
+def _line_of(exc: TableError) -> int | None:
+    m = re.search(r"from line (\d+) on", str(exc))
+    return int(m.group(1)) if m else None
+
+
+def _lab_chunk(df: pd.DataFrame, points: pd.DataFrame, batch: str, name: str,
+               seen: _SeenSamples) -> tuple[pd.DataFrame, list[Rejected]]:
+    """Check and convert one chunk of lab rows (strings, with ``line``) into readings and rejections."""
     known = df["point"].isin(points.index)
     code = parameter_codes(df["parameter"])
-    soil = df["unit"].fillna("").map(normalise_header).isin(SOIL_UNITS)
-    code = code.where(~soil, df["parameter"].fillna("").map(normalise_header).map(SOIL_NAMES).astype("string"))
+    soil = header_keys(df["unit"]).isin(SOIL_UNITS)
+    code = code.where(~soil, header_keys(df["parameter"]).map(SOIL_NAMES).astype("string"))
     time = parse_local_times(df["sample_time"])
     df["_temperature"] = code.eq("w01010").fillna(False)
     values, value_problems = _lab_values(df, name)
-    unit_key = df["unit"].fillna("").map(normalise_header)
+    unit_key = header_keys(df["unit"])
     blank_like = unit_key.isin([k for k, v in UNIT_SPELLINGS.items() if v is None])
     spelled = unit_key.isin(list(UNIT_SPELLINGS)) & ~blank_like
     unit = df["unit"].str.strip().where(~spelled, unit_key.map(UNIT_SPELLINGS)).astype("string")
@@ -369,19 +581,24 @@ def read_lab_file(path: str | Path, registry: SiteRegistry, batch: str, *, name:
         "origin": [f"{name}:{int(n)}" for n in kept["line"].to_numpy()],
     })
     out["time"] = pd.to_datetime(out["time"], utc=True)
-    # identity duplicates inside one file: keep the first, reject the others naming it
+    # identity duplicates inside one file (this chunk or an earlier one): keep the first, reject the
+    # others naming it
     ident = ["point", "parameter", "time"]
-    dup = out.duplicated(ident, keep="first").to_numpy()
     lines = kept["line"].to_numpy()
+    keys = _SeenSamples.hashes(out)
+    earlier = seen.first_lines(keys)
+    dup = out.duplicated(ident, keep="first").to_numpy() | (earlier > 0)
     rejected = [Rejected(int(df["line"].iat[i]), reasons.iat[i], _raw(df, i), source=name)
                 for i in np.flatnonzero(~good.to_numpy())]
     if dup.any():
         first_line = (pd.Series(lines).groupby([out[c] for c in ident]).transform("first")).to_numpy()
+        first_line = np.where(earlier > 0, earlier, first_line)
         kept_pos = np.flatnonzero(good.to_numpy())
         for j in np.flatnonzero(dup):
             rejected.append(Rejected(int(lines[j]), f"duplicate of line {int(first_line[j])} "
                                      "(same point, parameter and sample time)", _raw(df, kept_pos[j]), source=name))
         out = out[~dup]
+    seen.add(keys[~dup], lines[~dup])
     rejected.sort(key=lambda r: r.line or 0)
     return conform(out.reset_index(drop=True)), rejected
 

@@ -7,7 +7,7 @@ Nothing is written to InfluxDB here (the ingest pipeline does that). Rejections 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -32,23 +32,29 @@ def _show(frame: pd.DataFrame, time_cols: list[str], limit: int) -> None:
     for c in time_cols:
         shown[c] = shown[c].dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m-%d %H:%M").fillna("")
     _out.print(shown.to_string(index=False), markup=False)
-    if len(frame) > limit:
-        _out.print(f"… {len(frame) - limit} more", markup=False)
 
 
-def _run(files: list[Path], reader: Callable, what: str, time_cols: list[str],
+def _run(files: list[Path], reader: Callable[..., Iterable[tuple[pd.DataFrame, list]]], what: str, time_cols: list[str],
          registry_path: Path | None, limit: int) -> None:
     registry = _registry(registry_path)
     batch = f"import-{uuid.uuid4().hex[:8]}"
     any_rejected = False
     for f in files:
-        frame, rejected = reader(f, registry, batch)
-        _out.print(f"{f}: {len(frame)} {what}, {len(rejected)} rejected", markup=False)
-        if len(frame):
-            _show(frame, time_cols, limit)
-        for r in rejected:
-            _err.print(str(r), markup=False)
-        any_rejected |= bool(rejected)
+        count = n_rejected = 0
+        shown: list[pd.DataFrame] = []
+        for frame, rejected in reader(f, registry, batch):     # chunk by chunk: only `limit` rows are kept
+            count += len(frame)
+            n_rejected += len(rejected)
+            if sum(len(s) for s in shown) < limit and len(frame):
+                shown.append(frame.head(limit))
+            for r in rejected:
+                _err.print(str(r), markup=False)
+        _out.print(f"{f}: {count} {what}, {n_rejected} rejected", markup=False)
+        if shown:
+            _show(pd.concat(shown, ignore_index=True), time_cols, limit)
+            if count > limit:
+                _out.print(f"… {count - limit} more", markup=False)
+        any_rejected |= bool(n_rejected)
     if any_rejected:
         raise typer.Exit(2)
 
@@ -59,8 +65,8 @@ def lab(files: list[Path] = typer.Argument(..., help="lab result files (CSV UTF-
         limit: int = typer.Option(50, help="rows shown per file")) -> None:
     """Parse lab result files into canonical readings (source=lab)."""
     # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
-    from sensors.lab import read_lab_file
-    _run(files, read_lab_file, "readings", ["time"], registry, limit)
+    from sensors.lab import iter_lab_file
+    _run(files, iter_lab_file, "readings", ["time"], registry, limit)
 
 
 @app.command("ledger")
@@ -70,4 +76,4 @@ def ledger(files: list[Path] = typer.Argument(..., help="ledger files (CSV UTF-8
     """Parse hazardous-waste ledger files (危险废物管理台账)."""
     # deferred: each sub-command loads only what it runs, so `envmon --help` and the protocol tools start fast
     from sensors.ledger import read_ledger_csv
-    _run(files, read_ledger_csv, "ledger entries", ["date", "confirmed", "received"], registry, limit)
+    _run(files, lambda *a: [read_ledger_csv(*a)], "ledger entries", ["date", "confirmed", "received"], registry, limit)

@@ -115,6 +115,36 @@ def test_every_quarantine_record_names_file_and_line(settings, registry, influx_
     assert report.readings_stored == 1
 
 
+def test_a_large_lab_file_is_ingested_in_parts_with_every_line_named(settings, registry, influx_store):
+    """Item 12: a lab file goes through units → quality → write chunk by chunk (here 400 rows a part);
+    rejections of every stage in the later parts still name their file line; everything else is stored
+    once, and the quality summaries name each part."""
+    gw = next(p for p in registry.points.values() if p.zone == ZONE and p.kind == "groundwater")
+    lab = settings.landing_dir / ZONE / "lab"
+    lab.mkdir(parents=True)
+    start = pd.Timestamp("2026-03-01 00:00")
+    rows = [f"{gw.id},w21003,{start + pd.Timedelta(minutes=k):%Y-%m-%d %H:%M},0.3,mg/L," for k in range(1000)]
+    rows[850] = rows[850].replace("0.3,mg/L", "0.3,dB(A)")        # line 852: units stage, part 2
+    rows[930] = rows[930].replace(",0.3,", ",1e9,")               # line 932: quality stage, part 2
+    rows[601] = rows[601].replace(",0.3,", ",abc,")                # line 603: lab reader, part 2
+    (lab / "big.csv").write_text("point,parameter,sample_time,value,unit,detection_limit\n"
+                                 + "\n".join(rows) + "\n", encoding="utf-8")
+
+    report = ingest.ingest_zone(ZONE, settings=settings, registry=registry, store=influx_store,
+                                now=datetime(2026, 11, 21, tzinfo=UTC), lab_chunk_rows=400)
+    recs = sorted((r["stage"], r["origin"]) for r in read_records(settings.quarantine_dir / ZONE))
+    lab_file = f"landing/{ZONE}/lab/big.csv"
+    assert recs == [("lab", f"{lab_file}:603"), ("quality", f"{lab_file}:932"), ("units", f"{lab_file}:852")]
+    assert report.readings_stored == 997 and report.quarantined == 3
+    # parts: rows 1-400, then 399 + 200 (the second chunk lost line 603 to the lab reader)
+    summaries = sorted(p.name for p in settings.quality_dir.glob(f"{report.batch}*.json"))
+    assert summaries == [f"{report.batch}-part2.json", f"{report.batch}.json"]
+    rows_in = [json.loads((settings.quality_dir / n).read_text())["rows_in"] for n in reversed(summaries)]
+    assert rows_in == [400, 598]      # part 2's 599 readings less the one the units stage quarantined
+    stored = influx_store.query('SELECT count("value") FROM "readings" WHERE "point" = $p', params={"p": gw.id})
+    assert int(stored.iloc[0, -1]) == 997
+
+
 def recs_key(recs: dict, prefix: str) -> str:
     (key,) = [k for k in recs if k.startswith(prefix)]
     return key

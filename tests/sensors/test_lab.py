@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
 
 from monitoring.registry import Registry, load_registry
-from sensors.lab import read_lab_file
+from sensors.lab import iter_lab_file, read_lab_file
 from sensors.schema import READINGS_COLUMNS
 
 DATA = Path(__file__).parent / "data"
@@ -180,3 +182,76 @@ def test_file_over_the_size_limit_is_refused_with_the_reason(tmp_path, lab_regis
     df, rejected = read_lab_file(path, lab_registry, "b", max_bytes=10_000)
     assert df.empty and len(rejected) == 1
     assert rejected[0].reason.startswith("file too large: 0.1 MB, the limit is 0.01 MB (ENVMON_MAX_LANDING_MB)")
+
+
+def _big_lab_csv(path: Path, rows: int) -> Path:
+    """A lab CSV of ``rows`` results (a title row, then the header at line 2): one sample a minute of
+    four parameters at two points, so no two rows share an identity. Data row k is at line k + 3."""
+    k = np.arange(rows)
+    point = np.where(k % 8 < 4, "JK-GW01", "JK-001-DW001")
+    param = np.array(["w21003", "w01019", "w21011", "w01018"])[k % 4]
+    minute = pd.to_datetime("2024-01-01") + pd.to_timedelta(k // 8, unit="min")
+    frame = pd.DataFrame({"point": point, "parameter": param, "sample_time": minute.strftime("%Y-%m-%d %H:%M"),
+                          "value": (k % 97 / 10 + 0.1).round(2).astype(str), "unit": "mg/L", "detection_limit": ""})
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write("江口 实验室结果\r\n")
+        frame.to_csv(fh, index=False, lineterminator="\r\n")
+    return path
+
+
+def test_large_file_streams_in_chunks_with_lines_right_in_later_chunks(tmp_path, lab_registry):
+    """Item 12: a lab file is read chunk by chunk (a 200 MB file took 4.2 GB read whole); rejections in
+    the later chunks still name their file line, and a duplicate names the first sample's line even when
+    that was in an earlier chunk."""
+    path = _big_lab_csv(tmp_path / "big.csv", 2_500)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    # break rows in the third chunk and the last one (chunks of 1000 data rows: lines 3-1002, 1003-2002 …)
+    lines[2100 - 1] = lines[2100 - 1].replace("mg/L", "")   # no unit
+    lines[2400 - 1] = "JK-NOPE" + lines[2400 - 1][lines[2400 - 1].index(","):]        # unknown point
+    lines.append(lines[10 - 1])                                  # line 2503 repeats line 10 (chunk 1)
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+
+    chunks = list(iter_lab_file(path, lab_registry, "b", name="landing/jiangkou/lab/big.csv", chunk_rows=1000))
+    assert [len(df) + len(bad) for df, bad in chunks] == [1000, 1000, 501]
+    rejected = [r for _, bad in chunks for r in bad]
+    assert [(r.line, r.reason.split(":")[0]) for r in rejected] == [
+        (2100, "unit"), (2400, "point"), (2503, "duplicate of line 10 (same point, parameter and sample time)")]
+    assert str(rejected[1]).startswith("landing/jiangkou/lab/big.csv:2400: point: unknown monitoring point")
+    readings = pd.concat([df for df, _ in chunks], ignore_index=True)
+    assert len(readings) == 2_500 - 2
+    # origins name the file line of every reading, in the last chunk as in the first
+    assert readings["origin"].iloc[0] == "landing/jiangkou/lab/big.csv:3"
+    assert readings["origin"].iloc[-1] == "landing/jiangkou/lab/big.csv:2502"
+    # the same file read whole gives the same result (read_lab_file is the chunks concatenated)
+    whole, whole_rejected = read_lab_file(path, lab_registry, "b", name="landing/jiangkou/lab/big.csv")
+    assert whole["origin"].tolist() == readings["origin"].tolist()
+    assert [str(r) for r in whole_rejected] == [str(r) for r in rejected]
+
+
+def _read_position(path: Path) -> int | None:
+    """How far this process has read ``path`` through an open file (Linux ``/proc/self/fdinfo``)."""
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                info = Path(f"/proc/self/fdinfo/{fd}").read_text()
+                return int(info.split("pos:", 1)[1].split()[0])
+        except OSError:
+            continue
+    return None
+
+
+def test_a_large_file_is_never_held_whole(tmp_path, lab_registry):
+    """Item 12: memory is bounded by the chunk, not the file. When each chunk of 1000 rows comes out,
+    the reader has read only about as far as that chunk's last line (plus its buffer), never the whole
+    file ahead; read whole, a 200 MB file took 4.2 GB."""
+    path = _big_lab_csv(tmp_path / "big.csv", 20_000)
+    size = path.stat().st_size
+    per_row = size / 20_000
+    chunks = iter_lab_file(path, lab_registry, "b", chunk_rows=1000)
+    for k in range(1, 21):
+        df, bad = next(chunks)
+        assert len(df) + len(bad) == 1000 and bad == []
+        position = _read_position(path)
+        assert position is not None and position < k * 1000 * per_row + 256 * 1024, (k, position, size)
+    assert next(chunks, None) is None
+    assert _read_position(path) is None                       # closed once read
