@@ -230,6 +230,11 @@ def up(layout: Layout, *, echo: Callable[[str], None] = print,
     env = prepare(layout)
     for line in service_lines(layout):
         echo(line)
+    from monitoring.console.users import first_admin_hint
+
+    hint = first_admin_hint(load_settings(data_dir=layout.data_dir).sql_url, layout.data_dir)
+    if hint:
+        echo(f"envmon up: {hint}")
     proc = start(layout, env)
     stopping = {"sig": None}
 

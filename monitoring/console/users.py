@@ -161,6 +161,20 @@ def list_users(sql_url: str) -> list[User]:
         return [_user(r) for r in s.scalars(select(ConsoleUser).order_by(ConsoleUser.name))]
 
 
+def first_admin_hint(sql_url: str, data_dir: object | None = None) -> str | None:
+    """The line ``envmon up`` prints while no console user exists: how to create the first admin
+    (no default account exists anywhere); None once any user exists."""
+    from monitoring.db import init_db
+
+    init_db(sql_url)
+    with session_scope(sql_url) as s:
+        if s.scalar(select(func.count()).select_from(ConsoleUser)):
+            return None
+    env = f"ENVMON_DATA_DIR={data_dir} " if data_dir is not None else ""
+    return ("no console user exists yet — create the first admin (password read from stdin):\n"
+            f"    {env}envmon users add NAME --role admin --password-stdin")
+
+
 def get_active_user(sql_url: str, name: str) -> User | None:
     """The user of a session, or None when unknown or disabled."""
     with session_scope(sql_url) as s:

@@ -179,3 +179,15 @@ def test_no_inline_script_in_any_page(client, incident_id):
         for tag in html.split("<script")[1:]:
             assert tag.lstrip().startswith("src=") and tag.split(">", 1)[1].startswith("</script"), path
         assert " on" + "click=" not in html and "javascript:" not in html
+
+
+def test_envmon_up_hint_for_the_first_admin_until_a_user_exists(settings):
+    """No default account exists: while the store has no user, ``envmon up`` says how to create the first
+    admin (with the data directory, so the command reaches the same store); after that it says nothing."""
+    from monitoring.console.users import add_user, first_admin_hint
+
+    hint = first_admin_hint(settings.sql_url, settings.data_dir)
+    assert hint is not None
+    assert f"ENVMON_DATA_DIR={settings.data_dir} envmon users add NAME --role admin --password-stdin" in hint
+    add_user(settings.sql_url, "first", role="admin", password=PASSWORD)
+    assert first_admin_hint(settings.sql_url, settings.data_dir) is None
