@@ -164,6 +164,11 @@ class Console:
         from monitoring.registry import load_registry
         return load_registry(self.settings.registry_path)
 
+    @property
+    def chart_dir(self) -> Path:
+        """Drawn charts shared by the worker processes (:mod:`monitoring.console.charts`)."""
+        return self.settings.data_dir / "cache" / "charts"
+
     @cached_property
     def casework(self):
         from monitoring.casework import Casework

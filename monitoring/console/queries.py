@@ -121,6 +121,57 @@ def point_windows(sql_url: str, point: str, since: datetime, until: datetime) ->
     return df
 
 
+def _aware(v: datetime) -> datetime:
+    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+
+def point_summary(sql_url: str, point: str, since: datetime, until: datetime, recent_hours: int = 24,
+                  recent_rows: int = 200) -> dict:
+    """The point page's figures over ``[since, until)`` without building a frame (a page is read often):
+    per series (parameter × check) the window count, exceeding / invalid / no-data windows and the last
+    window; valid windows per local day (capture); the windows of the last ``recent_hours``, newest first.
+    """
+    from collections import Counter
+
+    verdicts: Counter = Counter()
+    last: dict[tuple[str, str], tuple] = {}
+    by_day: dict[date, list[int]] = {}
+    recent: list[dict] = []
+    recent_since = until - timedelta(hours=recent_hours)
+    with session_scope(sql_url) as s:
+        rows = s.execute(
+            select(IncidentSeries.parameter, IncidentSeries.check, IncidentWindow.window_start,
+                   IncidentWindow.verdict, IncidentWindow.value, IncidentWindow.limit, IncidentWindow.unit,
+                   IncidentSeries.standard, IncidentSeries.clause, IncidentWindow.limit_status,
+                   IncidentWindow.reason)
+            .join(IncidentWindow, and_(IncidentWindow.series_id == IncidentSeries.id,
+                                       IncidentWindow.window_start >= since, IncidentWindow.window_start < until))
+            .where(IncidentSeries.point == point)).all()
+    for param, check, start, verdict, value, limit, unit, standard, clause, status, reason in rows:
+        start = _aware(start)
+        key = (param, check)
+        verdicts[(param, check, verdict)] += 1
+        if key not in last or start > last[key][0]:
+            last[key] = (start, value, limit, unit, standard, clause, status)
+        day = by_day.setdefault(start.astimezone(LOCAL_TZ).date(), [0, 0])
+        day[1] += 1
+        day[0] += verdict in ("compliant", "exceeds")
+        if start >= recent_since:
+            recent.append({"window_start": start, "parameter": param, "check": check, "value": value,
+                           "limit": limit, "verdict": verdict, "reason": reason})
+    series = []
+    for (param, check), (start, value, limit, unit, standard, clause, status) in sorted(last.items()):
+        n = sum(v for (p, c, _), v in verdicts.items() if (p, c) == (param, check))
+        series.append({"parameter": param, "check": check, "n": n,
+                       "exceeds": verdicts[(param, check, "exceeds")], "invalid": verdicts[(param, check, "invalid")],
+                       "no_data": verdicts[(param, check, "no_data")], "limit": limit, "unit": unit,
+                       "standard": standard, "clause": clause, "limit_status": status, "last_value": value,
+                       "last_at": start})
+    recent.sort(key=lambda r: r["window_start"], reverse=True)
+    return {"series": series, "capture": [(d, v, n) for d, (v, n) in sorted(by_day.items())],
+            "recent": recent[:recent_rows]}
+
+
 def series_windows(sql_url: str, incident_id: int, margin: timedelta = timedelta(hours=24)) -> pd.DataFrame:
     """The windows of an incident's series from ``margin`` before its start to ``margin`` after its end."""
     with session_scope(sql_url) as s:

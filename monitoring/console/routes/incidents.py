@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from markupsafe import Markup
 
 from monitoring.attachments import MAX_ATTACHMENT_BYTES
 from monitoring.casework import FINDINGS, REASONS, STAGES, CaseError
@@ -42,15 +43,32 @@ def _inbox_rows(request: Request, show: str) -> dict:
     return {"rows": rows, "show": show, "names": _parameter_names(), "stages": STAGES, "now": now}
 
 
+def _inbox_table(request: Request, show: str) -> Markup:
+    """The inbox table as HTML, rendered once per incident-store stamp and minute (the overdue times
+    are shown to the minute) and shared by every user: it holds nothing user-specific."""
+    from monitoring.console.cache import cached, incidents_stamp
+
+    c = console(request)
+    show = "all" if show == "all" else "open"
+
+    def draw() -> Markup:
+        ctx = _inbox_rows(request, show)
+        ctx["zone_names"] = {z.id: z.name_zh for z in c.registry.zones.values()}
+        return Markup(c.templates.get_template("_incident_rows.html").render(ctx))
+
+    minute = int(datetime.now(UTC).timestamp() // 60)
+    return cached(("inbox", c.sql_url, show, incidents_stamp(c.sql_url), minute), draw)
+
+
 @router.get("/console/incidents")
 def inbox(request: Request, user: Reader, show: str = "open"):
-    return render(request, "incidents.html", _inbox_rows(request, show))
+    return render(request, "incidents.html", {"show": show, "table": _inbox_table(request, show)})
 
 
 @router.get("/console/incidents/rows")
 def inbox_rows(request: Request, user: Reader, show: str = "open"):
     """The inbox table alone (htmx refreshes it every 30 s)."""
-    return render(request, "_incident_rows.html", _inbox_rows(request, show))
+    return HTMLResponse(_inbox_table(request, show))
 
 
 @router.get("/incidents/{incident_id}")
@@ -160,6 +178,6 @@ def incident_chart(request: Request, user: Reader, incident_id: int):
     except IncidentError:
         return render(request, "error.html", {"title": "事件不存在", "message": ""}, status_code=404)
     title = f"{inc.point} {_parameter_names().get(inc.parameter, inc.parameter)}（限值来源：{inc.limit_status or '—'}）"
-    svg = cached(("incident", incident_id, inc.updated_at.isoformat()), lambda: windows_chart(
-        queries.series_windows(c.sql_url, incident_id), title=title, unit=inc.unit or ""))
+    svg = cached(("incident", c.sql_url, incident_id, inc.updated_at.isoformat()), lambda: windows_chart(
+        queries.series_windows(c.sql_url, incident_id), title=title, unit=inc.unit or ""), c.chart_dir)
     return svg_response(svg)

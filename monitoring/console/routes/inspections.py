@@ -67,8 +67,7 @@ class TaskView:
     result: dict | None
 
 
-def _tasks(request: Request, user: User) -> list[TaskView]:
-    c = console(request)
+def _all_tasks(c) -> list[TaskView]:
     res = results_frame(c.settings)
     by_task = {r["task_id"]: r for r in res.to_dict("records")}
     out: list[TaskView] = []
@@ -81,13 +80,49 @@ def _tasks(request: Request, user: User) -> list[TaskView]:
         tasks = s.scalars(select(tables.TaskRow).where(tables.TaskRow.record_id.in_([d.record_id for d in draws]))
                           .order_by(tables.TaskRow.period.desc(), tables.TaskRow.task_id)).all()
         for t in tasks:
-            if user.role == "inspector" and (not user.inspector_id or user.inspector_id not in t.inspectors):
-                continue
             ent = c.registry.enterprises.get(t.enterprise)
             out.append(TaskView(t.task_id, t.record_id, t.period, t.enterprise, ent.name if ent else t.enterprise,
                                 t.zone, t.mode, list(t.inspectors),
                                 [names.get(t.record_id, {}).get(i, i) for i in t.inspectors], by_task.get(t.task_id)))
     return out
+
+
+def roster_stamp(sql_url: str) -> tuple:
+    """Changes whenever a draw, a supersession, a result or a publication is recorded (one round trip)."""
+    from sqlalchemy import func
+
+    t = tables
+    with session_scope(sql_url) as s:
+        return tuple(s.execute(select(
+            select(func.count(t.DrawRow.record_id)).scalar_subquery(),
+            select(func.max(t.DrawRow.drawn_at)).scalar_subquery(),
+            select(func.count(t.SupersessionRow.record_id)).scalar_subquery(),
+            select(func.count(t.ResultRow.task_id)).scalar_subquery(),
+            select(func.max(t.ResultRow.recorded_at)).scalar_subquery(),
+            select(func.count(t.PublicationRow.task_id)).scalar_subquery(),
+            select(func.max(t.PublicationRow.published_at)).scalar_subquery())).one())
+
+
+def _roster(c, today: date) -> tuple[list[TaskView], list[tuple], object]:
+    """Every active task, the active draws and the publication deadlines, computed once per roster stamp
+    and day (:mod:`monitoring.console.cache`); callers filter what a user may see."""
+    from monitoring.console.cache import cached
+
+    def compute():
+        with session_scope(c.sql_url) as s:
+            draws = [(d.record_id, d.period, d.scope, d.drawn_at, d.drawn_by) for d in tables.active_draws(s)]
+        return _all_tasks(c), draws, deadlines(c.settings, today)
+
+    return cached(("roster", c.sql_url, roster_stamp(c.sql_url), today), compute)
+
+
+def _tasks(request: Request, user: User) -> list[TaskView]:
+    """The tasks ``user`` may see: an inspector only those of teams they are on."""
+    c = console(request)
+    tasks = _roster(c, datetime.now(UTC).astimezone(LOCAL_TZ).date())[0]
+    if user.role == "inspector":
+        tasks = [t for t in tasks if user.inspector_id and user.inspector_id in t.inspectors]
+    return tasks
 
 
 def _next_period() -> str:
@@ -103,11 +138,9 @@ def inspections_page(request: Request, user: Reader, published: str | None = Non
 def inspections(request: Request, user: User, error: str | None = None, status_code: int = 200,
                 note: str | None = None):
     c = console(request)
-    tasks = _tasks(request, user)
-    with session_scope(c.sql_url) as s:
-        draws = [(d.record_id, d.period, d.scope, d.drawn_at, d.drawn_by) for d in tables.active_draws(s)]
     today = datetime.now(UTC).astimezone(LOCAL_TZ).date()
-    due = deadlines(c.settings, today)
+    tasks = _tasks(request, user)
+    _, draws, due = _roster(c, today)
     if user.role == "inspector":
         mine = {t.task_id for t in tasks}
         due = due[due["task_id"].isin(mine)] if not due.empty else due

@@ -15,7 +15,9 @@ router = APIRouter(prefix="/console")
 def overview(request: Request, user: Reader):
     c = console(request)
     day = queries.today_local()
-    zones, by_severity = queries.overview(c.sql_url, c.registry, day)
+    from monitoring.console.cache import cached, incidents_stamp, windows_stamp
+    key = ("overview", c.sql_url, day, windows_stamp(c.sql_url), incidents_stamp(c.sql_url))
+    zones, by_severity = cached(key, lambda: queries.overview(c.sql_url, c.registry, day))
     severities = [(level, SEVERITY_NAMES[level][0], by_severity.get(level, 0)) for level in (3, 2, 1)]
     return render(request, "overview.html", {"zones": zones, "day": day, "severities": severities,
                                              "open_total": sum(by_severity.values())})

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request
 
-from monitoring.config import LOCAL_TZ
 from monitoring.console import queries
 from monitoring.console.views import Reader, console, render
 from sensors.parameters import load_parameter_table
@@ -30,27 +29,11 @@ def point_page(request: Request, user: Reader, point_id: str, days: int = 7):
                       status_code=404)
     days = max(1, min(MAX_DAYS, days))
     until = datetime.now(UTC)
-    since = until - timedelta(days=days)
-    df = queries.point_windows(c.sql_url, point_id, since, until)
-    series, capture = [], []
-    if not df.empty:
-        for (param, check), g in df.groupby(["parameter", "check"], sort=True):
-            last = g.iloc[-1]
-            counts = g["verdict"].value_counts()
-            series.append({"parameter": param, "check": check, "n": len(g), "exceeds": int(counts.get("exceeds", 0)),
-                           "invalid": int(counts.get("invalid", 0)), "no_data": int(counts.get("no_data", 0)),
-                           "limit": last["limit"], "unit": last["unit"], "standard": last["standard"],
-                           "clause": last["clause"], "limit_status": last["limit_status"],
-                           "last_value": last["value"], "last_at": last["window_start"]})
-        local_day = df["window_start"].dt.tz_convert(LOCAL_TZ).dt.date
-        valid = df["verdict"].isin(["compliant", "exceeds"])
-        by_day = valid.groupby(local_day).agg(["sum", "count"])
-        capture = [(d, int(r["sum"]), int(r["count"])) for d, r in by_day.iterrows()]
-    recent = df[df["window_start"] >= until - timedelta(hours=24)].sort_values("window_start", ascending=False) \
-        if not df.empty else df
+    from monitoring.console.cache import cached, windows_stamp
+    figures = cached(("point", c.sql_url, point_id, days, windows_stamp(c.sql_url)),
+                     lambda: queries.point_summary(c.sql_url, point_id, until - timedelta(days=days), until))
     return render(request, "point.html", {
-        "point": point, "days": days, "series": series, "capture": capture,
-        "recent": recent.head(200).to_dict("records") if not recent.empty else [],
+        "point": point, "days": days, **figures,
         "names": _names(), "enterprise": c.registry.enterprises.get(point.enterprise or ""),
         "packets": queries.last_packets(c.settings.spool_dir, point.zone, point.mn),
         "quarantine": queries.quarantined(c.settings.quarantine_dir, point.zone, point.id, point.mn),
@@ -74,4 +57,4 @@ def point_chart(request: Request, user: Reader, point_id: str, parameter: str, c
         return windows_chart(df, title=title, unit=unit)
 
     bucket = int(until.timestamp() // 300)
-    return svg_response(cached(("point", point_id, parameter, check, days, bucket), draw))
+    return svg_response(cached(("point", c.sql_url, point_id, parameter, check, days, bucket), draw, c.chart_dir))

@@ -127,6 +127,29 @@ def test_the_whole_workflow_through_the_pages(client, console_settings):
     assert client.get(f"{url}/chart.svg").text.lstrip().startswith("<svg")
 
 
+def test_the_cached_inbox_and_overview_show_a_change_on_the_next_request(client, console_settings):
+    """The inbox table and the overview are computed once per store stamp (monitoring.console.cache): a
+    claim, a new incident — also one written by another process, like the evaluation — show at once."""
+    import re
+
+    inc = make_incident(console_settings)
+    login(client, "op")
+
+    def stage(html: str, iid: int) -> str:
+        row = re.search(rf'href="/console/incidents/{iid}">#{iid}</a></td>\s*<td><span class="stage (\w+)"', html)
+        return row.group(1) if row else ""
+
+    assert stage(client.get("/console/incidents").text, inc) == "alarm"
+    assert stage(client.get("/console/incidents").text, inc) == "alarm"             # served from the cache
+    assert post(client, f"/console/incidents/{inc}/claim", {"note": "认领"}).status_code == 303
+    assert stage(client.get("/console/incidents").text, inc) == "claimed"
+    assert stage(client.get("/console/incidents/rows").text, inc) == "claimed"
+    before = client.get("/console/").text
+    other = make_incident(console_settings, point="JK-002-DA001")                    # "another process"
+    assert stage(client.get("/console/incidents").text, other) == "alarm"
+    assert client.get("/console/").text != before
+
+
 def test_notification_links_open_the_incident_page(client, incident_id):
     assert client.get(f"/incidents/{incident_id}").headers["location"] == f"/console/incidents/{incident_id}"
     login(client, "lead")
