@@ -224,6 +224,11 @@ class Settings:
         return self.data_dir / "public"
 
     @property
+    def public_reports_dir(self) -> Path:
+        """Public versions of the monthly reports (``<YYYY-MM>/<scope>/report.{pdf,html}``)."""
+        return self.public_dir / "reports"
+
+    @property
     def evidence_dir(self) -> Path:
         """Attachments of incident handling (photos, letters): private, served to staff only."""
         return self.data_dir / "evidence"

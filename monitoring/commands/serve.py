@@ -37,7 +37,7 @@ def command(
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"envmon console listening on http://{shown}:{bound_port}/", flush=True)
-    config = uvicorn.Config("monitoring.console.app:create_app", factory=True, workers=workers,
+    config = uvicorn.Config("monitoring.console.app:serve_app", factory=True, workers=workers,
                             log_level=log_level, proxy_headers=False, server_header=False,
                             timeout_graceful_shutdown=5, timeout_worker_healthcheck=120)
     if workers > 1:

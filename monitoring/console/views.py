@@ -91,6 +91,16 @@ def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(LOCAL_TZ).strftime(fmt)
 
 
+def isotime(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An ISO 8601 text (as JSON records hold times) in local time."""
+    if not value:
+        return "—"
+    try:
+        return local(datetime.fromisoformat(value), fmt)
+    except ValueError:
+        return str(value)
+
+
 def num(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
@@ -111,6 +121,7 @@ def duration(seconds: float | None) -> str:
 def register_filters(env: Any) -> None:
     env.filters["local"] = local
     env.filters["num"] = num
+    env.filters["isotime"] = isotime
     env.filters["duration"] = duration
 
 

@@ -335,7 +335,7 @@ def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | N
     timings["gather (InfluxDB + SQL)"] = time.perf_counter() - t1
     status = rm.status(now)
     _SHARED.update(data=data, status=status, now=now, out=out,
-                   public_dir=settings.public_dir / "reports" if publish else None)
+                   public_dir=settings.public_reports_dir if publish else None)
     # forked workers only when asked for (CLI, bench): forking a process that runs other threads (an Airflow
     # task, a test runner) can deadlock in the child on a lock held by a thread that was not copied
     workers = workers if workers is not None else 1

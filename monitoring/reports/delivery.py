@@ -75,7 +75,7 @@ def send(result: BuildResult, settings: Settings, urls: list[str] | None = None)
     lines = [f"{r.scope.key}: 第 {r.version} 版 {public_link(month.label, r.scope.key, settings.public_url)}"
              for r in issued]
     body = f"{title}已发布：\n" + "\n".join(lines)
-    pdfs = [str(settings.public_dir / "reports" / month.label / r.scope.key / "report.pdf") for r in issued]
+    pdfs = [str(settings.public_reports_dir / month.label / r.scope.key / "report.pdf") for r in issued]
     sent = failed = 0
     for url in urls:
         a = apprise.Apprise()

@@ -61,7 +61,7 @@ def public_enterprise(request: Request, code: str):
     if not results.empty and "企业编码" in results:
         results = results[results["企业编码"] == code]
     from monitoring.console.reports_index import enterprise_status, public_reports
-    monthly = enterprise_status(public_reports(c.settings.reports_dir, c.settings.public_dir), code)
+    monthly = enterprise_status(public_reports(c.settings.reports_dir, c.settings.public_reports_dir), code)
     return render(request, "public/enterprise.html", {"ent": ent, "zone": c.registry.zones.get(ent.zone),
                                                       "results": results, "monthly": monthly})
 

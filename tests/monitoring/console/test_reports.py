@@ -23,8 +23,8 @@ def _report(root, month, scope, status, *, public=None):
 
 def test_staff_see_every_report_and_the_public_only_final_public_versions(client, console_settings):
     s = console_settings
-    _report(s.reports_dir, "2026-10", "county", "final", public=s.public_dir)
-    _report(s.reports_dir, "2026-11", "county", "preliminary", public=s.public_dir)
+    _report(s.reports_dir, "2026-10", "county", "final", public=s.public_reports_dir)
+    _report(s.reports_dir, "2026-11", "county", "preliminary", public=s.public_reports_dir)
     _report(s.reports_dir, "2026-10", "jiangkou/JK-001", "final")
     public = client.get("/public/reports").text
     assert "2026-10" in public and "2026-11" not in public
@@ -42,3 +42,58 @@ def test_staff_see_every_report_and_the_public_only_final_public_versions(client
     for bad in ("/console/reports/2026-10/../../console-secret/x", "/console/reports/2026-10/county/summary.txt",
                 "/console/reports/1999-13/county/report.pdf"):
         assert client.get(bad).status_code == 404, bad
+
+
+def test_an_operator_regenerates_a_report_and_a_new_version_is_kept(console_settings, influx_store,
+                                                                   readings_factory):
+    """Regeneration runs the report code (monitoring.reports.build_monthly) in the background: the first
+    request issues v1; a second with unchanged data keeps v1 (no new version, monitoring.reports.versions);
+    late data for the month changes the data version, so a third issues v2 and v1 stays under versions/.
+    Every request is recorded with who asked; a leader may not ask."""
+    import dataclasses
+
+    from starlette.testclient import TestClient
+
+    from monitoring.console import create_app, report_jobs
+    from tests.monitoring.console.conftest import post
+
+    s = dataclasses.replace(console_settings, influx_url=influx_store.url, influx_db=influx_store.database)
+    month, scope = "2026-10", "jiangkou/JK-001"
+    with TestClient(create_app(s, escalate_every_s=0), base_url="http://testserver", follow_redirects=False) as c:
+        login(c, "lead")
+        assert post(c, "/console/reports/regenerate", {"month": month, "scope": scope}).status_code == 403
+        c.cookies.clear()
+        login(c, "op")
+        assert post(c, "/console/reports/regenerate", {"month": "2026-13", "scope": scope}).status_code == 409
+        r = post(c, "/console/reports/regenerate", {"month": month, "scope": scope})
+        assert r.status_code == 303
+        first = report_jobs.history(s)[0]
+        assert (first["by"], first["month"], first["scope"]) == ("op", month, scope)
+        dup = post(c, "/console/reports/regenerate", {"month": month, "scope": scope})
+        assert dup.status_code == 409 or report_jobs.history(s)[0]["state"] in ("started", "done")
+        report_jobs.wait(first["id"], timeout=600)
+        done = report_jobs.history(s)[0]
+        assert done["state"] == "done", done
+        assert [(o["scope"], o["action"], o["version"]) for o in done["outcomes"]] == [(scope, "issued", 1)]
+        folder = s.reports_dir / month / scope
+        assert (folder / "report.pdf").read_bytes().startswith(b"%PDF")
+        assert (folder / "versions" / "v1" / "summary.json").exists()
+
+        post(c, "/console/reports/regenerate", {"month": month, "scope": scope})
+        report_jobs.wait(report_jobs.history(s)[0]["id"], timeout=600)
+        again = report_jobs.history(s)[0]
+        assert [(o["action"], o["version"]) for o in again["outcomes"]] == [("unchanged", 1)]
+        page = c.get("/console/reports").text
+        assert "未变化，仍为 v1" in page and "签发 v1" in page and "重新生成" in page
+        assert json.loads((folder / "summary.json").read_text())["status"] == "final"   # Oct is past review
+        assert "正式" in page
+
+        influx_store.write_readings(readings_factory(24, start="2026-10-15T00:00:00+08:00", enterprise="JK-001",
+                                                     point="JK-001-DW001", kind="wastewater", parameter="w01018",
+                                                     unit="mg/L"))
+        post(c, "/console/reports/regenerate", {"month": month, "scope": scope})
+        report_jobs.wait(report_jobs.history(s)[0]["id"], timeout=600)
+        late = report_jobs.history(s)[0]
+        assert [(o["action"], o["version"]) for o in late["outcomes"]] == [("issued", 2)], late
+        assert (folder / "versions" / "v1" / "report.pdf").exists() and (folder / "versions" / "v2" / "report.pdf").exists()
+        assert "签发 v2" in c.get("/console/reports").text
