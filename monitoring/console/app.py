@@ -205,12 +205,37 @@ def _settle_memory() -> None:
     gc.set_threshold(max(gen0, 10_000), gen1, gen2)
 
 
+def escalate_and_notify(console: Console, now: Any = None) -> list[tuple[int, str, int]]:
+    """Record the escalations of overdue handling stages, then send every recorded escalation not yet
+    sent — once per incident, stage and level — to the alert channels, with the console link
+    (:meth:`monitoring.notifications.Notifier.notify_case_escalations`). Channels: those of
+    ``ENVMON_NOTIFY_URLS`` / ``ENVMON_NOTIFY_CONNECTIONS``; Airflow Connections cannot be read outside an
+    Airflow task, so the console then uses ``ENVMON_NOTIFY_URLS`` alone and says so in its log."""
+    import logging
+
+    from monitoring.notifications import NotificationConfigError, Notifier
+
+    recorded = console.casework.escalate_overdue(now)
+    try:
+        notifier = Notifier(settings=console.settings)
+    except NotificationConfigError as exc:
+        logging.getLogger("envmon.console").warning("escalation messages: %s; using ENVMON_NOTIFY_URLS only", exc)
+        notifier = Notifier(console.settings.notify_urls, settings=console.settings)
+    report = notifier.notify_case_escalations(console.registry, now=now)
+    for o in report.outcomes:
+        if not o.ok:
+            logging.getLogger("envmon.console").warning("escalation message for incident #%s to %s failed: %s "
+                                                        "(re-sent by the next notification run)", o.incident_id,
+                                                        o.channel, o.error)
+    return recorded
+
+
 @asynccontextmanager
 async def _lifespan(api: FastAPI):
     """Start-up (:func:`_settle_memory`) and, while the console runs, every ``escalate_every_s``
     (when set) the SLA check: record escalations of overdue handling stages
     (:meth:`monitoring.casework.Casework.escalate_overdue`; idempotent, so several workers do no harm)
-    and send each new escalation once (:func:`monitoring.console.escalations.notify_escalations`)."""
+    and send each escalation once (:func:`escalate_and_notify`)."""
     import asyncio
     import logging
 
@@ -223,7 +248,7 @@ async def _lifespan(api: FastAPI):
     async def loop() -> None:
         while True:
             try:
-                for inc, stage, level in await run_in_threadpool(api.state.console.casework.escalate_overdue):
+                for inc, stage, level in await run_in_threadpool(escalate_and_notify, api.state.console):
                     log.warning("incident #%s: stage %s overdue, escalated to level %s", inc, stage, level)
             except Exception:
                 log.exception("SLA escalation check failed")

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 
 from monitoring.config import Settings, load_settings
-from monitoring.db import session_scope
+from monitoring.db import serialize_writers, session_scope
 from monitoring.incidents import (
     ChangeSet,
     IncidentChange,
@@ -147,6 +147,56 @@ class Notifier:
                 .order_by(Notification.id)))
         report = NotifyReport()
         for nid in ids:
+            report.outcomes.append(self._send(nid, now))
+        return report
+
+    def notify_case_escalations(self, registry: Any, *, now: datetime | None = None,
+                                lookback: timedelta = timedelta(days=7)) -> NotifyReport:
+        """Send every handling-stage escalation recorded by :meth:`monitoring.casework.Casework.escalate_overdue`
+        in the last ``lookback``: one message per incident, stage, level and channel (``dedupe_key``
+        ``<id>:sla:<stage>:<level>``), linking to the incident's console page; of levels recorded
+        together (a stage found two periods overdue at once) only the highest is sent. It reads the recorded
+        steps, not only those just made, so a step recorded by a process that stopped before sending is
+        sent by the next call, and a step is never sent twice."""
+        from monitoring.casework import ORDER, SLA, STAGES, IncidentCase, IncidentStep
+        from monitoring.notifications.rendering import render_sla
+
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        report = NotifyReport()
+        if not self.channels:
+            return report
+        with session_scope(self.db_url) as session:
+            serialize_writers(session, "notification:sla")    # several console workers run this loop
+            steps = session.execute(select(IncidentStep, IncidentCase).join(
+                IncidentCase, IncidentCase.incident_id == IncidentStep.incident_id).where(
+                IncidentStep.action == "escalate", IncidentStep.at >= now - lookback)
+                .order_by(IncidentStep.id)).all()
+            sent = set(session.scalars(select(Notification.channel_key + "|" + Notification.dedupe_key).where(
+                Notification.kind == "sla", Notification.created_at >= now - lookback - timedelta(days=1))))
+            top: dict[tuple[int, str], tuple] = {}      # levels recorded together: only the highest is sent
+            for st, case in steps:
+                if st.level >= top.get((st.incident_id, st.stage), (st, case))[0].level:
+                    top[(st.incident_id, st.stage)] = (st, case)
+            todo = [(st, case) for st, case in top.values()
+                    if any(f"{ch.key}|{st.incident_id}:sla:{st.stage}:{st.level}" not in sent for ch in self.channels)]
+            views = self._manager.views([st.incident_id for st, _ in todo]) if todo else {}
+            created: list[int] = []
+            for st, case in todo:
+                inc = views.get(st.incident_id)
+                if inc is None or st.stage != case.stage:
+                    continue            # the stage was finished meanwhile: a late "overdue" message is noise
+                since = _utc(case.stage_since)
+                due = _utc(case.due_at) if st.stage == "decided" else (
+                    since + SLA[st.stage] if since is not None and st.stage in SLA else None)
+                title, body = render_sla(inc, registry, now=now, stage_zh=STAGES.get(st.stage or "", st.stage or ""),
+                                         level=int(st.level), note=st.note or "", stage_since=since,
+                                         due_at=due, assignee=case.assignee, public_url=self.public_url,
+                                         next_zh=STAGES[ORDER[ORDER.index(st.stage) + 1]] if st.stage in ORDER[:-1]
+                                         else "")
+                draft = _Draft(st.incident_id, "sla", f"{st.incident_id}:sla:{st.stage}:{st.level}", title, body, 0)
+                for ch in self.channels:
+                    created += self._store(session, ch, draft, now, report)
+        for nid in created:
             report.outcomes.append(self._send(nid, now))
         return report
 

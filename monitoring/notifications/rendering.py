@@ -138,3 +138,19 @@ def render_recovery_digest(incidents: Sequence[IncidentView], registry: Any, *, 
         recover_text=f"{recover.total_seconds() / 60:.0f} 分钟" if recover else "一段时间",
         interval_text=f"{interval.total_seconds() / 60:.0f} 分钟" if interval else "一个汇总周期")
     return title, re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+
+
+def render_sla(inc: IncidentView, registry: Any, *, now: datetime, stage_zh: str, level: int, note: str,
+               stage_since: datetime | None, due_at: datetime | None, assignee: str | None,
+               public_url: str | None = None, next_zh: str = "") -> tuple[str, str]:
+    """(title, body) of a handling-stage escalation (:mod:`monitoring.casework`: a claimed stage past its
+    allowed time), linking to the incident's console page."""
+    c = _context(inc, registry, now=now, public_url=public_url, min_duration=None)
+    what = (f"{c['parameter_name']}（{inc.parameter}）" if inc.kind in EXCEEDANCE_KINDS else "监测数据")
+    title = (f"【处置超时·第{level}级·{inc.severity_zh}】{c['zone_name'].split('（')[0]} {c['point_name']} {what} "
+             f"#{inc.id} {stage_zh}阶段")
+    overdue = fmt_hours((now - due_at).total_seconds()) if due_at else "—"
+    body = _env.get_template("notification_sla.j2").render(
+        c=c, level=level, stage_zh=stage_zh, next_zh=next_zh, note=note, assignee=assignee, overdue_text=overdue,
+        stage_since_local=fmt_local(stage_since), due_local=fmt_local(due_at))
+    return title, re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"

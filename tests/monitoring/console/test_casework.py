@@ -176,3 +176,37 @@ def test_the_running_console_escalates_overdue_stages(console_settings):
             time.sleep(0.1)
     assert cw.case(inc).escalation_level == 2       # 26 h past the 24 h SLA: level 1 + 1
     assert [s.action for s in cw.steps(inc)].count("escalate") == 2
+
+
+def test_an_overdue_stage_is_sent_once_per_level_with_the_console_link(console_settings):
+    """SLA escalation (monitoring.casework.SLA: 24 h to verify a claim) reaches the alert channel — a real
+    local webhook (apprise json://) — once per incident, stage and level, linking to the console page.
+    Two levels found at once (50 h after the claim) give one message (the highest); a later level gives
+    one more; re-running sends nothing; a finished stage is never reported late."""
+    import dataclasses
+
+    from monitoring.console.app import Console, _templates, escalate_and_notify
+    from tests.monitoring.sinks import HttpSink
+
+    inc = make_incident(console_settings, start=T0, now=T0 + 3 * H)
+    claimed_at = T0 + 4 * H
+    with HttpSink() as sink:
+        s = dataclasses.replace(console_settings, notify_urls=(f"json://127.0.0.1:{sink.port}/duty",),
+                                public_url="https://hb.example.gov.cn")
+        console = Console(s, _templates())
+        console.casework.claim(inc, by="op", assignee="王五", now=claimed_at)
+        assert escalate_and_notify(console, now=claimed_at + 23 * H) == []
+        assert sink.posts == []
+        assert escalate_and_notify(console, now=claimed_at + 50 * H) == [(inc, "claimed", 2)]
+        assert escalate_and_notify(console, now=claimed_at + 51 * H) == []
+        assert len(sink.posts) == 1
+        msg = sink.posts[0].json
+        assert "处置超时·第2级" in msg["title"] and f"#{inc}" in msg["title"]
+        assert f"https://hb.example.gov.cn/console/incidents/{inc}" in msg["message"]
+        assert "认领" in msg["message"] and "王五" in msg["message"] and "核实时限" in msg["message"] \
+            and "已超时 26.0 小时" in msg["message"], msg["message"]
+        assert escalate_and_notify(console, now=claimed_at + 75 * H) == [(inc, "claimed", 3)]
+        assert len(sink.posts) == 2 and "第3级" in sink.posts[1].json["title"]
+        console.casework.verify(inc, by="op", finding="confirmed", note="ok", now=claimed_at + 76 * H)
+        assert escalate_and_notify(console, now=claimed_at + 77 * H) == []
+        assert len(sink.posts) == 2
