@@ -64,6 +64,7 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/console/inspections/tasks/{task_id}/photos/{photo_id}"): READ,
     ("GET", "/console/reports"): OFFICE,
     ("GET", "/console/reports/{month}/{scope:path}/{name}"): OFFICE,
+    ("POST", "/console/reports/regenerate"): {OP},
     ("GET", "/public/reports"): PUBLIC,
     ("GET", "/public/reports/{month}/{scope:path}/{name}"): PUBLIC,
     ("GET", "/console/complaints"): OFFICE,
@@ -84,6 +85,7 @@ FORMS = {
     "/inspections/draw": {"period": "2027-Q1"},
     "/publish": {"period": "2026-Q4"},
     "/login": {"username": "nobody", "password": "x"},
+    "/regenerate": {"month": "1999-13", "scope": "county"},   # refused (409) before any build: fast
 }
 
 QUERY = {"/console/points/{point_id}/chart.svg": "?parameter=a21026&check=concentration"}
