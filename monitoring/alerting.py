@@ -216,12 +216,13 @@ def _apply(manager, changes, settings: Settings, registry: Registry, report: Ale
     from monitoring.notifications import Notifier
     from monitoring.security import import_security_events
 
-    # PW lockouts of the receiver become incidents of kind "security" (seen in the incident list and
-    # console; messages for them are not sent yet: the notification templates know two kinds)
-    report.security = len(import_security_events(settings.sql_url, settings.data_dir, now=now).opened)
+    # PW lockouts of the receiver become incidents of kind "security", one per lockout episode; their
+    # "open" is sent like any other, further lockouts of the episode go into its digest
+    security = import_security_events(settings.sql_url, settings.data_dir, now=now)
+    report.security = len(security.opened)
     escalations = manager.escalate_due(now)
     notifier = Notifier(db_url=settings.sql_url)
-    for change_set in (changes, escalations):
+    for change_set in (changes, security, escalations):
         sent = notifier.notify(change_set, registry, now=now)
         report.sent += sent.sent
         report.failed += sent.failed

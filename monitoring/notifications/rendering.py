@@ -47,6 +47,8 @@ KIND_TITLES: dict[tuple[str, str], str] = {
     ("escalate", "ambient"): "环境空气质量超标升级", ("digest", "ambient"): "环境空气质量超标进展",
     ("open", "trend"): "地下水趋势预警", ("clear", "trend"): "地下水趋势预警解除",
     ("escalate", "trend"): "地下水趋势预警升级", ("digest", "trend"): "地下水趋势预警进展",
+    ("open", "security"): "安全事件", ("clear", "security"): "安全事件解除",
+    ("escalate", "security"): "安全事件升级", ("digest", "security"): "安全事件进展",
 }
 
 
@@ -78,6 +80,7 @@ def _context(inc: IncidentView, registry: Any, *, now: datetime, public_url: str
     ent = enterprises.get(inc.enterprise) if inc.enterprise else None
     point = points.get(inc.point)
     group = inc.point == "county" or inc.point.startswith("zone:")   # deadman: all points of a cluster/county
+    receiver = inc.kind == "security" and inc.point == "receiver"    # a peer address locked, not one device
     multiple = None
     if inc.kind in EXCEEDANCE_KINDS and inc.peak_value is not None and inc.limit and inc.limit_low is None \
             and not (inc.unit or "").lower().startswith("db"):
@@ -99,7 +102,9 @@ def _context(inc: IncidentView, registry: Any, *, now: datetime, public_url: str
         "active": inc.active, "escalation_level": inc.escalation_level,
         "zone": inc.zone, "zone_name": (f"{zone.name_zh}（{zone.town}）" if zone else ("全县" if inc.point == "county" else (inc.zone or "—"))),
         "enterprise": inc.enterprise, "enterprise_name": (ent.name if ent else inc.enterprise),
-        "point": inc.point, "point_name": (point.name if point else "全部在线监测点位" if group else f"{inc.point}（未登记）"),
+        "point": inc.point, "point_name": (point.name if point else "全部在线监测点位" if group
+                                           else "HJ 212 数据接收端" if receiver else f"{inc.point}（未登记）"),
+        "locked_until_local": fmt_local(inc.cleared_at) if inc.kind == "security" and inc.cleared_at else "",
         "parameter": inc.parameter, "parameter_name": parameter_name_zh(inc.parameter),
         "check_name": CHECK_NAMES_ZH.get(inc.check, inc.check),
         "averaging_name": AVERAGING_NAMES_ZH.get(inc.averaging or "", inc.averaging or ""),
@@ -120,7 +125,8 @@ def render(kind: str, inc: IncidentView, registry: Any, *, now: datetime, summar
     """(title, body) of a message of ``kind`` (open clear escalate digest) about ``inc``."""
     c = _context(inc, registry, now=now, public_url=public_url, min_duration=min_duration)
     label = KIND_TITLES[(kind, inc.kind)]
-    what = (f"{c['parameter_name']}（{inc.parameter}）" if inc.kind in EXCEEDANCE_KINDS else "监测数据")
+    what = (f"{c['parameter_name']}（{inc.parameter}）" if inc.kind in EXCEEDANCE_KINDS
+            else "设备口令锁定" if inc.kind == "security" else "监测数据")
     title = f"【{label}·{inc.severity_zh}】{c['zone_name'].split('（')[0]} {c['point_name']} {what} #{inc.id}"
     body = _env.get_template(f"notification_{kind}.j2").render(
         c=c, kind=c["kind"], summary=summary, updates=list(updates), since_local=fmt_local(since))
