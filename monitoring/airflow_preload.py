@@ -42,9 +42,9 @@ def preload(argv: list[str] | None = None) -> list[str]:
             done.append(name)
         except Exception:  # noqa: BLE001,S112 - a warm-up must never stop the scheduler; the task says why
             continue
-    if "monitoring.quality" in done:
-        try:  # Great Expectations' context: ~3 s of CPU per process otherwise (monitoring.quality.warm_up)
-            importlib.import_module("monitoring.quality").warm_up()
+    if "monitoring.ingest" in done:
+        try:  # GE's context and suite (~3 s of CPU per process otherwise) and the modules ingest defers
+            importlib.import_module("monitoring.ingest").warm_up()
             done.append("great_expectations context")
         except Exception:  # noqa: BLE001,S110 - as above: the task builds it itself then
             pass

@@ -467,6 +467,23 @@ def _one_zone_in_worker(zone: str) -> IngestReport | ZoneFailure:
     return _one_zone(zone, state["settings"], state["registry"], store)
 
 
+#: What :func:`ingest_zone` imports when it runs (deferred, so that parsing the DAG files stays cheap).
+PIPELINE_MODULES = ("monitoring.influx", "monitoring.quality", "monitoring.units", "sensors.hj212.bulk",
+                    "sensors.lab", "sensors.ledger", "sensors.spool")
+
+
+def warm_up() -> None:
+    """Import the pipeline's modules and build Great Expectations' context and suite and the parameter
+    table (~3 s of CPU): done once before forking zone workers, which then start warm (each imported
+    ``sensors.hj212.bulk``, ``sensors.lab``… itself, ~0.2 s, inside its "decode" step)."""
+    import importlib
+
+    for name in PIPELINE_MODULES:
+        importlib.import_module(name)
+    importlib.import_module("monitoring.quality").warm_up()
+    importlib.import_module("monitoring.units").parameter_table()
+
+
 def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry: Registry | None = None,
                  store=None, workers: int | None = None) -> tuple[list[IngestReport], list[ZoneFailure]]:
     """Run :func:`ingest_zone` for each zone, ``workers`` zones at a time in their own processes
@@ -488,10 +505,7 @@ def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry
     if workers == 1:
         outcomes = [_one_zone(z, settings, registry, store) for z in zones]
     else:
-        import monitoring.influx  # noqa: F401 - imported once here, inherited by the forked workers
-        from monitoring.quality import warm_up
-
-        warm_up()  # GE's context costs ~3 s of CPU to build: once here, not once per worker
+        warm_up()  # once here, inherited by the forked workers
         _FORK_STATE.update(settings=settings.ensure_dirs(), registry=registry, store=store)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             outcomes = list(pool.map(_one_zone_in_worker, zones))
