@@ -10,6 +10,7 @@ import time as _t
 from dataclasses import dataclass, field
 
 from sensors.hj212 import Frame, FrameBuffer, PacketError, parse_packet
+from sensors.hj212.crc import crc16_hj212
 from sensors.simulator.seeding import _key
 
 
@@ -40,6 +41,18 @@ class SendReport:
 
 _FLAG_RE = None
 _QN_RE = None
+#: The receiver's 9014 answer (``sensors.receiver.data_answer``), read without a full packet parse.
+_ANSWER_RE = re.compile(rb"##(\d{4})((?:QN=([^;]*);)?ST=91;CN=9014;PW=[^;]*;MN=([^;]*);Flag=\d+;CP=&&&&)"
+                        rb"([0-9A-F]{4})")
+
+
+def _answer_key(raw: bytes) -> tuple[str, bytes] | None:
+    """``(MN, QN)`` of a well-formed 9014 answer (length and CRC checked), else ``None`` (then the
+    full parser decides)."""
+    m = _ANSWER_RE.fullmatch(raw)
+    if m is None or int(m.group(1)) != len(m.group(2)) or int(m.group(5), 16) != crc16_hj212(m.group(2)):
+        return None
+    return m.group(4).decode(), m.group(3) or b""
 
 
 def _wants_ack(raw: bytes) -> tuple[bool, bytes | None]:
@@ -57,6 +70,7 @@ async def _device_group(host: str, port: int, queue, report: SendReport, answer_
     reader, writer = await asyncio.open_connection(host, port)
     report.connections += 1
     pending: dict[tuple[str, bytes], int] = {}
+    outstanding = [0]   # answers still awaited (the sum of pending's counts, kept as it changes)
     done_writing = asyncio.Event()
     all_answered = asyncio.Event()
 
@@ -69,39 +83,51 @@ async def _device_group(host: str, port: int, queue, report: SendReport, answer_
             for ev in buf.feed(chunk):
                 if not isinstance(ev, Frame):
                     continue
-                try:
-                    ans = parse_packet(ev.raw)
-                except PacketError as exc:
-                    report.errors.append(f"bad answer from receiver: {exc}")
-                    continue
-                key = (ans.mn, (ans.qn or "").encode())
-                if ans.cn == "9014" and pending.get(key, 0) > 0:
+                key = _answer_key(ev.raw)
+                if key is None:
+                    try:
+                        ans = parse_packet(ev.raw)
+                    except PacketError as exc:
+                        report.errors.append(f"bad answer from receiver: {exc}")
+                        continue
+                    key = (ans.mn, (ans.qn or "").encode()) if ans.cn == "9014" else None
+                if key is not None and pending.get(key, 0) > 0:
                     pending[key] -= 1
+                    outstanding[0] -= 1
                     report.acked += 1
                 else:
                     report.unexpected_answers += 1
-            if done_writing.is_set() and not any(pending.values()):
+            if done_writing.is_set() and not outstanding[0]:
                 all_answered.set()
                 return
 
     reading = asyncio.create_task(read_answers())
     try:
-        while True:
-            item = await queue.get()
-            if item is None:
-                break
-            mn, raw = item
-            wants, qn = _wants_ack(raw)
-            if wants and qn is not None:
-                pending[(mn, qn)] = pending.get((mn, qn), 0) + 1
-                report.ack_requested += 1
-            writer.write(raw)
-            report.sent += 1
+        finished = False
+        while not finished:
+            items = [await queue.get()]
+            while len(items) < 256 and not queue.empty():   # what is queued goes out in one write
+                items.append(queue.get_nowait())
+            out = []
+            for item in items:
+                if item is None:
+                    finished = True
+                    break
+                mn, raw = item
+                wants, qn = _wants_ack(raw)
+                if wants and qn is not None:
+                    pending[(mn, qn)] = pending.get((mn, qn), 0) + 1
+                    outstanding[0] += 1
+                    report.ack_requested += 1
+                out.append(raw)
+            if out:
+                writer.write(b"".join(out))
+                report.sent += len(out)
             if writer.transport.get_write_buffer_size() > 1 << 20:
                 await writer.drain()
         await writer.drain()
         done_writing.set()
-        if any(pending.values()):
+        if outstanding[0]:
             try:
                 await asyncio.wait_for(asyncio.shield(reading), timeout=answer_timeout)
             except TimeoutError:
@@ -124,10 +150,10 @@ async def send_packets_async(host: str, port: int, packets, *, connections: int 
     queues = [asyncio.Queue(maxsize=10_000) for _ in range(max(1, connections))]
     tasks = [asyncio.create_task(_device_group(host, port, q, report, answer_timeout)) for q in queues]
     try:
-        for mn, raw in packets:
+        for k, (mn, raw) in enumerate(packets):
             # a device always uses the same connection, so its packets stay in order on the wire
             await queues[_key(mn) % len(queues)].put((mn, raw))
-            if any(t.done() for t in tasks):
+            if k % 512 == 0 and any(t.done() for t in tasks):
                 break
     finally:
         for q in queues:
