@@ -17,6 +17,7 @@ the number of pages and bytes of each PDF.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import subprocess
@@ -84,13 +85,15 @@ def main() -> None:
     ap.add_argument("--data-dir", default="/tmp/envmon-bench-report")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--incidents", action="store_true", help="evaluate the month into incidents first")
+    ap.add_argument("--influx-url", default=None, help="use this running influxd instead of starting one")
     args = ap.parse_args()
     base = Path(args.data_dir)
     base.mkdir(parents=True, exist_ok=True)
     month = ReportMonth.parse(args.month)
     days = args.days or len(month.days)
     registry = load_registry()
-    with ManagedInfluxd(base / "influxd") as influx_url:
+    with contextlib.nullcontext(args.influx_url) if args.influx_url else ManagedInfluxd(base / "influxd") \
+            as influx_url:
         os.environ.update(ENVMON_DATA_DIR=str(base / "data"), ENVMON_INFLUX_URL=influx_url)
         settings = load_settings().ensure_dirs()
         from monitoring.influx import InfluxStore

@@ -15,6 +15,7 @@ Functions
 :func:`capture_heatmap`   day × hour matrix coloured by data flag (valid, flagged, silent)
 :func:`cumulative_mass`   cumulative emitted mass per pollutant over the month, kg
 :func:`status_strip`      one row per enterprise, one cell per month: compliant / exceeded / no data
+:func:`daily_levels`      daily values of several series on a day-of-month axis against limit lines
 :func:`time_series`       a simple line chart of one or more series against an optional limit
 """
 
@@ -164,6 +165,36 @@ def daily_ratio(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, t
                     clip_on=False)
         ax.set_ylim(0, top)
         ax.set_ylabel("占限值 %")
+        if title:
+            ax.set_title(title, loc="left", fontsize=8.5)
+        return _svg(fig)
+
+
+def daily_levels(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, limits: Mapping[str, float] | None = None,
+                 unit: str = "", title: str = "", width_in: float = 6.4, height_in: float = 2.0) -> str:
+    """Daily values of several series on one day-of-month axis (each day labelled once, never repeated),
+    with horizontal limit lines (``limits``: label → value), e.g. noise Ld/Ln per day against 60/50 dB(A).
+
+    ``series``: label → one value per local day, NaN for a day without a valid value (a gap in the line).
+    """
+    arrays = {k: np.asarray(v, dtype="float64") for k, v in series.items()}
+    arrays = {k: v for k, v in arrays.items() if np.isfinite(v).any()}
+    if len(days) == 0 or not arrays:
+        return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
+    with plt.rc_context(_RC):
+        fig, ax = _figure(width_in, height_in, right=0.9)
+        x = _day_axis(ax, days)
+        for label, v in arrays.items():
+            (line,) = ax.plot(x, v, lw=1.0, marker="o", ms=1.8)
+            last = np.flatnonzero(np.isfinite(v))[-1]
+            ax.text(len(x) - 0.3, v[last], label, fontsize=6, color=line.get_color(), va="center", clip_on=False)
+        for label, value in (limits or {}).items():
+            if value is not None and np.isfinite(value):
+                ax.axhline(value, color=STATUS_COLOURS["exceeds"], lw=0.9, ls="--")
+                ax.text(-0.4, value, f"{label} {value:g}", fontsize=6, color=STATUS_COLOURS["exceeds"], va="bottom")
+        ax.set_ylabel(unit)
+        ax.set_xlabel("日", fontsize=7, labelpad=1)
+        ax.grid(axis="y", color="#eeeeee")
         if title:
             ax.set_title(title, loc="left", fontsize=8.5)
         return _svg(fig)

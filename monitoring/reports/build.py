@@ -144,12 +144,11 @@ def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, o
     components = versions.data_components(data)
     version = versions.data_version(components)
     cap = figures.capture_by_parameter(data)
-    expected = float(cap["expected"].sum()) if not cap.empty else 0.0
     headline = {
         "judged_windows": int(table["judged"].sum()) if not table.empty else 0,
         "exceeding_windows": len(ex),
         "exceeding_series": int((table["over"] > 0).sum()) if not table.empty else 0,
-        "effective_transmission_pct": (100.0 * float(cap["valid"].sum()) / expected) if expected else None,
+        "effective_transmission_pct": figures.effective_transmission(cap),
         "emission_kg": {str(k): float(v) for k, v in monthly.groupby("parameter")["mass_kg"].sum().items()}
         if not monthly.empty else {},
         "incidents": len(data.incidents),
@@ -193,6 +192,9 @@ def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, o
     months = [data.month.previous(k).label for k in range(11, 0, -1)] + [data.month.label]
     strip_rows = list(cards_now[current_key]) if not cards_now.empty else []
     all_points = data.points[data.points["online"].astype(bool)]["point"].tolist()
+    coverage = figures.data_coverage(data)
+    coverage_text = (f"本月在线数据覆盖 {coverage[0]:%m-%d} 至 {coverage[1]:%m-%d}（有数据 {coverage[2]} 天，"
+                     f"全月 {len(data.month.days)} 天）" if coverage else "本月无在线数据")
     ctx: dict[str, Any] = {
         "title": _title(data, scope, names), "status": status, "status_zh": STATUS_ZH[status],
         "month_zh": data.month.label_zh, "public": public, "single": bool(scope.enterprise),
@@ -202,6 +204,7 @@ def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, o
         "data_version": version, "data_version_short": version[:12], "components": components,
         "review_day": data.month.review_day, "source_zh": SOURCE_ZH, "missing": data.missing,
         "provisional_used": headline["provisional_limits_applied"] > 0,
+        "coverage_text": coverage_text,
         "zone_cards": zone_card_rows, "enterprise_cards": enterprise_cards,
         "strip_svg": content.status_strip_svg(history, names, months, strip_rows) if strip_rows else None,
         "compliance": content.compliance_rows(air_table, names), "compliance_note": compliance_note,
@@ -246,8 +249,7 @@ def write_scope(data: MonthData, scope: Scope, *, status: str, now: datetime, ou
                 public_dir: Path | None = None) -> ScopeResult:
     """Compute, decide the version, and (if something changed) write and keep one scope's report."""
     t0 = time.perf_counter()
-    directory = out / data.month.label / scope.key
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = writers.report_dir(out, out / data.month.label / scope.key)
     ctx, summary, frames = scope_report(data, scope, status=status, now=now, out=out)
     t1 = time.perf_counter()
     decision = versions.decide(directory, summary, frames["points"])
@@ -271,21 +273,21 @@ def write_scope(data: MonthData, scope: Scope, *, status: str, now: datetime, ou
     versions.keep_version(directory, decision.number, files,
                           versions.issued_entry(decision.number, summary, now, len(decision.changes)))
     if public_dir is not None:
-        _publish(data, scope, ctx, public_dir / data.month.label / scope.key)
+        _publish(data, scope, ctx, public_dir, public_dir / data.month.label / scope.key)
     t5 = time.perf_counter()
     return ScopeResult(scope, directory, "issued", decision.number, status, files,
                        {"figures+charts": t1 - t0, "csv+json": t2 - t1, "html": t3 - t2, "pdf": t4 - t3,
                         "keep+publish": t5 - t4}, len(decision.changes))
 
 
-def _publish(data: MonthData, scope: Scope, ctx: dict[str, Any], target: Path) -> None:
+def _publish(data: MonthData, scope: Scope, ctx: dict[str, Any], root: Path, target: Path) -> None:
     """The public version: same figures, no personal data (handlers' names, complaint texts)."""
-    target.mkdir(parents=True, exist_ok=True)
+    writers.report_dir(root, target, writers.PUBLIC)
     public_ctx = dict(ctx, public=True,
                       incidents=content.section_incidents(data, content.Names(data.registry), public=True))
     html = render_html(public_ctx)
-    writers._replace(target / "report.html", html)
-    write_pdf(html, target / "report.pdf")
+    writers._replace(target / "report.html", html, writers.PUBLIC)
+    write_pdf(html, target / "report.pdf", writers.PUBLIC)
 
 
 # ---------------------------------------------------------------------------------------------------

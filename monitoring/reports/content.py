@@ -182,9 +182,9 @@ def noise_chart(data: MonthData, names: Names, points: list[str]) -> str | None:
         by_day = dict(zip(g["local_date"], g["value"], strict=True))
         series[f"{pid} {'昼' if check == 'leq_day' else '夜'}"] = [by_day.get(d, np.nan) for d in days]
     limits = nd.groupby("check")["limit"].max()
-    return charts.time_series(
-        [pd.Timestamp(d) for d in days], series, limit=float(limits.get("leq_night", np.nan)), unit="dB(A)",
-        title="厂界噪声 昼/夜等效声级（红线：夜间限值）", time_format="%d")
+    return charts.daily_levels(days, series, unit="dB(A)", title="厂界噪声 昼间/夜间等效声级（日）",
+                               limits={"昼间限值": float(limits.get("leq_day", np.nan)),
+                                       "夜间限值": float(limits.get("leq_night", np.nan))})
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,11 @@ Definitions (each table's docstring has the details):
   limit C₀; for a pH range it is not defined (the table shows the value outside 6–9 instead).
 * **有效传输率** (HJ 75-2017 / HJ 356-2019 wording, as used by the 在线监控 assessment):
   传输率 = received / expected, 有效率 = valid (flag N) / received, 有效传输率 = 传输率 × 有效率 = valid /
-  expected, counted over every online point × parameter of the month.
+  expected — data capture, the one definition of :mod:`monitoring.compliance.capture` (``capture`` rows,
+  summed with :func:`~monitoring.compliance.capture.capture_by`, percent by
+  :func:`~monitoring.compliance.capture.capture_pct`): ``expected`` counts every hour of the whole month at
+  the point's reporting interval (60 values an hour for minute data), also the hours before the first or
+  after the last value received, so a month with data on a few days only has a low rate.
 * **P95**: the 95th percentile (linear interpolation) of the judged window values of the month.
 * **实际排放量**: Σ over valid hours of hourly mean concentration × hourly mean flow:
   stacks mg/m³ × m³/s × 3600 s / 10⁶ = kg/h (standard-state dry gas, the CEMS basis of GB 16297 and
@@ -22,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.compliance.aggregate import GAP_COLUMNS
+from monitoring.compliance.capture import capture_by, capture_pct
 from monitoring.compliance.frames import expected_per_hour
 from monitoring.config import LOCAL_TZ
 from monitoring.reports.gather import MonthData
@@ -143,11 +148,29 @@ def capture_by_parameter(data: MonthData) -> pd.DataFrame:
 
 
 def _rates(frame: pd.DataFrame) -> pd.DataFrame:
-    exp = frame["expected"].where(frame["expected"] > 0)
-    frame["transmission_pct"] = (100.0 * frame["received"] / exp).clip(upper=100.0)
-    frame["validity_pct"] = 100.0 * frame["valid"] / frame["received"].where(frame["received"] > 0)
-    frame["capture_pct"] = (100.0 * frame["valid"] / exp).clip(upper=100.0)
+    """传输率, 有效率 and 有效传输率 (= data capture, :func:`~monitoring.compliance.capture.capture_pct`)."""
+    frame["transmission_pct"] = capture_pct(frame["received"], frame["expected"])
+    frame["validity_pct"] = capture_pct(frame["valid"], frame["received"])
+    frame["capture_pct"] = capture_pct(frame["valid"], frame["expected"])
     return frame
+
+
+def effective_transmission(cap: pd.DataFrame) -> float | None:
+    """有效传输率 (%) of capture rows taken together (sums of valid and expected, never a mean of rates)."""
+    if cap.empty:
+        return None
+    pct = float(capture_by(cap.assign(all="all"), "all")["capture_pct"].iloc[0])
+    return None if np.isnan(pct) else pct
+
+
+def data_coverage(data: MonthData) -> tuple[pd.Timestamp, pd.Timestamp, int] | None:
+    """(first local day, last local day, days with any value) of the month's online data; None without data."""
+    c = data.evaluation.capture
+    c = c[(c["window"] == "1d") & (c["received"] > 0)]
+    if c.empty:
+        return None
+    days = pd.Series(_local_dates(c["window_start"])).drop_duplicates().sort_values()
+    return pd.Timestamp(days.iloc[0]), pd.Timestamp(days.iloc[-1]), len(days)
 
 
 def capture_by_point(data: MonthData) -> pd.DataFrame:
@@ -387,17 +410,16 @@ def entity_cards(data: MonthData, by: str) -> pd.DataFrame:
         ledger_over = int((lk["verdict"] == "exceeds").sum()) if not lk.empty else 0
         series_over = int(ak[ak["verdict"] == "exceeds"][["point", "parameter", "check"]].drop_duplicates().shape[0]) \
             if over else 0
-        expected = float(ck["expected"].sum()) if not ck.empty else 0.0
-        received = float(ck["received"].sum()) if not ck.empty else 0.0
-        valid = float(ck["valid"].sum()) if not ck.empty else 0.0
+        rates = _rates(pd.DataFrame({c: [float(ck[c].sum()) if not ck.empty else 0.0]
+                                     for c in ("expected", "received", "valid")})).iloc[0]
         status = "exceeds" if over or ledger_over else ("compliant" if judged or (not lk.empty) else "no_data")
         open_n = int((ik["status"] != "closed").sum()) if not ik.empty else 0
         rows.append({
             by: k, "status": status, "judged_windows": judged, "exceeding_windows": over,
             "exceeding_series": series_over, "ledger_findings": ledger_over,
-            "transmission_pct": 100.0 * received / expected if expected else None,
-            "validity_pct": 100.0 * valid / received if received else None,
-            "effective_transmission_pct": min(100.0, 100.0 * valid / expected) if expected else None,
+            **{k: None if np.isnan(rates[c]) else float(rates[c]) for k, c in (
+                ("transmission_pct", "transmission_pct"), ("validity_pct", "validity_pct"),
+                ("effective_transmission_pct", "capture_pct"))},
             "incidents_open": open_n, "incidents_closed": int(len(ik) - open_n),
         })
     return pd.DataFrame(rows)

@@ -27,14 +27,19 @@ def render_html(context: dict[str, Any]) -> str:
     return _env().get_template("report.html.j2").render(r=context, css=css)
 
 
-def write_pdf(html: str, path: Path) -> Path:
-    """Lay out ``html`` with WeasyPrint and write the PDF atomically."""
+def write_pdf(html: str, path: Path, mode: int = 0o600) -> Path:
+    """Lay out ``html`` with WeasyPrint and write the PDF atomically with permissions ``mode``."""
+    import os
+
     from weasyprint import HTML
+
+    from monitoring.reports.writers import open_new
 
     # fontTools logs every subsetting step at INFO/WARNING; keep the command's output readable
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     tmp = path.with_name(path.name + ".tmp")
-    HTML(string=html, base_url=str(path.parent)).write_pdf(tmp)
+    with os.fdopen(open_new(tmp, mode), "wb") as f:
+        HTML(string=html, base_url=str(path.parent)).write_pdf(f)
     tmp.replace(path)
     return path

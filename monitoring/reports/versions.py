@@ -187,14 +187,14 @@ def keep_version(scope_dir: Path, number: int, files: list[Path], entry: dict[st
     target = scope_dir / VERSIONS_DIR / f"v{number}"
     if target.exists():
         raise FileExistsError(f"{target}: version {number} was already issued; versions are never overwritten")
-    target.mkdir(parents=True)
+    from monitoring.reports.writers import PRIVATE, _replace, report_dir
+
+    report_dir(scope_dir, target, PRIVATE)
     for f in files:
-        shutil.copy2(f, target / f.name)
+        shutil.copy2(f, target / f.name)           # copies the 0600 mode too
     issue = read_json(scope_dir / ISSUE_FILE) or {"versions": []}
     issue["versions"].append(entry)
-    tmp = scope_dir / (ISSUE_FILE + ".tmp")
-    tmp.write_text(json.dumps(issue, ensure_ascii=False, indent=2), encoding="utf-8")
-    tmp.replace(scope_dir / ISSUE_FILE)
+    _replace(scope_dir / ISSUE_FILE, json.dumps(issue, ensure_ascii=False, indent=2), PRIVATE)
     return target
 
 

@@ -149,3 +149,43 @@ def test_cli_evaluate_runs_the_hazardous_waste_checks(influx_store, influx_url, 
     assert res.exit_code == 0, res.output
     checks = {(e["point"], e["check"]) for e in json.loads(res.output)["exceedances"]}
     assert checks == {("T1", "licence"), ("T1", "temporary_stock")}
+
+
+def test_influxql_aggregates_equal_the_pure_aggregates(influx_store, monkeypatch):
+    """The InfluxQL path (counts, sums and extremes by InfluxDB, the noise energy Σ10^(L/10) by ``pow()``,
+    the flag exceptions read raw) gives the same hourly aggregates as :func:`hourly_aggregates` over the
+    same readings: every gap flag, flag T counted valid and above range, lab non-detects at half their
+    detection limit (sum, min, max), noise past the end of the period (a night crossing it), slices cut
+    inside the period (one day per request here)."""
+    from monitoring.compliance import evaluate as ev
+    from monitoring.compliance.aggregate import combine_aggregates, hourly_aggregates
+
+    monkeypatch.setattr(ev, "QUERY_SLICE_DAYS", 1)
+    flags = ["N"] * 40 + ["T"] * 5 + ["F"] * 3 + ["M"] * 3 + ["S"] * 2 + ["D"] * 2 + ["C"] * 2 + ["B"] * 2 + ["X"]
+    r = pd.concat([
+        minutes("S1", "stack", "a21026", START, list(range(60)), flags=flags),
+        minutes("S1", "stack", "a21026", "2024-05-02 09:59", [7.0, 8.0]),              # one past the end
+        minutes("W1", "wastewater", "w01018", "2024-05-01 23:30", [4.0, 6.0, 8.0], period="sample", unit="mg/L",
+                statistic="sample", qualifier=["<", "", "<"], step="20min"),
+        minutes("W1", "wastewater", "w01003", "2024-05-01 14:00", [0.5], period="sample", unit="mg/L",
+                statistic="sample", qualifier=["<"]),
+        minutes("N1", "noise", "Leq", "2024-05-02 06:00", [48.0, 55.5, 61.25] * 160, unit="dB(A)",
+                statistic="data", flags=(["N"] * 7 + ["M"]) * 60),
+    ], ignore_index=True)
+    influx_store.write_readings(r)
+    got, _ = ev.period_aggregates(influx_store, START, END)
+    end = pd.Timestamp(END).tz_localize("Asia/Shanghai").tz_convert("UTC")
+    keep = (r["time"] >= pd.Timestamp(START).tz_localize("Asia/Shanghai")) & (
+        (r["time"] < end) | ((r["kind"] == "noise") & (r["time"] < end + ev.NOISE_TAIL)))
+    want = combine_aggregates([hourly_aggregates(r[keep])])
+    keys = ["point", "parameter", "period", "window_start"]
+    got = got.sort_values(keys).reset_index(drop=True)
+    want = want.sort_values(keys).reset_index(drop=True)
+    assert len(got) == len(want) and (got["window_start"] >= end).any()      # the noise tail is there
+    pd.testing.assert_frame_equal(got.drop(columns=["energy", "sum"]), want.drop(columns=["energy", "sum"]))
+    assert got["sum"].to_numpy() == pytest.approx(want["sum"].to_numpy())
+    assert got["energy"].to_numpy() == pytest.approx(want["energy"].to_numpy(), rel=1e-9)
+    s1 = got[(got["point"] == "S1") & (got["received"] == 60)].iloc[0]
+    assert (s1["valid"], s1["above_range"], s1["gap_F"], s1["gap_other"]) == (45, 5, 3, 1)
+    nd = got[(got["parameter"] == "w01003")].iloc[0]
+    assert (nd["nd"], nd["sum"], nd["min"], nd["max"]) == (1, 0.25, 0.25, 0.25)

@@ -236,3 +236,69 @@ def test_cli_prints_paths(month_in_store, influx_store, influx_url, settings, tm
     assert str(tmp_path / "out" / MONTH / "jiangkou" / "report.pdf") in res.output
     bad = CliRunner().invoke(app, ["report", "monthly", "--month", "2024-13"])
     assert bad.exit_code == 2 and "YYYY-MM" in bad.output
+
+
+def test_effective_transmission_counts_the_whole_month(influx_store, settings, catalogue, tmp_path):
+    """有效传输率 is data capture (monitoring.compliance.capture): flag-N values over the values the point's
+    reporting interval promises for every hour of the month — minute data (interval 60 s) is 60 an hour,
+    including the hours before the first and after the last value received. Data on 2 of 31 days with some
+    flagged minutes: recomputed here from the readings alone."""
+    reg = make_registry(online("S1", "stack", ["a21026"], height_m=25, above_buildings=True, interval_s=60))
+    rng = np.random.default_rng(3)
+    frames = []
+    for day in ("2024-05-07 00:00", "2024-05-08 00:00"):
+        flags = np.where(rng.uniform(size=1440) < 0.1, "M", "N")
+        frames.append(minutes("S1", "stack", "a21026", day, rng.uniform(50, 150, 1440), flags=list(flags)))
+    r = pd.concat(frames, ignore_index=True)
+    r = r.drop(index=r.index[100:400])                                   # 5 silent hours on the 7th
+    influx_store.write_readings(r)
+    build_monthly(settings, MONTH, out=tmp_path, store=influx_store, registry=reg, catalogue=catalogue,
+                  workers=1, now=BEFORE_DEADLINE, zone="jiangkou")
+    expected = 60 * 24 * 31                                             # every minute of May, local time
+    pct = 100.0 * int((r["flag"] == "N").sum()) / expected
+    summary = json.loads((tmp_path / MONTH / "jiangkou" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["headline"]["effective_transmission_pct"] == pytest.approx(pct)
+    card = summary["enterprises"][0]
+    assert card["effective_transmission_pct"] == pytest.approx(pct)
+    assert card["transmission_pct"] == pytest.approx(100.0 * len(r) / expected)
+    points = pd.read_csv(tmp_path / MONTH / "jiangkou" / "points.csv")
+    row = points[points["check"] == "concentration"].iloc[0]
+    assert (row["expected"], row["capture_pct"]) == (expected, pytest.approx(pct))
+    html = (tmp_path / MONTH / "jiangkou" / "report.html").read_text(encoding="utf-8")
+    assert f"{pct:.1f}%" in html and "05-07 至 05-08（有数据 2 天，全月 31 天）" in html
+
+
+def test_report_files_private_public_copies_readable(month_in_store, influx_store, settings, catalogue, tmp_path):
+    """Internal reports are data files of the service user (0600 files, 0700 directories, whatever the umask);
+    the public copies under $ENVMON_DATA_DIR/public/reports are readable (0644 / 0755)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        build_monthly(settings, MONTH, store=influx_store, registry=registry(), catalogue=catalogue, workers=1,
+                      now=BEFORE_DEADLINE, publish=True)
+    finally:
+        os.umask(old)
+    internal, public = settings.reports_dir, settings.public_dir / "reports"
+
+    def modes(root: Path) -> tuple[set[int], set[int]]:
+        files = {stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file()}
+        dirs = {stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")] if p.is_dir()}
+        return files, dirs
+
+    assert (internal / MONTH / "jiangkou" / "versions" / "v1" / "report.pdf").exists()
+    assert modes(internal) == ({0o600}, {0o700})
+    assert (public / MONTH / "jiangkou" / "report.pdf").exists()
+    assert modes(public) == ({0o644}, {0o755})
+    # a restrictive umask does not hide the public copies
+    from monitoring.reports import writers
+
+    old = os.umask(0o077)
+    try:
+        writers.report_dir(public, public / "x", writers.PUBLIC)
+        writers._replace(public / "x" / "a.html", "<p>", writers.PUBLIC)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((public / "x" / "a.html").stat().st_mode) == 0o644
+    assert stat.S_IMODE((public / "x").stat().st_mode) == 0o755
