@@ -23,6 +23,8 @@ import contextlib
 import json
 import logging
 import shutil
+import signal
+import threading
 import time
 import uuid
 from collections import Counter
@@ -291,7 +293,8 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
         report.reclaimed_files += len(paths)
         log.warning("zone %s: reclaimed %d landing file(s) of batch %s, whose run died before finishing: %s",
                     zone, len(paths), dead, ", ".join(p.name for p in paths))
-    try:   # claiming is inside: a SIGTERM between two renames still gives everything back
+    with _sigterm_raises(), _releasing(spool, settings, zone, batch, quarantine):
+        # claiming is inside: a SIGTERM between two renames still gives everything back
         segments = spool.claim(zone, batch)
         lab_files = _claim_landing(settings, zone, "lab", batch, LAB_SUFFIXES)
         ledger_files = _claim_landing(settings, zone, "ledger", batch, {".csv"})
@@ -326,15 +329,51 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
         report.quarantine_file = str(quarantine.path) if quarantine.count else None
         report.quarantined = sum(quarantine.reasons.values())
         report.reasons = dict(quarantine.reasons)
+    spool.commit(batch)
+    _finish_landing(settings, zone, batch, lab_files + ledger_files, commit=True)
+    write_report(report, settings)
+    return report
+
+
+@contextlib.contextmanager
+def _releasing(spool, settings: Settings, zone: str, batch: str, quarantine: Quarantine):
+    """Any exception (SIGTERM included, :func:`_sigterm_raises`) gives the claimed input back."""
+    try:
+        yield
     except BaseException:
         spool.release(batch)
         _release_landing(settings, zone, batch)
         quarantine.flush()
         raise
-    spool.commit(batch)
-    _finish_landing(settings, zone, batch, lab_files + ledger_files, commit=True)
-    write_report(report, settings)
-    return report
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """While a run holds claims, SIGTERM raises ``SystemExit(143)`` in it, so the claims go back at once.
+
+    The handler found is called first: Airflow's task runner answers SIGTERM only by calling the task's
+    ``on_kill`` and lets the task run on until its supervisor sends SIGKILL (Airflow 3.3), so without
+    this a terminated ingest task kept its claims until the next run's reclaim. ``envmon ingest``'s own
+    handler raises ``SystemExit`` itself. Only in the main thread (where Python runs handlers); a
+    SIGTERM that is ignored (``SIG_IGN``) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_IGN:
+        yield
+        return
+
+    def on_term(signum, frame) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Parts:
