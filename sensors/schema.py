@@ -97,6 +97,9 @@ DATA_FLAGS = {
     "T": "above measuring range",
     "B": "logger-instrument communication fault",
 }
+#: the same flags as HJ 212-2017 表6 names them (数据标记), for what people read
+DATA_FLAGS_ZH = {"N": "正常", "F": "停运", "M": "维护", "S": "手工输入", "D": "故障", "C": "校准", "T": "超测定上限",
+                 "B": "通讯异常"}
 VALID_FLAG = "N"
 #: Flags whose values are valid evidence: N, and T (above the analyser's range: the analyser works and the
 #: true value is *at least* the reported one, so it counts at its reported value and can exceed; hj212.md).

@@ -209,9 +209,8 @@ def _tail_lines(path, limit_bytes: int = TAIL_BYTES) -> list[str]:
     return lines[1:] if size > limit_bytes else lines
 
 
-def last_packets(spool_dir, zone: str, mn: str | None, limit: int = 10, files: int = 6) -> list[str]:
-    """The newest HJ 212 packets of device ``mn`` in the zone's spool (open, ready and consumed
-    segments), newest first, with the access password masked (``PW=******``)."""
+def _last_lines(spool_dir, zone: str, mn: str | None, limit: int, files: int) -> list[str]:
+    """The newest spool lines of device ``mn`` (open, ready and consumed segments), newest first, raw."""
     from pathlib import Path
     if not mn:
         return []
@@ -223,9 +222,60 @@ def last_packets(spool_dir, zone: str, mn: str | None, limit: int = 10, files: i
     for p in paths[:files]:
         for line in reversed(_tail_lines(p)):
             if needle in line:
-                out.append(_PW.sub("PW=******", line.strip()))
+                out.append(line.strip())
                 if len(out) >= limit:
                     return out
+    return out
+
+
+@dataclass
+class PacketReading:
+    """One value of a packet as the point page lists it, with its HJ 212 data flag (HJ 212-2017 表6)."""
+
+    code: str
+    field: str
+    value: str
+    flag: str
+    flag_zh: str
+    counts: bool            # the flag makes the value valid evidence (sensors.schema.VALID_FLAGS: N, T)
+
+
+@dataclass
+class DecodedPacket:
+    raw: str                          # password masked
+    data_time: datetime | None
+    cn: str | None
+    readings: list[PacketReading] = field(default_factory=list)
+    error: str | None = None          # why the line does not decode (it is quarantined for that reason)
+
+    @property
+    def flags(self) -> list[str]:
+        return sorted({r.flag for r in self.readings})
+
+
+def decoded_packets(spool_dir, zone: str, mn: str | None, limit: int = 10, files: int = 6) -> list[DecodedPacket]:
+    """The newest packets of device ``mn`` decoded by the HJ 212 codec (:func:`sensors.hj212.packet.parse_packet`,
+    CRC checked before the password is masked): per value its field (Rtd, Avg …) and data flag (N
+    normal, F stopped, M maintenance, S manual, D fault, C calibration, T above range, B communication;
+    a value without ``-Flag`` is N). A line that does not decode keeps the codec's reason."""
+    from sensors.hj212.codes import DEFAULT_DATA_FLAG
+    from sensors.hj212.packet import PacketError, packet_values, parse_packet
+    from sensors.schema import DATA_FLAGS_ZH, VALID_FLAGS
+
+    out: list[DecodedPacket] = []
+    for line in _last_lines(spool_dir, zone, mn, limit, files):
+        masked = _PW.sub("PW=******", line)
+        try:
+            pkt = parse_packet(line.encode("utf-8"))
+        except (PacketError, UnicodeEncodeError) as exc:
+            out.append(DecodedPacket(masked, None, None, error=str(exc)))
+            continue
+        readings = []
+        for code, fld, raw, flag in packet_values(pkt):
+            flag = flag or DEFAULT_DATA_FLAG
+            readings.append(PacketReading(code, fld, raw, flag, DATA_FLAGS_ZH.get(flag, "未知标记"),
+                                          flag in VALID_FLAGS))
+        out.append(DecodedPacket(masked, pkt.data_time, pkt.cn, readings))
     return out
 
 

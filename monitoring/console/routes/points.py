@@ -35,7 +35,7 @@ def point_page(request: Request, user: Reader, point_id: str, days: int = 7):
     return render(request, "point.html", {
         "point": point, "days": days, **figures,
         "names": _names(), "enterprise": c.registry.enterprises.get(point.enterprise or ""),
-        "packets": queries.last_packets(c.settings.spool_dir, point.zone, point.mn),
+        "packets": queries.decoded_packets(c.settings.spool_dir, point.zone, point.mn),
         "quarantine": queries.quarantined(c.settings.quarantine_dir, point.zone, point.id, point.mn),
     })
 
