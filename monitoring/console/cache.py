@@ -15,7 +15,10 @@ and reused while the stamp is unchanged:
 
 Entries also expire after :data:`TTL_S` seconds (times shown relative to now, such as "overdue 3 h",
 stay right to the minute) and the cache holds at most :data:`MAX_ENTRIES` (cachetools ``TTLCache``,
-least recently used first out). Charts have their own cache (:mod:`monitoring.console.charts`).
+least recently used first out); ``slow=True`` entries (InfluxDB figures such as the AQI, keyed by a time
+bucket) live :data:`SLOW_TTL_S`. One thread computes a missing entry while the others asking for the
+same key wait for it (no stampede of 20 identical queries). Charts have their own cache
+(:mod:`monitoring.console.charts`).
 """
 
 from __future__ import annotations
@@ -30,11 +33,14 @@ from sqlalchemy import func, select
 from monitoring.db import session_scope
 
 TTL_S = 60.0
+SLOW_TTL_S = 900.0
 MAX_ENTRIES = 512
 T = TypeVar("T")
 
 _cache: TTLCache = TTLCache(maxsize=MAX_ENTRIES, ttl=TTL_S)
+_slow: TTLCache = TTLCache(maxsize=64, ttl=SLOW_TTL_S)
 _lock = threading.Lock()
+_computing: dict[Hashable, threading.Lock] = {}
 
 
 def incidents_stamp(sql_url: str) -> tuple:
@@ -60,16 +66,24 @@ def windows_stamp(sql_url: str) -> tuple:
             select(func.max(Incident.updated_at)).scalar_subquery())).one())
 
 
-def cached(key: Hashable, compute: Callable[[], T]) -> T:
-    """``compute()`` once per ``key`` (which must contain the stamp) while the entry lives."""
+def cached(key: Hashable, compute: Callable[[], T], *, slow: bool = False) -> T:
+    """``compute()`` once per ``key`` (which must contain the stamp or time bucket) while the entry lives."""
+    store = _slow if slow else _cache
     with _lock:
         try:
-            return _cache[key]
+            return store[key]
         except KeyError:
-            pass
-    value = compute()                       # outside the lock: two threads may compute it once each
-    with _lock:
-        _cache[key] = value
+            gate = _computing.setdefault(key, threading.Lock())
+    with gate:                              # one computes, the others wait and then read its result
+        with _lock:
+            try:
+                return store[key]
+            except KeyError:
+                pass
+        value = compute()
+        with _lock:
+            store[key] = value
+            _computing.pop(key, None)
     return value
 
 
@@ -77,6 +91,7 @@ def clear() -> None:
     """Forget every entry (tests)."""
     with _lock:
         _cache.clear()
+        _slow.clear()
 
 
 __all__: list[Any] = ["cached", "clear", "incidents_stamp", "windows_stamp"]

@@ -19,5 +19,8 @@ def overview(request: Request, user: Reader):
     key = ("overview", c.sql_url, day, windows_stamp(c.sql_url), incidents_stamp(c.sql_url))
     zones, by_severity = cached(key, lambda: queries.overview(c.sql_url, c.registry, day))
     severities = [(level, SEVERITY_NAMES[level][0], by_severity.get(level, 0)) for level in (3, 2, 1)]
+    from monitoring.console.aqi_view import cached_station_aqi, categories
     return render(request, "overview.html", {"zones": zones, "day": day, "severities": severities,
-                                             "open_total": sum(by_severity.values())})
+                                             "open_total": sum(by_severity.values()),
+                                             "aqi": cached_station_aqi(c.settings, c.registry),
+                                             "aqi_categories": categories()})

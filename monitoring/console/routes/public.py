@@ -3,7 +3,9 @@
 Only what may be published: registry facts (names, industries), published inspection results
 (:data:`monitoring.roster.publication.PUBLIC_COLUMNS`), and for complaints the receipt's status and
 public answer. Never inspectors' or complainants' personal data, internal notes or unreviewed data
-(the monitoring readings themselves are not shown here: only reviewed monthly reports are public).
+(the monitoring readings themselves are not shown here: only reviewed monthly reports are public — except
+the air quality index of the clusters' ambient stations, the real-time index HJ 633-2012 publishes hourly,
+marked as unreviewed automatic data).
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ def public_home(request: Request):
     c = console(request)
     zones = [(z, c.registry.enterprises_of(z.id)) for z in c.registry.zones.values()]
     results = _published_results(request)
-    return render(request, "public/home.html", {"zones": zones, "results_count": len(results)})
+    from monitoring.console.aqi_view import cached_station_aqi, categories
+    return render(request, "public/home.html", {"zones": zones, "results_count": len(results),
+                                                "aqi": cached_station_aqi(c.settings, c.registry),
+                                                "aqi_categories": categories()})
 
 
 @router.get("/zones/{zone_id}")
