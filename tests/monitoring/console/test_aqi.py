@@ -19,8 +19,8 @@ from tests.monitoring.console.conftest import login
 
 def _station_hours(readings_factory, hour: datetime, hours: int = 2) -> pd.DataFrame:
     start = pd.Timestamp(hour).tz_convert("Asia/Shanghai").isoformat()
-    common = dict(start=start, freq="1min", zone="jiangkou", enterprise=pd.NA, point="JK-AQ01", kind="ambient_air",
-                  statistic="avg", period="1min", unit="mg/m3")
+    common = {"start": start, "freq": "1min", "zone": "jiangkou", "enterprise": pd.NA, "point": "JK-AQ01",
+              "kind": "ambient_air", "statistic": "avg", "period": "1min", "unit": "mg/m3"}
     return pd.concat([readings_factory(60 * hours, parameter="a34004", value=0.080, **common),
                       readings_factory(60 * hours, parameter="a21026", value=0.010, **common)], ignore_index=True)
 
@@ -46,8 +46,9 @@ def test_latest_hourly_aqi_category_colour_and_primary_pollutant(console_setting
 
 
 def test_public_home_and_overview_show_the_aqi(console_settings, influx_store, readings_factory, client):
-    from monitoring.console import cache, create_app
     from starlette.testclient import TestClient
+
+    from monitoring.console import cache, create_app
 
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
     influx_store.write_readings(_station_hours(readings_factory, hour))
