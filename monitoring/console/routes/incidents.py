@@ -100,7 +100,44 @@ def _page(request: Request, incident_id: int, *, error: str | None = None, statu
         "max_mb": MAX_ATTACHMENT_BYTES // (1024 * 1024),
         "point": c.registry.points.get(inc.point), "enterprise": c.registry.enterprises.get(inc.enterprise or ""),
         "has_chart": inc.kind != "data_missing",          # the chart itself says 无数据 when empty
+        **(_likely_sources(c, inc) if inc.kind == "ambient" else {}),
     }, status_code=status_code)
+
+
+def _likely_sources(c, inc) -> dict:
+    """For an ambient-air incident: the cluster's stacks and fugitive points whose related readings rose
+    in the exceedance hours (:func:`monitoring.compliance.sources.sources_for_incident`), once per
+    incident version (InfluxDB is read once, not per page view). ``sources_note`` says why there is no
+    list (no InfluxDB configured, or it failed)."""
+    import logging
+
+    from monitoring.console.cache import cached
+
+    def compute() -> dict:
+        from monitoring.compliance.sources import sources_for_incident
+        from monitoring.ingest import store_from_settings
+
+        if inc.started_at is None or inc.last_exceed_at is None:
+            return {"sources": None, "sources_note": "事件尚无超标时段。"}
+        try:
+            store = store_from_settings(c.settings, required=False)
+            if store is None:
+                return {"sources": None, "sources_note": "未配置 InfluxDB，无法比对污染源数据。"}
+            try:
+                df = sources_for_incident(store, c.registry, inc)
+            finally:
+                store.close()
+        except Exception as exc:
+            logging.getLogger("envmon.console").exception("likely sources of incident #%s", inc.id)
+            return {"sources": None, "sources_note": f"污染源数据比对失败：{exc}"}
+        kinds = {"stack": "有组织排放口", "fugitive": "厂界无组织"}
+        rows = [{**r, "kind_zh": kinds.get(r["kind"], r["kind"]),
+                 "enterprise_name": getattr(c.registry.enterprises.get(r["enterprise"] or ""), "name", r["enterprise"]),
+                 "point_name": getattr(c.registry.points.get(r["point"]), "name", r["point"])}
+                for r in df.to_dict("records")]
+        return {"sources": rows, "sources_note": None}
+
+    return cached(("sources", c.sql_url, inc.id, inc.updated_at.isoformat()), compute, slow=True)
 
 
 @router.get("/console/incidents/{incident_id}")

@@ -64,3 +64,47 @@ def test_public_home_and_overview_show_the_aqi(console_settings, influx_store, r
         assert '<span class="aqi-badge aqi-3">107</span>' in c.get("/console/").text
     cache.clear()
     assert "暂无数据" in client.get("/public/").text                  # no InfluxDB configured: no AQI, no error
+
+
+def _ambient_incident(settings, start: datetime, hours: int = 3) -> int:
+    """An ambient PM2.5 incident at JK-AQ01 (GB 3095-2012 二级 24-h 75 µg/m³ as the window limit)."""
+    from monitoring.incidents import IncidentManager
+    from tests.monitoring.test_incidents import windows
+
+    w = windows("E" * hours, start=start, point="JK-AQ01", parameter="a34004", check="ambient_1h",
+                values=[0.1] * hours, limit=0.075)
+    w["kind"], w["enterprise"], w["standard"], w["clause"] = "ambient_air", None, "GB 3095-2012", "表1 二级"
+    m = IncidentManager(settings.sql_url, min_duration=timedelta(hours=hours), clear_after=3)
+    changes = m.apply_assessments(w, now=start + timedelta(hours=hours))
+    (opened,) = changes.opened
+    assert opened.kind == "ambient"
+    return opened.id
+
+
+def test_ambient_incident_page_ranks_the_stacks_that_rose_in_the_same_hours(console_settings, influx_store,
+                                                                            readings_factory):
+    """monitoring.compliance.sources on the incident page: the stack whose particulate (a34013, related to
+    PM2.5) rose from a baseline of ~10.5 mg/m³ to 40 mg/m³ in the three exceedance hours is listed with its
+    numbers; a stack that stayed level is not; the wording says it is a lead, not a verdict."""
+    from starlette.testclient import TestClient
+
+    from monitoring.console import cache, create_app
+
+    start = datetime(2026, 11, 20, 2, tzinfo=UTC)
+    base = [10.0, 11.0] * 36                                          # 72 baseline hours, mean 10.5
+    rising = readings_factory(75, start=(start - timedelta(hours=72)).isoformat(), value=base + [40.0] * 3)
+    level = readings_factory(75, start=(start - timedelta(hours=72)).isoformat(), value=base + [10.0, 11.0, 10.0],
+                             enterprise="JK-003", point="JK-003-DA001")
+    influx_store.write_readings(pd.concat([rising, level], ignore_index=True))
+    s = dataclasses.replace(console_settings, influx_url=influx_store.url, influx_db=influx_store.database)
+    inc = _ambient_incident(s, start)
+    cache.clear()
+    with TestClient(create_app(s, escalate_every_s=0), base_url="http://testserver", follow_redirects=False) as c:
+        login(c, "insp")
+        html = c.get(f"/console/incidents/{inc}").text
+    section = html.split('id="sources"', 1)[1].split("</section>", 1)[0]
+    assert "不是结论" in section and "现场核查" in section
+    rows = section.split("<tbody>", 1)[1].split("</tr>")
+    assert "JK-002-DA001" in rows[0] and "江星木业" in rows[0] and "有组织排放口" in rows[0]
+    assert "<td>40</td><td>10.5</td><td>×3.81</td>" in rows[0]
+    assert "JK-003-DA001" not in section
