@@ -36,6 +36,11 @@ Abuse and faults (issue 9), each in its own function below:
 * **Quarantine budget per connection** (:class:`ConnectionBudget`): at most ``max_records`` records
   and ``max_bytes`` bytes of quarantine per connection and minute; past that the connection is
   dropped and what it would have written is counted (``stats.quarantine_dropped``), not written.
+* **Quarantine budget of the receiver** (:class:`ReceiverBudget`): all connections together may write
+  at most ``total_quarantine_records_per_min`` records (2,000) and ``total_quarantine_bytes_per_min``
+  (2 MiB) per minute, so 500 connections each within its own budget cannot fill the disk either; past
+  it records are counted (``stats.quarantine_dropped_global``), not written, and one record per minute
+  says how many were dropped. Valid packets are still spooled and answered.
 * **Redaction**: quarantine records never hold a PW (:func:`sensors.quarantine.redact`).
 """
 
@@ -88,6 +93,8 @@ class ReceiverStats:
     quarantined: Counter = field(default_factory=Counter)  # by first word of the reason
     quarantine_dropped: int = 0        # records not written: a connection over its quarantine budget
     quarantine_dropped_bytes: int = 0  # their size
+    quarantine_dropped_global: int = 0        # records not written: the whole receiver over its budget
+    quarantine_dropped_global_bytes: int = 0  # their size
     connections_dropped: int = 0       # connections closed for abuse (budget, lockout)
     lockouts: int = 0                  # MN / address lockouts started
     refused_locked: int = 0            # packets or connections refused during a lockout
@@ -182,6 +189,42 @@ class ConnectionBudget:
         return self.records <= self.max_records and self.bytes <= self.max_bytes
 
 
+class ReceiverBudget(ConnectionBudget):
+    """What all connections together may make the receiver write to the quarantine per minute, so that
+    many connections, each within its own budget, still cannot fill the disk (issue 9 item 4). Past it,
+    records are counted, not written; one record per period says how many were dropped
+    (:meth:`dropped_note`)."""
+
+    def __init__(self, max_records: int = 2_000, max_bytes: int = 2 * 1024 * 1024, period: float = 60.0):
+        super().__init__(max_records, max_bytes, period)
+        self.dropped = 0              # in the current period
+        self.dropped_bytes = 0
+        self._noted = (0, 0)
+
+    def allow(self, size: int, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if now - self._start >= self.period:       # a new period: what the last one dropped waits to be noted
+            self._noted = (self._noted[0] + self.dropped, self._noted[1] + self.dropped_bytes)
+            self.dropped = self.dropped_bytes = 0
+        ok = super().allow(size, now)
+        if not ok:
+            self.records -= 1             # not written: keep counting what was, and what was dropped
+            self.bytes -= size
+            self.dropped += 1
+            self.dropped_bytes += size
+        return ok
+
+    def dropped_note(self, *, final: bool = False) -> tuple[int, int] | None:
+        """(records, bytes) dropped in the periods ended since the last note (``final``: the current one
+        too), once; ``None`` when nothing was dropped."""
+        records, size = self._noted
+        if final:
+            records, size = records + self.dropped, size + self.dropped_bytes
+            self.dropped = self.dropped_bytes = 0
+        self._noted = (0, 0)
+        return (records, size) if records else None
+
+
 @dataclass
 class _Connection:
     peer: str                     # "ip:port"
@@ -251,6 +294,8 @@ class Receiver:
                  rotate_seconds: float = 60.0, max_frame: int = MAX_FRAME, security_dir: Path | None = None,
                  lockout: Lockout | None = None, max_ahead: timedelta = MAX_AHEAD,
                  quarantine_records_per_min: int = 200, quarantine_bytes_per_min: int = 256 * 1024,
+                 total_quarantine_records_per_min: int = 2_000,
+                 total_quarantine_bytes_per_min: int = 2 * 1024 * 1024,
                  clock=None, on_durable: Callable[[list[tuple[Packet, Any]]], None] | None = None):
         self.registry = registry
         self.by_mn = registry.by_mn
@@ -262,6 +307,7 @@ class Receiver:
         self.max_ahead = max_ahead
         self.budget_records = quarantine_records_per_min
         self.budget_bytes = quarantine_bytes_per_min
+        self.total_budget = ReceiverBudget(total_quarantine_records_per_min, total_quarantine_bytes_per_min)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.idle_timeout = idle_timeout
         self.rotate_seconds = rotate_seconds
@@ -294,6 +340,7 @@ class Receiver:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._rotator
         await self.rotate()
+        self._note_dropped(final=True)
         self.quarantine.close()
         self.security.close()
 
@@ -417,10 +464,34 @@ class Receiver:
             self.stats.quarantine_dropped_bytes += size
             conn.close_reason = (f"over its quarantine budget ({conn.budget.max_records} records or "
                                  f"{conn.budget.max_bytes} bytes per {conn.budget.period:.0f} s)")
-            self.quarantine.add(stage="receiver", origin=f"peer {conn.peer}", peer=conn.peer,
-                                reason=f"connection dropped: {conn.close_reason}; later input not recorded")
+            if self._within_total(200):
+                self.quarantine.add(stage="receiver", origin=f"peer {conn.peer}", peer=conn.peer,
+                                    reason=f"connection dropped: {conn.close_reason}; later input not recorded")
             return
-        self.quarantine.add(stage="receiver", origin=f"peer {conn.peer}", reason=reason, raw=raw, peer=conn.peer)
+        if self._within_total(size):
+            self.quarantine.add(stage="receiver", origin=f"peer {conn.peer}", reason=reason, raw=raw,
+                                peer=conn.peer)
+
+    def _within_total(self, size: int) -> bool:
+        """Charge a record to the receiver's total budget; ``False`` (counted, not to be written) past it."""
+        if not self.total_budget.allow(size):
+            self.stats.quarantine_dropped_global += 1
+            self.stats.quarantine_dropped_global_bytes += size
+            return False
+        self._note_dropped()
+        return True
+
+    def _note_dropped(self, *, final: bool = False) -> None:
+        """One record saying how many records the receiver's total budget dropped in the last period."""
+        dropped = self.total_budget.dropped_note(final=final)
+        if dropped is None:
+            return
+        b = self.total_budget
+        self.quarantine.add(stage="receiver", origin="receiver",
+                            reason=(f"quarantine budget of the receiver exceeded ({b.max_records} records or "
+                                    f"{b.max_bytes} bytes per {b.period:.0f} s, all connections): {dropped[0]} "
+                                    f"records ({dropped[1]} bytes) not recorded"),
+                            dropped_records=dropped[0], dropped_bytes=dropped[1])
 
     # lockout -------------------------------------------------------------------------------------------
     def _refuse_locked(self, pkt: Packet, conn: _Connection, mono: float) -> bool:

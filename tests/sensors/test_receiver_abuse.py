@@ -147,6 +147,36 @@ def test_one_mb_of_garbage_makes_a_bounded_quarantine_and_drops_the_connection(s
     assert rx.stats.quarantine_dropped >= 1 and rx.stats.connections_dropped == 1
 
 
+def test_many_connections_within_their_budgets_cannot_fill_the_disk_either(small_registry, tmp_path):
+    """Item 4, all connections together: 20 connections each send 150 garbage lines — each within its
+    own budget (200 records a minute), 3,000 records in all. The receiver writes at most its total budget
+    (2,000 records a minute), counts the 1,000 it dropped and says so in one record; a device's valid
+    packet is still answered."""
+    async def client(host, port):
+        async def garbage(k: int) -> None:
+            _r, w = await asyncio.open_connection(host, port)
+            w.write(b"##\n" * 150)
+            await w.drain()
+            await asyncio.sleep(0.3)
+            w.close()
+
+        await asyncio.gather(*(garbage(k) for k in range(20)))
+        await asyncio.sleep(0.5)
+        return await _send(host, port, packet(7), 1)
+
+    ok, rx = asyncio.run(with_receiver(small_registry, tmp_path, client))
+    assert ok[0] == ["20160801000000007"]
+    assert rx.stats.connections_dropped == 0                      # no connection was over its own budget
+    assert sum(rx.stats.quarantined.values()) == 3_000
+    assert rx.stats.quarantine_dropped_global == 1_000
+    records = read_records(tmp_path / "q")
+    assert len(records) == 2_000 + 1
+    note = records[-1]
+    assert note["origin"] == "receiver" and note["dropped_records"] == 1_000
+    assert note["reason"].startswith("quarantine budget of the receiver exceeded (2000 records or 2097152 bytes "
+                                     "per 60 s, all connections): 1000 records")
+
+
 def test_quarantine_files_are_private_and_hold_no_pw(small_registry, tmp_path):
     async def client(host, port):
         return await _send(host, port, _at(datetime.now(UTC), pw="123456") + packet(4)[:30] + b"\r\n", 0,
