@@ -164,4 +164,5 @@ def test_pw_brute_force_reaches_the_bureau_once_with_a_link_that_opens(settings,
                                     "next": "/console/"})
         opened = client.get(link.removeprefix("http://testserver"))
     assert opened.status_code == 200, opened.text[:500]
-    assert point.mn in opened.text and "#" + str(incident.id) in opened.text or str(incident.id) in opened.text
+    assert f"事件 #{incident.id}" in opened.text and point.mn in opened.text
+    assert "安全事件：设备口令锁定" in opened.text and "PW超标" not in opened.text and "峰值 / 限值" not in opened.text
