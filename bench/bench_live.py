@@ -2,21 +2,24 @@
 
 ``envmon up --simulate --healthy --free-ports`` on a private data directory, with a local webhook sink as
 the only notification channel. Timeline (minutes from the moment every service answers; ``--minutes``
-scales the whole plan; 30 → the 38-minute plan below):
+scales the whole plan; 30 → the plan below, the issue's durations, about an hour):
 
 ========  ===============================================================================================
 phase     what happens
 ========  ===============================================================================================
 0–3       healthy live feed (start-up grace: no data-missing notification may come from the start-up)
-3–17      one device silenced (``run/silent-points``): exactly one data-missing incident and, after it
-          resumes, one recovery
-4–16      alert-latency samples: for each of N stack points, the 60 minute packets of an exceeding hour
+3–33      one device silenced for 30 min (``run/silent-points``): exactly one data-missing incident and,
+          after it resumes, one recovery (in the "数据恢复汇总" digest: ``ENVMON_DEADMAN_DIGEST_MINUTES``
+          is 5 here instead of 15, so that the run need not wait a quarter of an hour for it)
+4–14      alert-latency samples: for each of N stack points, the 60 minute packets of an exceeding hour
           (the hour before the stack started, particulate at 400 mg/m³) are sent; the clock starts at the
           9014 answer to the last packet (the one that completes the hour) and stops when the webhook
           sink receives the "超标" message of that point's incident
-18–30     the receiver is stopped (``supervisorctl stop receiver``): every device is silent → one county-
-          or zone-level incident, not one per point; then it is started again → recovery
-30–38     recovery; then SIGTERM to ``envmon up``: every process must be gone, exit status 0
+15–30     the receiver is stopped for 15 min (``supervisorctl stop receiver``): every device is silent →
+          one county- or zone-level incident, not one per point (the device silenced before keeps its
+          one incident); then it is started again → one recovery
+33–62     recoveries; the run ends 3 min after both the device's and the county's recovery arrived (at
+          the latest at 62); then SIGTERM to ``envmon up``: every process must be gone, exit status 0
 ========  ===============================================================================================
 
 Prints the notification counts by kind, the latency p50/p95 (goal p95 ≤ 90 s), the process list before
@@ -106,19 +109,25 @@ def _incident_of(stack: LiveStack, point_id: str) -> int | None:
     return incs[0].id if incs else None
 
 
-def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=print) -> LiveRunResult:
+def _say(*args) -> None:
+    print(*args, flush=True)
+
+
+def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=_say) -> LiveRunResult:
     from monitoring.config import load_settings
     from monitoring.registry import load_registry
     from sensors.simulator import send_packets
 
     scale = minutes / 30.0
-    plan = {"silence": 3, "resume": 17, "lat_from": 4, "lat_to": 16, "down": 18, "up": 30, "end": 38}
+    plan = {"silence": 3, "lat_from": 4, "lat_to": 14, "down": 15, "up": 30, "resume": 33, "end": 62,
+            "margin": 3}
     at = {k: v * 60 * scale for k, v in plan.items()}
     registry = load_registry(load_settings().registry_path)
     sink = HttpSink()
     sink.posts = _TimedPosts()
     sink.start()
-    env = {"ENVMON_NOTIFY_URLS": sink.url, "ENVMON_NOTIFY_MIN_INTERVAL_S": "0"}
+    env = {"ENVMON_NOTIFY_URLS": sink.url, "ENVMON_NOTIFY_MIN_INTERVAL_S": "0",
+           "ENVMON_DEADMAN_DIGEST_MINUTES": str(max(1, round(5 * scale)))}
     stack = LiveStack(workdir / "data", simulate=True, healthy=True, env=env)
     result = LiveRunResult(minutes=minutes)
     t_start = time.time()
@@ -136,27 +145,43 @@ def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=print
     sent_at: dict[str, float] = {}
     next_sample = at["lat_from"]
     gap = (at["lat_to"] - at["lat_from"]) / max(1, samples)
-    state = "healthy"
+    done: set[str] = set()
+    recovered_at: float | None = None
+
+    def step(name: str) -> bool:
+        """True once, when the plan reaches ``name``."""
+        if name in done or now < at[name]:
+            return False
+        done.add(name)
+        return True
+
     try:
         while (now := time.time() - t0) < at["end"]:
-            if state == "healthy" and now >= at["silence"]:
-                stack.silence([silenced.id]); state = "silenced"
+            if step("silence"):
+                stack.silence([silenced.id])
                 out(f"{now / 60:5.1f} min: {silenced.id} silenced")
-            if state == "silenced" and now >= at["resume"]:
-                stack.silence([]); state = "resumed"
-                out(f"{now / 60:5.1f} min: {silenced.id} resumes")
-            if state == "resumed" and now >= at["down"]:
+            if step("down"):
                 out(f"{now / 60:5.1f} min: receiver stopped: {stack.supervisorctl('stop', 'receiver').strip()}")
-                state = "down"
-            if state == "down" and now >= at["up"]:
+            if step("up"):
                 out(f"{now / 60:5.1f} min: receiver started: {stack.supervisorctl('start', 'receiver').strip()}")
-                state = "up"
-            if lat_points and now >= next_sample and state in ("silenced", "resumed"):
+            if step("resume"):
+                stack.silence([])
+                out(f"{now / 60:5.1f} min: {silenced.id} resumes")
+            if lat_points and now >= next_sample and "silence" in done and "down" not in done:
                 p = lat_points.pop(0)
                 report = send_packets("127.0.0.1", receiver_port, _hour_packets(p, hour), connections=1)
                 sent_at[p.id] = time.time()
                 out(f"{now / 60:5.1f} min: exceeding hour of {p.id} sent, {report.acked}/60 acknowledged")
                 next_sample += gap
+            if "resume" in done and recovered_at is None:
+                titles = [(post.json or {}).get("title", "") + (post.json or {}).get("message", "")
+                          for post in sink.posts]
+                device_back = any("恢复" in t and silenced.id in t for t in titles)
+                group_back = any("恢复" in t and "全部在线监测点位" in t for t in titles)
+                if device_back and group_back:
+                    recovered_at = now
+                    at["end"] = min(at["end"], now + at["margin"])
+                    out(f"{now / 60:5.1f} min: both recoveries arrived; ending at {at['end'] / 60:.1f} min")
             for pid, t_ack in list(sent_at.items()):
                 iid = _incident_of(stack, pid)
                 if iid is None:

@@ -3,7 +3,9 @@
 Every ``tick_s`` seconds (on the minute by default) the fleet sends what the simulator says each
 online point measured since the previous tick — minute data (CN 2051) at each point's registry
 interval, with the simulator's episodes, flagged windows and outages (an outage is silence: no
-packets), late and duplicated packets. The simulator is a pure function of ``(seed, point, time)``,
+packets), late and duplicated packets — and the safety sensors' real-time data (CN 2011 every 10 s,
+their quiet baselines: :func:`safety_between`; the alarm scenarios of :mod:`sensors.sim_safety` are
+the demo's, not the live feed's). The simulator is a pure function of ``(seed, point, time)``,
 so a live run shows the same values a back-fill of the same period would.
 
 The first tick sends the current clock hour so far. Devices behave like data loggers when the receiver is unreachable: the unsent period is kept and sent
@@ -71,6 +73,22 @@ def readings_between(registry, start: datetime, end: datetime, *, seed: int, pro
     return frame
 
 
+def safety_between(registry, start: datetime, end: datetime, *, seed: int,
+                   silent: set[str] = frozenset()) -> list[tuple[str, bytes]]:
+    """(MN, packet) of every safety sensor's real-time data in [start, end) (baselines, no scenario),
+    except the ``silent`` ones (ids or MNs). Without them the deadman would see every safety sensor
+    of a live feed as silent."""
+    from sensors.sim_safety import safety_packets
+
+    sensors = registry.points_of(kind="safety")
+    if not sensors or end <= start:
+        return []
+    quiet = {p.mn for p in sensors if p.id in silent or p.mn in silent}
+    tick_seed = (seed * 1_000_003 + int(pd.Timestamp(start).timestamp())) % 2**32
+    return [(mn, raw) for mn, raw in safety_packets(registry, start, end, seed=tick_seed, scenarios=())
+            if mn not in quiet]
+
+
 def run_live(registry, host: str, port: int, *, seed: int, tick_s: float = 60.0,
              profiles: dict | None = None, silence_file: Path | None = None,
              max_backlog: timedelta = timedelta(hours=6), should_stop: Callable[[], bool] = lambda: False,
@@ -87,9 +105,10 @@ def run_live(registry, host: str, port: int, *, seed: int, tick_s: float = 60.0,
             time.sleep(min(1.0, max(0.05, wait)))
             continue
         start = max(sent_until, due - max_backlog)
-        frame = readings_between(registry, start, due, seed=seed, profiles=profiles,
-                                 silent=silenced(silence_file))
+        quiet = silenced(silence_file)
+        frame = readings_between(registry, start, due, seed=seed, profiles=profiles, silent=quiet)
         packets = list(simulator.to_packets(frame, registry, seed=seed)) if len(frame) else []
+        packets += safety_between(registry, start, due, seed=seed, silent=quiet)
         errors: list[str] = []
         acked = 0
         if packets:

@@ -27,3 +27,22 @@ def test_silenced_points_send_nothing_and_the_rest_report_at_their_interval(regi
 def test_healthy_profile_has_no_outages_faults_or_episodes():
     events = healthy_profiles()["events"]
     assert events["outage"]["per_month"] == events["fault"]["per_month"] == events["exceedance"]["per_month"] == 0
+
+
+def test_safety_sensors_report_in_real_time_unless_silenced(registry):
+    """The live feed includes the safety sensors' CN 2011 data every 10 s (else the deadman sees every
+    one of them silent on a healthy feed); a silenced sensor sends nothing."""
+    from sensors.hj212 import parse_packet
+    from sensors.live import safety_between
+
+    end = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
+    sensors = registry.points_of(kind="safety")
+    assert sensors, "the registry has safety sensors (issue #14)"
+    quiet = sensors[0]
+    packets = safety_between(registry, end - timedelta(minutes=1), end, seed=7, silent={quiet.id})
+    mns = [mn for mn, _ in packets]
+    assert quiet.mn not in mns
+    other = sensors[1]
+    assert mns.count(other.mn) == 60 // other.interval_s, "one real-time packet per interval"
+    pkt = parse_packet(next(raw for mn, raw in packets if mn == other.mn))
+    assert pkt.cn == "2011"
