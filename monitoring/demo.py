@@ -307,6 +307,19 @@ def print_summary(console: Console, registry: Registry, result: DemoResult) -> N
                           "; ".join(f"{reason} × {n}" for reason, n in row.reasons.most_common(6)))
 
 
+#: Point kinds whose windows are local days: an episode of theirs is judged once its day is over.
+DAY_WINDOW_KINDS = ("wastewater", "plant_effluent", "ambient_air")
+
+
+def judged_episodes(episodes: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+    """The injected episodes the period can show as incidents: begun inside it, their judging window closed
+    before ``end`` (a water or ambient day that is still running has no daily mean yet)."""
+    s, e = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
+    day_end = (episodes["end"] - pd.Timedelta(seconds=1)).dt.tz_convert(LOCAL_TZ).dt.floor("D") + pd.Timedelta(days=1)
+    closes = episodes["end"].where(~episodes["kind"].isin(DAY_WINDOW_KINDS), day_end.dt.tz_convert("UTC"))
+    return episodes[(episodes["start"] >= s) & (closes <= e)]
+
+
 def print_incidents(console: Console, registry: Registry, settings, truth, ledger_truth: pd.DataFrame,
                     start: datetime, end: datetime) -> None:
     """Exceedances and incidents of the period, and how they compare with what the simulator injected."""
@@ -332,9 +345,9 @@ def print_incidents(console: Console, registry: Registry, settings, truth, ledge
     if any(inc.limit_status == "provisional" for inc in incidents):
         console.print("* limit provisional (暂定值): DB 50/418-2016 表1 其他区域 not yet read from the official "
                       "text; the GB 16297-1996 表2 二级 value is applied until it is (limits/README.md)")
-    injected = truth.episodes[truth.episodes["start"] >= pd.Timestamp(start).tz_convert("UTC")]
+    injected = judged_episodes(truth.episodes, start, end)
     episodes = set(zip(injected["point"], injected["parameter"], strict=True))
-    exceed = [i for i in incidents if i.kind == "exceedance" and i.check != "control"]
+    exceed = [i for i in incidents if i.kind in ("exceedance", "ambient") and i.check != "control"]
     hw_stores = {p.id for p in registry.points_of(kind="hw_store")}
     series = [i for i in exceed if i.point not in hw_stores]
     ledger = [i for i in exceed if i.point in hw_stores]
@@ -345,6 +358,11 @@ def print_incidents(console: Console, registry: Registry, settings, truth, ledge
                   f"{len(truth.windows)} calibration/maintenance/fault windows (flagged values far over the "
                   f"limits) and {len(truth.outages)} outages; incidents not explained by an injected episode: "
                   f"{len(unexplained)}")
+    missed = sorted(episodes - {(i.point, i.parameter) for i in series})
+    for point, parameter in missed:
+        e = injected[(injected["point"] == point) & (injected["parameter"] == parameter)].iloc[0]
+        console.print(f"  injected, no incident: {point} {parameter} {fmt_local(e['start'])}–{fmt_local(e['end'])} "
+                      f"level {e['level']:.4g} vs {e['limit']:g} {e['unit']}")
     for inc in unexplained:
         console.print(f"  not injected as an episode: {inc.point} {inc.parameter} {inc.check} "
                       f"(peak {inc.peak_value:.4g} vs {inc.limit:g} {inc.unit or ''})")

@@ -45,12 +45,15 @@ class Tick:
 
 
 def healthy_profiles() -> dict:
-    """The simulator profile without outages, instrument faults and exceedance episodes."""
+    """The simulator profile without outages, instrument faults and exceedance episodes (ambient ones
+    included)."""
     prof = copy.deepcopy(simulator.load_profiles())
     events = prof["events"]
     events["outage"]["per_month"] = 0
     events["fault"]["per_month"] = 0
     events["exceedance"]["per_month"] = 0
+    if "ambient_episode" in events:
+        events["ambient_episode"]["per_month"] = 0
     return prof
 
 

@@ -44,15 +44,21 @@ def local_days(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
                          "window_end": (days + pd.Timedelta(days=1)).tz_convert("UTC")})
 
 
-def daily(hourly: pd.DataFrame) -> pd.DataFrame:
-    """Sum the hourly aggregates into local days (valid, sum, min, max, nd, received)."""
+def daily(hourly: pd.DataFrame, expected: pd.Series | None = None) -> pd.DataFrame:
+    """Sum the hourly aggregates into local days (valid, sum, min, max, nd, received; with ``expected``,
+    the values each hour row should hold, also ``expected`` and ``hours``: the day's sum over the hours
+    present and their number)."""
+    cols = ["point", "parameter", "local_date", "valid", "above_range", "sum", "min", "max", "nd", "received",
+            "period", "expected", "hours"]
     if hourly.empty:
-        return pd.DataFrame(columns=["point", "parameter", "local_date", "valid", "above_range", "sum", "min", "max", "nd",
-                                     "received", "period"])
+        return pd.DataFrame(columns=cols)
     local = hourly["window_start"].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
-    return hourly.assign(local_date=local).groupby(["point", "parameter", "local_date"], observed=True).agg(
+    exp = expected if expected is not None else pd.Series(np.nan, index=hourly.index)
+    return hourly.assign(local_date=local, expected=exp).groupby(["point", "parameter", "local_date"],
+                                                                 observed=True).agg(
         valid=("valid", "sum"), above_range=("above_range", "sum"), sum=("sum", "sum"), min=("min", "min"), max=("max", "max"), nd=("nd", "sum"),
-        received=("received", "sum"), period=("period", "first")).reset_index()
+        received=("received", "sum"), period=("period", "first"), expected=("expected", "sum"),
+        hours=("valid", "size")).reset_index()
 
 
 #: GB 8978-1996 §5.2.1: at least two samples in 24 h for a daily mean.
@@ -70,8 +76,12 @@ def evaluate_water(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.
     water_points = lims["point"].unique()
     hw = hourly[hourly["point"].isin(water_points) & (hourly["window_start"] >= start)
                 & (hourly["window_start"] < end)]
-    days = daily(hw)
     info = points[["point", "online", "interval_s"]].astype({"point": "string"})
+    # each hour's expected count follows the period that hour was delivered in: a device that sent hourly
+    # values (CN 2061) for part of a day and 5-minute data for the rest fills the day (was: the day's
+    # first period applied to all 24 h → "insufficient data" for a complete day)
+    interval = hw["point"].astype("string").map(info.set_index("point")["interval_s"])
+    days = daily(hw, expected_per_hour(hw["period"], interval) if len(hw) else None)
     lims = lims.merge(info, on="point")
     grid = lims.merge(local_days(start, end), how="cross")
     days = days.astype({"local_date": grid["local_date"].dtype})   # an empty period has no dtype to offer
@@ -101,7 +111,10 @@ def evaluate_water(hourly: pd.DataFrame, point_limits: pd.DataFrame, points: pd.
     no_data = valid == 0
     online = g["online"].fillna(False).astype(bool)
     hours_per_day = (g["window_end"] - g["window_start"]) / pd.Timedelta(hours=1)
-    expected = (expected_per_hour(g["period"], g["interval_s"]) * hours_per_day).where(online)
+    nominal = expected_per_hour(g["period"], g["interval_s"])
+    present = g["hours"].fillna(0)
+    rate = (g["expected"] / present.where(present > 0)).fillna(nominal)      # per hour, as delivered
+    expected = (g["expected"].fillna(0) + (hours_per_day - present).clip(lower=0) * rate).where(online)
     need = np.ceil(min_capture * expected.fillna(0)).clip(lower=MIN_DAILY_VALUES)
     insufficient = ~is_ph & ~no_data & (valid < need)
     judged = value.where(~is_ph, np.where(ph_out, np.inf, -np.inf))

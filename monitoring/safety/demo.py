@@ -177,3 +177,13 @@ def print_issue14(console: Any, registry: Any, settings: Any, start: datetime, e
                           f"{i.unit or ''} > control {i.limit:g} ({i.standard}, {i.limit_status}), {i.severity_zh}")
     amb = [i for i in incidents if i.kind in ("ambient",) or (i.point.endswith(("AQ01",)) and i.check.startswith("ambient"))]
     console.print(f"[bold]Ambient (GB 3095-2012) incidents[/]: {len(amb)}")
+    from monitoring.compliance.sources import sources_for_incident
+
+    for i in amb:
+        console.print(f"  #{i.id} {i.point} {i.parameter} {i.check}: {i.peak_value:.4g} vs {i.limit:g} "
+                      f"{i.unit or ''} since {fmt_local(i.started_at)} ({i.limit_status})")
+        suspects = sources_for_incident(store, registry, i)
+        if suspects.empty:
+            console.print("    likely sources: none of the cluster's stacks or fugitive points rose in those hours")
+        for r in suspects.head(3).itertuples():
+            console.print(f"    likely source {r.rank}: {r.point} ({r.kind}) — {r.evidence}")

@@ -10,7 +10,16 @@ from datetime import date
 import numpy as np
 
 from sensors.simulator.model import _PointModel, _water_temperature_day
-from sensors.simulator.seeding import _S_PLAN, NS_DAY, NS_HOUR, NS_MIN, _day_start_ns, _rng, day_level
+from sensors.simulator.seeding import (
+    _S_AMBIENT,
+    _S_PLAN,
+    NS_DAY,
+    NS_HOUR,
+    NS_MIN,
+    _day_start_ns,
+    _rng,
+    day_level,
+)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -18,7 +27,7 @@ from sensors.simulator.seeding import _S_PLAN, NS_DAY, NS_HOUR, NS_MIN, _day_sta
 # ------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Event:
-    kind: str                 # episode | C | M | D | outage
+    kind: str                 # episode | rise | C | M | D | outage
     start: int                # UTC ns
     end: int                  # UTC ns, exclusive
     param: str | None = None  # None: all parameters of the point
@@ -65,7 +74,38 @@ def _plan_day(m: _PointModel, seed: int, ordinal: int, prof: dict) -> list[_Even
     draws = rng.random(4)
     if p_ep < ev["exceedance"]["per_month"] / 30.0:
         out.extend(_episode(m, prof, ordinal, day0, level, draws))
+    out.extend(_ambient_episode(m, prof, seed, ordinal, day0))
     return out
+
+
+def _ambient_episode(m: _PointModel, prof: dict, seed: int, ordinal: int, day0: int) -> list[_Event]:
+    """A cluster's ambient air episode on this day (``events.ambient_episode``): one draw per zone and
+    day (its own random stream, so every other event of the plan is unchanged), shared by the cluster's
+    ambient station (an exceedance ``episode`` of PM2.5) and its stacks and fugitive points (a ``rise``
+    of particulate, under their limits: not an exceedance of theirs)."""
+    spec = prof["events"].get("ambient_episode") or {}
+    kind = m.point.kind
+    if not spec.get("per_month") or kind not in ("ambient_air", "stack", "fugitive"):
+        return []
+    u = _rng(seed, f"ambient-episode:{m.point.zone}", ordinal, _S_AMBIENT).random(4)
+    if u[0] >= spec["per_month"] / 30.0:
+        return []
+    lo, hi = spec["hours"]
+    hours = lo + int(u[1] * (hi - lo + 1))
+    s0, s1 = spec["local_start"]
+    start = day0 + (s0 + int(u[2] * (s1 - s0 + 1))) * NS_HOUR
+    end = start + hours * NS_HOUR
+    if kind == "ambient_air":
+        p = next((p for p in m.params if p.code == spec["parameter"]), None)
+        if p is None:
+            return []
+        level = spec["level"][0] + (spec["level"][1] - spec["level"][0]) * u[3]
+        return [_Event("episode", start, end, p.code, level, spec["limit"], level / p.base, p.unit)]
+    p = next((p for p in m.params if p.code == spec["source_parameter"]), None)
+    if p is None:
+        return []
+    rise = spec["source_rise"][0] + (spec["source_rise"][1] - spec["source_rise"][0]) * u[3]
+    return [_Event("rise", start, end, p.code, rise, p.limit, rise, p.unit)]
 
 
 def _episode(m: _PointModel, prof: dict, ordinal: int, day0: int, level: float,

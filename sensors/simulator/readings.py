@@ -151,13 +151,22 @@ def _point_day(m: _PointModel, seed: int, ordinal: int, interval_s: int, events:
     flags = np.zeros((n_p, n_t), dtype=np.uint8)
     keep = np.ones(n_t, dtype=bool)
     codes = [p.code for p in m.params]
-    order = {"episode": 0, "D": 1, "C": 2, "M": 3, "outage": 4}
+    order = {"rise": 0, "episode": 1, "D": 2, "C": 3, "M": 4, "outage": 5}
     for e in sorted(events, key=lambda e: order[e.kind]):
         sel = (t >= e.start) & (t < e.end)
         if not sel.any():
             continue
         if e.kind == "outage":
             keep &= ~sel
+        elif e.kind == "rise":           # a cluster's ambient episode: the source rises, under its limit
+            i = codes.index(e.param)
+            ceiling = cap * m.params[i].limit if not np.isnan(m.params[i].limit) else np.inf
+            values[i, sel] = np.minimum(values[i, sel] * e.level, ceiling)
+            if FLOW in codes and not np.isnan(m.params[i].rate_limit):     # … and under its rate limit
+                hmax = np.zeros(24)
+                np.maximum.at(hmax, i0, values[codes.index(FLOW)])
+                values[i, sel] = np.minimum(values[i, sel], cap * m.params[i].rate_limit
+                                            / (np.maximum(hmax[i0[sel]], 1e-9) * RATE_FACTOR))
         elif e.kind == "episode":
             i = codes.index(e.param)
             jitter = np.exp(0.06 * rng.standard_normal(int(sel.sum())))

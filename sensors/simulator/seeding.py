@@ -26,6 +26,7 @@ UTC_OFFSET_NS = 8 * NS_HOUR            # Asia/Shanghai has had no DST since 1991
 
 # random-stream ids (the 4th word of every seed sequence)
 _S_POINT, _S_PLAN, _S_KNOTS, _S_VALUES = 1, 2, 3, 4
+_S_AMBIENT = 5                  # a cluster's ambient air episode (one draw per zone and day)
 FLAGS = np.array(["N", "C", "M", "D"], dtype=object)
 _F_N, _F_C, _F_M, _F_D = 0, 1, 2, 3
 

@@ -107,6 +107,8 @@ def simulation_truth(registry: SiteRegistry, start: datetime, end: datetime, *, 
                                       "factor": x.factor, "unit": x.unit})
                 elif x.kind == "outage":
                     out.append(base)
+                elif x.kind == "rise":          # a source rising with an ambient episode: not an exceedance
+                    continue
                 else:
                     win.append(base | {"parameter": x.param, "flag": x.kind})
 

@@ -459,3 +459,40 @@ def test_devices_read_9014_answers_without_a_full_parse_but_with_their_crc() -> 
         parse_packet(bad_crc)
     bad_length = answer[:2] + b"9999" + answer[6:]
     assert _answer_key(bad_length) is None
+
+
+def test_ambient_episode_the_station_exceeds_while_the_clusters_sources_rise(registry: Registry) -> None:
+    """Issue #14: a cluster's ambient air episode — the station's PM2.5 over GB 3095-2012 class 2 (24-h mean
+    75 µg/m³ = 0.075 mg/m³) for some hours, the particulate of the same cluster's stacks and fugitive points
+    rising in the same hours but staying under cap × their own limit (the truth records the station's
+    episode only: the sources do not exceed)."""
+    prof = copy.deepcopy(load_profiles())
+    prof["events"]["ambient_episode"]["per_month"] = 30            # every day
+    quiet = copy.deepcopy(prof)
+    quiet["events"]["ambient_episode"]["per_month"] = 0
+    end = datetime(2024, 1, 10, tzinfo=LOCAL_TZ)
+    truth = simulation_truth(registry, T0, end, seed=11, zone="jiangkou", profiles=prof)
+    amb = truth.episodes[truth.episodes["kind"] == "ambient_air"]
+    assert len(amb) == 2 and set(amb["parameter"]) == {"a34004"} and (amb["limit"] == 0.075).all()
+    assert set(truth.episodes["kind"]) <= {"ambient_air", "stack", "fugitive", "insite_vocs", "noise",
+                                           "wastewater", "plant_effluent"}
+    df = readings_frame(registry, T0, end, seed=11, zone="jiangkou", profiles=prof)
+    base = readings_frame(registry, T0, end, seed=11, zone="jiangkou", profiles=quiet)
+    e = amb.iloc[0]
+    during = (df["time"] >= e.start) & (df["time"] < e.end)
+    station = df[during & (df["point"] == e.point) & (df["parameter"] == "a34004") & (df["flag"] == "N")]
+    assert station["value"].mean() > 2 * 0.075, "hours far above the 24-h limit"
+    day = df[(df["point"] == e.point) & (df["parameter"] == "a34004") & (df["flag"] == "N")
+             & (df["time"] >= pd.Timestamp(e.start).floor("D") - pd.Timedelta(hours=8))
+             & (df["time"] < pd.Timestamp(e.start).floor("D") + pd.Timedelta(hours=16))]
+    assert day["value"].mean() > 0.075, "the local day's mean exceeds class 2"
+    keys = ["point", "parameter", "time"]
+    src = df[during & df["kind"].isin(["stack", "fugitive"]) & (df["parameter"] == "a34013")
+             & (df["flag"] == "N")].merge(base[keys + ["value"]], on=keys, suffixes=("", "_quiet"))
+    assert len(src) and src["point"].nunique() >= 3
+    assert (src["value"] >= src["value_quiet"] - 1e-12).all()
+    assert (src.groupby("point")["value"].mean() > 1.5 * src.groupby("point")["value_quiet"].mean()).mean() > 0.5
+    limits = {"stack": prof["kinds"]["stack"]["a34013"]["limit"], "fugitive": prof["kinds"]["fugitive"]["a34013"]["limit"]}
+    # (an exceedance episode of the stack itself is the truth's; the rise never lifts a value over the cap)
+    over = src[(src["value"] > src["kind"].map(limits) * prof["cap"] + 1e-9) & (src["value"] > src["value_quiet"])]
+    assert over.empty, over[["point", "time", "value", "value_quiet"]]

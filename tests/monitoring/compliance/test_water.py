@@ -131,6 +131,27 @@ def test_minute_data_every_5_minutes_is_full_capture(catalogue):
     assert cap["expected"].iat[0] == 288 and cap["capture_pct"].iat[0] == pytest.approx(100.0)
 
 
+def test_a_day_delivered_partly_as_hourly_and_partly_as_5_minute_data_is_complete(catalogue):
+    """Each hour counts by the period it was delivered in: 18 hourly values (CN 2061) and then 6 hours of
+    5-minute data (CN 2051) are a whole day — judged, not "insufficient data: 90 valid of 288 expected"
+    (the demo's back-fill sends exactly this on the day before its last 24 hours; that missed a real
+    COD episode of 凤鸣 FM-009, 696 mg/L against 500)."""
+    early = hourly("W1", "wastewater", "w01018", [700.0] * 18)
+    late = minutes("W1", "wastewater", "w01018", "2024-01-10 18:00", [690.0] * 72, step="5min")
+    ev = run(pd.concat([early, late], ignore_index=True), make_registry(outlet(interval_s=300)), catalogue)
+    c = row(ev, "W1", "daily_mean", "w01018")
+    assert c["verdict"] == "exceeds" and c["limit"] == 500
+    assert c["valid_count"] == 90 and c["expected_count"] == 90
+    # the same day with 6 of the 18 hourly values missing: 12 + 6 of 24 hours = 75 % → still judged;
+    # with 7 missing it is not
+    ev = run(pd.concat([early.iloc[:12], late], ignore_index=True), make_registry(outlet(interval_s=300)),
+             catalogue)
+    assert row(ev, "W1", "daily_mean", "w01018")["verdict"] == "exceeds"
+    ev = run(pd.concat([early.iloc[:11], late], ignore_index=True), make_registry(outlet(interval_s=300)),
+             catalogue)
+    assert row(ev, "W1", "daily_mean", "w01018")["verdict"] == "invalid"
+
+
 def test_period_without_any_water_data_is_no_data_not_a_crash(catalogue):
     """A period in which an online outlet sent nothing: its day is judged no_data (a capture gap).
     (The store path once crashed here; tests/dags/test_evaluate_and_alert.py covers that path.)"""
