@@ -15,7 +15,7 @@ demo-once: install       ## the back-fill and its summary only, then exit (CI, b
 test: install            ## the test suite against a throwaway influxd and a throwaway Airflow home
 	$(BIN)/pytest
 
-test-live: install       ## 30 min of envmon up --simulate under the real scheduler: alert counts, clean stop
+test-live: install       ## ~1 h of envmon up --simulate under the real scheduler: alert counts, latency, clean stop
 	$(BIN)/pytest -m live -s tests/monitoring/test_live_run.py
 
 up: install              ## the whole one-server stack in the foreground (Ctrl-C stops everything)

@@ -272,6 +272,7 @@ def evaluate_and_alert(*, first_times: list[str | None] | None = None, touched: 
         return report
     if touched is not None and plan is None:
         # only readings of the running hour: no window of theirs is complete; safety alarms still go
+        report.start = report.end = completed_hour(now).isoformat()
         report.details["evaluated"] = "nothing complete"
         _reconcile_safety(report, store, registry, settings, catalogue, safety_since, now,
                           next(iter(touched)) if len(touched) == 1 else None, notify)

@@ -21,7 +21,10 @@ One incident for one cause
     at least 3, are silent, that is one *cluster-level* incident (series point ``zone:<zone>``) listing
     the points, not one per point; when every cluster is in that state (the receiver or the network is
     down) it is one *county-level* incident (series point ``county``). Points covered by a group
-    incident open no incident of their own.
+    incident open no incident of their own — nor do points of a cluster whose majority is already
+    *quiet* (missed ``factor`` values) though not yet past the longer threshold: a safety sensor
+    (10 s → 330 s) is silent minutes before the minute points (480 s) when the receiver stops
+    (:func:`stalling_zones`).
 
 Hysteresis on recovery
     An incident clears only when data has been back for ``ENVMON_DEADMAN_RECOVER_MINUTES`` (10): the
@@ -49,6 +52,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
@@ -66,6 +70,8 @@ COUNTY_KEY = "county"
 #: A group incident clears when fewer than this share of its points is silent (and data is back long enough).
 GROUP_CLEAR_SHARE = 0.2
 GROUP_MIN_POINTS = 3
+#: A point is *quiet* (not yet silent) once it missed ``factor`` values, and at least this long.
+QUIET_MIN_S = 120.0
 
 
 def zone_key(zone: str) -> str:
@@ -108,7 +114,21 @@ def silence_frame(last_valid: pd.DataFrame, registry: Any, *, now: datetime, pol
         since = since.where(since.notna() & (since > ws), ws)
     frame["silence_s"] = (pd.Timestamp(now) - since).dt.total_seconds()
     frame["silent"] = since.isna() | (frame["silence_s"] > frame["threshold_s"])
+    quiet_s = np.maximum(frame["interval_s"].astype(float) * policy.factor, QUIET_MIN_S)
+    frame["quiet"] = frame["silent"] | (frame["silence_s"] > quiet_s)
     return frame
+
+
+def stalling_zones(frame: pd.DataFrame, share: float) -> set[str]:
+    """Zones where ≥ ``share`` of the points (and ≥ 3) are *quiet* — they missed ``factor`` values — though
+    most are not past their threshold yet: a common cause (the receiver, the network) under way. A point
+    whose shorter threshold (a 10-s safety sensor: 330 s) is already passed opens no incident of its own
+    then; a minute later the cluster's (or the county's) incident covers it. If the others come back,
+    the point is judged alone at the next check."""
+    if frame.empty:
+        return set()
+    g = frame.groupby("zone")["quiet"].agg(["sum", "count"])
+    return {z for z, r in g.iterrows() if r["sum"] >= max(GROUP_MIN_POINTS, share * r["count"])}
 
 
 def silent_groups(frame: pd.DataFrame, share: float) -> tuple[bool, set[str]]:
@@ -174,6 +194,7 @@ class DeadmanMixin:
                 share = float(part["silent"].mean())
                 ctx.group(key, part, down=down, back=share < GROUP_CLEAR_SHARE)
             covered = set(frame.loc[frame["zone"].isin(zones_down), "point"]) if (county_down or zones_down) else set()
+            covered |= set(frame.loc[frame["zone"].isin(stalling_zones(frame, policy.group_share)), "point"])
             # --- points ------------------------------------------------------------------------
             for row in frame.itertuples(index=False):
                 ctx.point(row, covered=row.point in covered)

@@ -18,8 +18,12 @@ M = timedelta(minutes=1)
 POLICY = DeadmanPolicy(factor=3, delay_s=300, recover=timedelta(minutes=10), group_share=0.5)
 
 
-def registry():
+def registry(safety: bool = False):
     zones = [("jiangkou", "江口", "JK"), ("nanxi", "南溪", "NX")]
+    sensors = [{"id": f"{c}-001-AQ0{i}", "kind": "safety", "zone": z, "enterprise": f"{c}-001",
+                "name": f"{i}#可燃气体探测器", "mn": f"7777777{k}00000{i}", "pw": "123456", "interval_s": 10,
+                "parameters": ["x01001"], "sensor": "combustible_gas", "location": "车间"}
+               for k, (z, _, c) in enumerate(zones) for i in range(1, 3)] if safety else []
     return parse_registry({
         "zones": [{"id": z, "name_zh": n, "pinyin": z, "town": n + "镇", "area_mu": 1000,
                    "elevation_m": [200, 260], "industries": ["化工"]} for z, n, _ in zones],
@@ -28,7 +32,7 @@ def registry():
         "points": [{"id": f"{c}-001-DA00{i}", "kind": "stack", "zone": z, "enterprise": f"{c}-001",
                     "name": f"{i}#排气筒", "mn": f"8888888{k}00000{i}", "pw": "123456", "interval_s": 60,
                     "parameters": ["a34013"], "height_m": 30, "above_buildings": True}
-                   for k, (z, _, c) in enumerate(zones) for i in range(1, 6)],
+                   for k, (z, _, c) in enumerate(zones) for i in range(1, 6)] + sensors,
     }, source="test")
 
 
@@ -174,3 +178,23 @@ def test_recoveries_are_not_urgent_one_digest_bundles_them(manager, tmp_path, mo
         assert len(sink.posts) == 3, "a recovery is told once"
         kinds = sorted((h["kind"], h["status"]) for h in n.history())
         assert kinds == [("clear", "bundled"), ("clear", "sent"), ("open", "sent"), ("open", "sent")]
+
+
+def test_receiver_down_short_interval_sensors_wait_for_the_group_incident(manager):
+    """Safety sensors (10 s → threshold 330 s) pass their threshold minutes before the minute points
+    (480 s) when the receiver stops: they open no incident of their own while most of their cluster is
+    already quiet; then one county incident covers everything. A lone silent sensor still opens its own."""
+    reg = registry(safety=True)
+    cut = T0
+    everyone = {p.id: cut for p in reg}
+    opened = []
+    for minutes in (6, 7):                       # safety sensors past 330 s, minute points not past 480 s
+        opened += check(manager, reg, cut + minutes * M, silent=everyone).opened
+    assert opened == [], "no per-point incident while the whole cluster is going quiet"
+    assert [i.point for i in check(manager, reg, cut + 9 * M, silent=everyone).opened] == [COUNTY_KEY]
+
+
+def test_a_lone_silent_safety_sensor_opens_its_own_incident(manager):
+    reg = registry(safety=True)
+    ch = check(manager, reg, T0 + 6 * M, silent={"JK-001-AQ01": T0})
+    assert [i.point for i in ch.opened] == ["JK-001-AQ01"]
