@@ -228,10 +228,15 @@ def month(days: int, workers: int | None) -> None:
     print(f"{days} days of minute data, whole registry, zones in parallel: {rows:,} readings, stored {stored:,}, "
           f"quarantined {total['quarantined']:,}; server count {on_server:,}")
     print(f"wall time {wall:.0f} s ({wall / 60:.1f} min; goal < 5 min), {rows / wall:,.0f} readings/s")
-    print(f"peak memory of the process tree (bench + {mem.peak_processes - 1} workers, sampled every "
-          f"{mem.interval} s): RSS {mem.peak_rss:,.0f} MiB, PSS {mem.peak_pss:,.0f} MiB (goal RSS < 2048: "
-          f"{'met' if mem.peak_rss < 2048 else 'NOT met'}); influxd (its own server) RSS "
-          f"{mem.peak_excluded_rss:,.0f} MiB; largest single process {max(own, child):,.0f} MiB (ru_maxrss)")
+    print(f"peak memory, sampled every {mem.interval} s (sums over processes; RSS counts pages shared "
+          f"after a fork once per process, PSS splits them):")
+    print(f"  pipeline (bench + {mem.peak_processes - 1} zone workers): RSS {mem.peak_rss:,.0f} MiB, "
+          f"PSS {mem.peak_pss:,.0f} MiB (goal RSS < 2048: {'met' if mem.peak_rss < 2048 else 'NOT met'})")
+    print(f"  influxd (the database server the bench starts): RSS {mem.peak_excluded_rss:,.0f} MiB, of which "
+          f"anonymous at most {mem.peak_excluded_anon:,.0f} MiB (the rest: its mmap'd TSM files, page cache)")
+    print(f"  whole process tree, influxd included: RSS {mem.peak_total_rss:,.0f} MiB; with influxd's anonymous "
+          f"memory only {mem.peak_total_anon:,.0f} MiB ({'<' if mem.peak_total_anon < 2048 else '≥'} 2048); "
+          f"largest single process {max(own, child):,.0f} MiB (ru_maxrss; influxd is a child too)")
     print(f"time {wall:.0f} s (goal < 300: {'met' if wall < 300 else 'NOT met'})")
     print("  process time per step, summed over zones: " + ", ".join(
         f"{k} {total[k]:.0f} s ({rows / total[k]:,.0f}/s)" for k in ("simulate", "units", "quality", "write")

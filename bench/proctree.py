@@ -5,7 +5,7 @@
   after a fork counted once per process: an upper bound) and the sum of ``Pss`` from
   ``/proc/<pid>/smaps_rollup`` (shared pages split between their sharers: what the tree really holds).
   Its peaks are the figures to bound; ``exclude`` leaves a process out of the "pipeline" sums (e.g. the
-  managed ``influxd``, reported on its own).
+  managed ``influxd``, reported on its own and in the whole tree's sum).
 * :func:`cpu_seconds` — user + system CPU seconds a process has used so far.
 
 Sampling misses peaks shorter than ``interval``; ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` (the
@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-_PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -55,17 +54,22 @@ def descendants(root: int) -> list[int]:
     return out
 
 
-def _rss_pss_kib(pid: int) -> tuple[int, int]:
-    rss = pss = 0
+def _memory_kib(pid: int) -> tuple[int, int, int]:
+    """``(VmRSS, RssAnon, Pss)`` of ``pid`` in KiB (zeros when it is gone)."""
+    rss = anon = pss = 0
     try:
-        rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE_KIB
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("RssAnon:"):
+                anon = int(line.split()[1])
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
                 pss = int(line.split()[1])
                 break
     except (OSError, ValueError, IndexError):
         pass
-    return rss, pss
+    return rss, anon, pss
 
 
 @dataclass
@@ -77,22 +81,28 @@ class TreeMemory:
     peak_rss: float = 0.0            # sum of VmRSS over the tree without ``exclude``
     peak_pss: float = 0.0            # sum of Pss over the tree without ``exclude``
     peak_excluded_rss: float = 0.0   # the excluded processes (e.g. influxd), sum of VmRSS
+    peak_excluded_anon: float = 0.0  # their anonymous memory (RssAnon: not mmap'd files, e.g. TSM files)
+    peak_total_rss: float = 0.0      # the whole tree, excluded processes included (same samples)
+    peak_total_anon: float = 0.0     # the same with the excluded processes' RssAnon instead of VmRSS
     peak_processes: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def sample(self) -> None:
-        rss = pss = ex = 0
+        rss = pss = ex = ex_anon = 0
         pids = descendants(os.getpid())
         for pid in pids:
-            r, p = _rss_pss_kib(pid)
+            r, a, p = _memory_kib(pid)
             if pid in self.exclude:
-                ex += r
+                ex, ex_anon = ex + r, ex_anon + a
             else:
                 rss, pss = rss + r, pss + p
         self.peak_rss = max(self.peak_rss, rss / 1024)
         self.peak_pss = max(self.peak_pss, pss / 1024)
         self.peak_excluded_rss = max(self.peak_excluded_rss, ex / 1024)
+        self.peak_excluded_anon = max(self.peak_excluded_anon, ex_anon / 1024)
+        self.peak_total_rss = max(self.peak_total_rss, (rss + ex) / 1024)
+        self.peak_total_anon = max(self.peak_total_anon, (rss + ex_anon) / 1024)
         self.peak_processes = max(self.peak_processes, len(pids) - len(self.exclude & set(pids)))
 
     def _run(self) -> None:
