@@ -5,10 +5,16 @@ was lost (stored == produced − quarantined == what the server counts).
    same readings' lines, pre-serialised) against the end-to-end rate of HJ 212 packets → TCP receiver (fsync before
    each 9014 answer) → spool → ingest pipeline (decode, units, Great Expectations, InfluxDB write; zones
    in parallel processes as ``envmon ingest`` runs them), in readings/s from the first packet sent to the
-   last line written. Goal: ratio ≥ 0.5.
+   last line written. Goal: ratio ≥ 0.5. Printed per stage: the receive phase (wall, CPU of the receiver
+   and of the simulated devices, which share the machine), the receiver's stop (until its ``stopped:``
+   line: every segment fsync'd and ``.ready``), the ingest phase (wall, CPU of the zone workers and of
+   influxd) and the ingest steps summed over zones (decode, units, quality = Great Expectations,
+   serialise and http, the parts of write).
 2. **month** — a month (``--days``) of minute data for the whole registry through the DataFrame part of
    the pipeline (simulate → units → quality → InfluxDB), zones in parallel processes, each one local day
-   at a time: wall time, peak RSS and process time per step. Goal: < 5 min, < 2 GiB.
+   at a time: wall time, process time per step and the peak memory of the whole process tree
+   (:class:`bench.proctree.TreeMemory`: the pipeline's processes, influxd, and both together). Goal:
+   < 5 min, < 2 GiB.
 
     .venv/bin/python bench/bench_pipeline.py ratio [--hours 6] [--workers N]
     .venv/bin/python bench/bench_pipeline.py month [--days 30] [--workers N]
