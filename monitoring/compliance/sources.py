@@ -74,17 +74,41 @@ def likely_sources(hourly: pd.DataFrame, points: pd.DataFrame, *, station: str, 
     return out.reset_index(drop=True)
 
 
+def station_hours(hourly_station: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, threshold: float
+                  ) -> pd.DatetimeIndex:
+    """The hours of [start, end) whose station hourly mean (``sum``/``valid``) is above ``threshold`` (the
+    window's limit, in the readings' unit): what pushed a 24-h or 8-h mean over its limit. A day's mean
+    judged over all 24 hours dilutes a morning episode in the sources' comparison; these hours do not."""
+    h = hourly_station[(hourly_station["window_start"] >= start) & (hourly_station["window_start"] < end)
+                       & (hourly_station["valid"] > 0)]
+    high = h[h["sum"] / h["valid"] > threshold]
+    return pd.DatetimeIndex(sorted(high["window_start"].unique()))
+
+
 def sources_for_incident(store: Any, registry: Any, incident: Any, *, baseline_hours: int = 72) -> pd.DataFrame:
-    """The ranked suspects of an ``ambient`` incident (its exceeding windows) from the stored readings."""
+    """The ranked suspects of an ``ambient`` incident (its exceeding windows) from the stored readings.
+    For a 24-h or 8-h window the exceedance hours are the station's hours above the window's limit
+    (:func:`station_hours`), when there are any; else every hour of the window."""
     from monitoring.compliance.aggregate import best_period, hourly_aggregates
     from monitoring.compliance.frames import points_table
+    from monitoring.units import conversion
 
     start = pd.Timestamp(incident.started_at).floor("h")
     end = pd.Timestamp(incident.last_exceed_at).ceil("h")
+    averaging = getattr(incident, "averaging", None)
+    if averaging in ("1d", "8h"):
+        end = max(end, start + pd.Timedelta(hours=24 if averaging == "1d" else 8))
     hours = pd.date_range(start, end, freq="h", inclusive="left")
     points = points_table(registry)
     zone = registry.point(incident.point).zone
-    readings = store.read_readings(start - pd.Timedelta(hours=baseline_hours), end, zone=zone,
+    if averaging in ("1d", "8h") and incident.limit is not None:
+        conv = conversion(incident.parameter, incident.unit)
+        if conv.reason is None:
+            own = store.read_readings(start, end, point=incident.point, parameter=[incident.parameter])
+            high = station_hours(best_period(hourly_aggregates(own)), start, end,
+                                 float(incident.limit) * conv.scale + conv.offset)
+            hours = high if len(high) else hours
+    readings = store.read_readings(hours.min() - pd.Timedelta(hours=baseline_hours), end, zone=zone,
                                    kind=list(SOURCE_KINDS), parameter=list(RELATED.get(incident.parameter, ())))
     hourly = best_period(hourly_aggregates(readings))
     return likely_sources(hourly, points, station=incident.point, pollutant=incident.parameter,
