@@ -10,7 +10,7 @@ phase     what happens
 0–3       healthy live feed (start-up grace: no data-missing notification may come from the start-up)
 3–33      one device silenced for 30 min (``run/silent-points``): exactly one data-missing incident and,
           after it resumes, one recovery (in the "数据恢复汇总" digest: ``ENVMON_DEADMAN_DIGEST_MINUTES``
-          is 5 here instead of 15, so that the run need not wait a quarter of an hour for it)
+          is 4 here instead of 15 (the next 5-min deadman run sends it), so that the run need not wait)
 4–14      alert-latency samples: for each of N stack points, the 60 minute packets of an exceeding hour
           (the hour before the stack started, particulate at 400 mg/m³) are sent; the clock starts at the
           9014 answer to the last packet (the one that completes the hour) and stops when the webhook
@@ -127,7 +127,7 @@ def live_run(workdir: Path, *, minutes: float = 30, samples: int = 12, out=_say)
     sink.posts = _TimedPosts()
     sink.start()
     env = {"ENVMON_NOTIFY_URLS": sink.url, "ENVMON_NOTIFY_MIN_INTERVAL_S": "0",
-           "ENVMON_DEADMAN_DIGEST_MINUTES": str(max(1, round(5 * scale)))}
+           "ENVMON_DEADMAN_DIGEST_MINUTES": str(max(1, round(4 * scale)))}
     stack = LiveStack(workdir / "data", simulate=True, healthy=True, env=env)
     result = LiveRunResult(minutes=minutes)
     t_start = time.time()
