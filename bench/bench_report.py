@@ -38,6 +38,20 @@ from monitoring.reports.period import ReportMonth
 SEED = 20260301
 
 
+def _cpu() -> float:
+    """User + system CPU seconds of this process and its finished children."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def _proc_cpu(pid: int | None) -> float:
+    """CPU seconds of another process (influxd) from /proc; 0 when unknown."""
+    if not pid:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _mib(kib: int) -> float:
     return kib / 1024
 
@@ -86,14 +100,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--incidents", action="store_true", help="evaluate the month into incidents first")
     ap.add_argument("--influx-url", default=None, help="use this running influxd instead of starting one")
+    ap.add_argument("--influxd-pid", type=int, default=None, help="its pid, to report its CPU time")
     args = ap.parse_args()
     base = Path(args.data_dir)
     base.mkdir(parents=True, exist_ok=True)
     month = ReportMonth.parse(args.month)
     days = args.days or len(month.days)
     registry = load_registry()
-    with contextlib.nullcontext(args.influx_url) if args.influx_url else ManagedInfluxd(base / "influxd") \
-            as influx_url:
+    managed = None if args.influx_url else ManagedInfluxd(base / "influxd")
+    with contextlib.nullcontext(args.influx_url) if args.influx_url else managed as influx_url:
+        influxd_pid = args.influxd_pid or (managed.pid if managed else None)
         os.environ.update(ENVMON_DATA_DIR=str(base / "data"), ENVMON_INFLUX_URL=influx_url)
         settings = load_settings().ensure_dirs()
         from monitoring.influx import InfluxStore
@@ -115,15 +131,22 @@ def main() -> None:
         from monitoring.reports import build_monthly
 
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        load0 = os.getloadavg()
+        cpu0, icpu0 = _cpu(), _proc_cpu(influxd_pid)
         t0 = time.perf_counter()
         result = build_monthly(settings, month, out=out, store=store, registry=registry,
                                now=datetime.now(UTC), workers=args.workers)
         wall = time.perf_counter() - t0
+        cpu, icpu = _cpu() - cpu0, _proc_cpu(influxd_pid) - icpu0
+        load1 = os.getloadavg()
         self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"\nmonth {month.label}: {n:,} minute readings of {sum(1 for p in registry if p.online)} online points "
           f"in InfluxDB")
-    print(f"reports: {len(result.results)} scopes, wall time {wall:.1f} s (goal < 60 s)")
+    print(f"reports: {len(result.results)} scopes, wall time {wall:.1f} s (goal < 60 s); load average "
+          f"{load0[0]:.1f} before, {load1[0]:.1f} after (other processes share the 2 cores)")
+    print(f"CPU time: envmon {cpu:.1f} s (parent + workers), influxd {icpu:.1f} s — "
+          f"{(cpu + icpu) / 2:.1f} s of wall time on 2 idle cores")
     for k, v in result.timings.items():
         print(f"  {k:<42} {v:7.1f} s")
     print(f"peak RSS: parent {_mib(self_rss):,.0f} MiB (before build {_mib(rss0):,.0f} MiB), largest worker "

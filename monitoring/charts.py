@@ -27,6 +27,7 @@ from typing import Any
 
 import matplotlib
 import matplotlib.dates
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 
@@ -76,6 +77,8 @@ def _figure(width_in: float, height_in: float, *, left: float = 0.55, right: flo
             top: float = 0.3) -> tuple[Any, Any]:
     """A figure with fixed margins in inches (no tight bounding box: it draws everything twice)."""
     fig, ax = plt.subplots(figsize=(width_in, height_in))
+    # few ticks: every tick label is a text node WeasyPrint lays out with Pango when it draws the SVG
+    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
     fig.subplots_adjust(left=left / width_in, right=1 - right / width_in, bottom=bottom / height_in,
                         top=1 - top / height_in)
     return fig, ax
@@ -85,7 +88,7 @@ def _day_axis(ax: Any, days: Sequence[Any]) -> np.ndarray:
     """x positions 0..n-1 for local days, labelled with the day of month (date locators are slow)."""
     labels = [pd.Timestamp(d).day for d in days]
     n = len(labels)
-    step = 1 if n <= 10 else 5
+    step = 1 if n <= 10 else 7
     ticks = [i for i, d in enumerate(labels) if d == 1 or d % step == 0]
     ax.set_xticks(ticks, [str(labels[i]) for i in ticks])
     ax.set_xlim(-0.5, n - 0.5)
@@ -157,7 +160,7 @@ def daily_ratio(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, t
         ax.axhspan(100.0, top, color=STATUS_COLOURS["exceeds"], alpha=0.06)
         ax.axhline(100.0, color=STATUS_COLOURS["exceeds"], lw=1.0)
         for label, v in arrays.items():
-            (line,) = ax.plot(x, v, lw=1.1, marker="o", ms=2)
+            (line,) = ax.plot(x, v, lw=1.1)
             over = np.isfinite(v) & (v > 100.0)
             if over.any():
                 ax.plot(x[over], v[over], ls="none", marker="o", ms=4, color=STATUS_COLOURS["exceeds"])
@@ -185,7 +188,7 @@ def daily_levels(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, 
         fig, ax = _figure(width_in, height_in, right=0.9)
         x = _day_axis(ax, days)
         for label, v in arrays.items():
-            (line,) = ax.plot(x, v, lw=1.0, marker="o", ms=1.8)
+            (line,) = ax.plot(x, v, lw=1.0)
             last = np.flatnonzero(np.isfinite(v))[-1]
             ax.text(len(x) - 0.3, v[last], label, fontsize=6, color=line.get_color(), va="center", clip_on=False)
         for label, value in (limits or {}).items():

@@ -39,6 +39,14 @@ PERIOD_RANK = {"1min": 0, "rtd": 1, "1h": 2, "sample": 3}
 #: Parameters whose values are levels in dB: their energy sum Σ10^(L/10) is kept for energy means
 #: (``aggregation: energy`` in the parameter table, :mod:`sensors.parameters`).
 LEVEL_PARAMETERS = load_parameter_table().with_aggregation("energy")
+#: Where a check reads an hour's extremes rather than its mean: single readings (GB 37822-2019 附录A 任意一次
+#: 浓度值, kind ``insite_vocs``), levels aggregated by max/min (Lmax, Lmin) and ranges (pH, O₂ — limits with a
+#: lower bound). The store path (:func:`monitoring.compliance.evaluate.period_aggregates`) has InfluxDB compute
+#: ``min``/``max`` for these series only (each extra aggregate is another scan of the month); elsewhere they
+#: are NaN there.
+EXTREME_KINDS = ("insite_vocs",)
+EXTREME_PARAMETERS = ("w01001", "a19001", *load_parameter_table().with_aggregation("max"),
+                      *load_parameter_table().with_aggregation("min"))
 #: Flags counted as capture-gap reasons (not valid evidence); anything else lands in ``gap_other``.
 GAP_FLAGS = tuple(f for f in DATA_FLAGS if f not in VALID_FLAGS)
 #: The flag of a value above the analyser's measuring range: valid, counted in ``above_range``.

@@ -29,7 +29,7 @@ from monitoring.reports.period import STATUS_ZH, ReportMonth
 from monitoring.reports.render import render_html, write_pdf
 
 SOURCE_ZH = {"readings": "监测数据", "ledger": "危废台账", "incidents": "事件", "complaints": "投诉",
-             "inspections": "双随机检查", "quarantine": "隔离数据", "limits": "限值"}
+             "inspections": "双随机检查", "quarantine": "隔离数据", "limits": "限值", "samples": "地下水/土壤样品"}
 EXCEEDANCES_SHOWN = 200
 OUTPUT_FILES = ("report.html", "report.pdf", "points.csv", "emissions.csv", "exceedances.csv", "summary.json")
 
@@ -97,15 +97,15 @@ def _title(data: MonthData, scope: Scope, names: content.Names) -> str:
     return f"{where} 环境监测月报 {data.month.label_zh}"
 
 
-def _exceedance_rows(ex: pd.DataFrame, names: content.Names) -> list[dict[str, Any]]:
+def _exceedance_rows(episodes: pd.DataFrame, names: content.Names) -> list[dict[str, Any]]:
     rows = []
-    for r in ex.head(EXCEEDANCES_SHOWN).to_dict("records"):
+    for r in episodes.head(EXCEEDANCES_SHOWN).to_dict("records"):
         rows.append({"point": f"{r['point']} {names.point(r['point'])}", "parameter": content.parameter_zh(r["parameter"]),
                      "check": figures.CHECK_ZH.get(r["check"], r["check"]), "start": r["start"], "end": r["end"],
-                     "value": content.num(r["value"]), "unit": r["unit"] or "",
+                     "windows": int(r["windows"]), "value": content.num(r["value"]), "unit": r["unit"] or "",
                      "limit": content.limit_text(r["limit"], r["limit_status"]),
                      "multiple": content.num(r["multiple"], 2), "status": r["limit_status"],
-                     "incident": "" if pd.isna(r["incident"]) else f"#{int(r['incident'])}"})
+                     "incident": r["incident"]})
     return rows
 
 
@@ -116,16 +116,27 @@ def _annex(data: MonthData, code: str, names: content.Names, cards: list[dict], 
     pts = sub.points[sub.points["online"].astype(bool)]
     air_water = pts[pts["kind"].isin(["stack", "fugitive", "insite_vocs", "wastewater", "plant_effluent"])]["point"]
     noise_pts = pts[pts["kind"] == "noise"]["point"].tolist()
-    heat = None
-    if not pts.empty:
-        heat = content.charts.capture_heatmap(content._capture_matrix(sub, pts["point"].tolist()), data.month.days,
-                                              title=f"{names.enterprise(code)} 数据采集（日 × 时）", legend=False)
     return {"code": code, "name": names.enterprise(code), "card": next(c for c in cards if c["key"] == code),
             "compliance": content.compliance_rows(table, names),
             "emissions": content.section_emissions(monthly[monthly["enterprise"] == code], names),
-            "heatmap_svg": heat,
+            "heatmap_svg": None,   # the cluster's heatmap and the per-point capture table carry it
             "point_charts": content.point_charts(sub, names, air_water.tolist(), daily),
             "noise_svg": content.noise_chart(sub, names, noise_pts) if noise_pts else None}
+
+
+def _environment_summary(data: MonthData) -> dict[str, Any]:
+    """summary.json's issue-#14 figures: AQI days per station, groundwater samples over Class III, trend
+    warnings, soil samples above the screening / control values."""
+    gw = figures.groundwater_samples(data)
+    trend = figures.groundwater_trends(data)
+    soil = figures.soil_table(data)
+    return {
+        "ambient": figures.ambient_table(data).to_dict("records"),
+        "groundwater_samples": len(gw), "groundwater_exceeding": int((gw["verdict"] == "exceeds").sum()),
+        "trend_warnings": trend[trend["verdict"] == "exceeds"][["point", "parameter", "value", "limit"]].to_dict(
+            "records") if not trend.empty else [],
+        "soil": soil[["point", "parameter", "window_start", "value", "outcome"]].to_dict("records"),
+    }
 
 
 def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, out: Path,
@@ -135,6 +146,7 @@ def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, o
     table = figures.compliance_table(data)
     monthly, daily_mass = figures.emissions(data)
     ex = figures.exceedance_list(data)
+    episodes = figures.exceedance_episodes(data)
     ent_cards = figures.entity_cards(data, "enterprise")
     zone_cards = figures.entity_cards(data, "zone") if scope.zone is None else pd.DataFrame()
     enterprise_cards = content.card_rows(ent_cards, "enterprise", names,
@@ -165,6 +177,7 @@ def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, o
         "enterprises": ent_cards.to_dict("records"),
         "zones": zone_cards.to_dict("records") if scope.zone is None else [],
         "missing_sources": data.missing,
+        "environment": _environment_summary(data),
     }
     # sections
     if scope.zone is None:                      # county: exceeding series only, per-point detail is in the zones
@@ -182,7 +195,6 @@ def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, o
     air_table = shown[~shown["kind"].isin(["noise", "wastewater", "plant_effluent"])]
     lmax = data.evaluation.assessments
     lmax = lmax[(lmax["check"] == "lmax_night") & (lmax["verdict"] == "exceeds")]
-    unjudged = figures.unjudged_points(data, ("groundwater", "ambient_air"))
     daily = figures.daily_means(data)
     history = _history(out, data.month, scope, "zone" if scope.zone is None else "enterprise")
     current_key = "zone" if scope.zone is None else "enterprise"
@@ -210,22 +222,21 @@ def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, o
         "compliance": content.compliance_rows(air_table, names), "compliance_note": compliance_note,
         "compliance_empty": data.missing.get("readings") or ("本月无废气超标判定项" if not scope.enterprise
                                                              else "本月无废气判定项"),
-        "exceedances": _exceedance_rows(ex, names), "exceedance_count": len(ex),
-        "emissions": content.section_emissions(monthly, names),
+        "exceedances": _exceedance_rows(episodes, names), "exceedance_count": len(ex),
+        "episode_count": len(episodes),
+        "emissions": content.section_emissions(monthly, names) if scope.zone is not None
+        else content.section_emissions_by_enterprise(monthly, names),
         "mass_svg": content.mass_chart(data, daily_mass),
         "heatmap_svg": content.charts.capture_heatmap(content._capture_matrix(data, all_points), data.month.days,
                                                       title="数据采集（日 × 时，全部在线监测点）", legend=False)
         if all_points else None,
-        "quality": content.section_quality(data, names),
+        "quality": content.section_quality(data, names, by_enterprise=scope.zone is None),
         "noise": content.compliance_rows(noise if scope.enterprise else noise[noise["over"] > 0], names),
         "noise_events": [{"point": f"{r['point']} {names.point(r['point'])}",
                           "start": figures.local_text(r["window_start"]), "value": content.num(r["value"]),
                           "limit": content.num(r["limit"])} for r in lmax.head(100).to_dict("records")],
         "water": content.compliance_rows(water if scope.enterprise else water[water["over"] > 0], names),
-        "unjudged": [{"point": f"{r['point']} {names.point(r['point'])}", "kind": content.KIND_ZH.get(r["kind"], ""),
-                      "parameter": content.parameter_zh(r["parameter"]) if r["parameter"] else "无数据",
-                      "hours": int(r["hours"]), "mean": content.num(r["mean"]), "max": content.num(r["max"])}
-                     for r in unjudged.to_dict("records")],
+        "environment": content.section_environment(data, names),
         "hw": content.section_hw(data, names),
         "incidents": content.section_incidents(data, names, public),
         "inspections": content.section_inspections(data, names, pd.Timestamp(now).tz_convert(LOCAL_TZ)),
@@ -248,7 +259,7 @@ def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, o
 def write_scope(data: MonthData, scope: Scope, *, status: str, now: datetime, out: Path,
                 public_dir: Path | None = None) -> ScopeResult:
     """Compute, decide the version, and (if something changed) write and keep one scope's report."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     directory = writers.report_dir(out, out / data.month.label / scope.key)
     ctx, summary, frames = scope_report(data, scope, status=status, now=now, out=out)
     t1 = time.perf_counter()
@@ -277,7 +288,7 @@ def write_scope(data: MonthData, scope: Scope, *, status: str, now: datetime, ou
     t5 = time.perf_counter()
     return ScopeResult(scope, directory, "issued", decision.number, status, files,
                        {"figures+charts": t1 - t0, "csv+json": t2 - t1, "html": t3 - t2, "pdf": t4 - t3,
-                        "keep+publish": t5 - t4}, len(decision.changes))
+                        "keep+publish": t5 - t4, "cpu": time.process_time() - c0}, len(decision.changes))
 
 
 def _publish(data: MonthData, scope: Scope, ctx: dict[str, Any], root: Path, target: Path) -> None:
@@ -357,6 +368,6 @@ def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | N
     timings["scopes (wall)"] = time.perf_counter() - t2
     for r in results:
         for k, v in r.timings.items():
-            timings[f"  {k} (cpu, all scopes)"] += v
+            timings[f"  {k} (summed over scopes)"] += v
     timings["total"] = time.perf_counter() - t0
     return BuildResult(rm, results, dict(timings))

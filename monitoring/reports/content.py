@@ -188,12 +188,21 @@ def noise_chart(data: MonthData, names: Names, points: list[str]) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------
-def section_quality(data: MonthData, names: Names) -> dict[str, Any]:
+def section_quality(data: MonthData, names: Names, by_enterprise: bool = False) -> dict[str, Any]:
+    """数据质量 per point, or (``by_enterprise``: the county report) per enterprise — the same sums."""
     per_point = fig.capture_by_point(data)
+    if by_enterprise and not per_point.empty:
+        sums = ["expected", "received", "valid", *fig.GAP_COLUMNS, "silence"]
+        ent = per_point.assign(enterprise=per_point["enterprise"].astype("string").fillna("—"))
+        per_point = fig._rates(ent.groupby("enterprise", observed=True).agg(
+            points=("point", "size"), **{c: (c, "sum") for c in sums}).reset_index())
+        per_point = per_point.assign(point=per_point["enterprise"], kind="enterprise")
     rows = []
     for r in _records(per_point):
         flags = ", ".join(f"{FLAG_ZH[g]} {int(r[g])}" for g in [*fig.GAP_COLUMNS, "silence"] if r.get(g))
-        rows.append({"point": r["point"], "name": names.point(r["point"]), "kind": KIND_ZH.get(r["kind"], r["kind"]),
+        name = (f"{names.enterprise(r['point'])}（{int(r['points'])} 个点）" if by_enterprise
+                else names.point(r["point"]))
+        rows.append({"point": r["point"], "name": name, "kind": KIND_ZH.get(r["kind"], r["kind"]),
                      "expected": f"{int(r['expected']):,}", "received": f"{int(r['received']):,}",
                      "valid": f"{int(r['valid']):,}", "transmission": pct(r["transmission_pct"]),
                      "validity": pct(r["validity_pct"]), "effective": pct(r["capture_pct"]),
@@ -209,6 +218,19 @@ def section_emissions(monthly: pd.DataFrame, names: Names) -> list[dict[str, Any
              "parameter": parameter_zh(r["parameter"]), "hours": int(r["hours"]), "mass": num(r["mass_kg"], 4),
              "permitted": num(r["permitted_kg"]) if pd.notna(r["permitted_kg"]) else "未登记"}
             for r in _records(monthly)]
+
+
+def section_emissions_by_enterprise(monthly: pd.DataFrame, names: Names) -> list[dict[str, Any]]:
+    """The county's 实际排放量 per enterprise and pollutant (per outlet in the cluster reports and emissions.csv)."""
+    if monthly.empty:
+        return []
+    g = monthly.groupby(["enterprise", "parameter"], observed=True).agg(
+        outlets=("point", "nunique"), hours=("hours", "max"), mass_kg=("mass_kg", "sum"),
+        permitted_kg=("permitted_kg", lambda v: v.sum(min_count=1))).reset_index()
+    return [{"point": f"{int(r['outlets'])} 个排放口", "name": "", "enterprise": names.enterprise(r["enterprise"]),
+             "parameter": parameter_zh(r["parameter"]), "hours": int(r["hours"]), "mass": num(r["mass_kg"], 4),
+             "permitted": num(r["permitted_kg"]) if pd.notna(r["permitted_kg"]) else "未登记"}
+            for r in _records(g)]
 
 
 def mass_chart(data: MonthData, daily: pd.DataFrame) -> str | None:
@@ -289,3 +311,42 @@ def status_strip_svg(history: dict[str, dict[str, str]], names: Names, months: l
     frame = pd.DataFrame({m[2:]: [history.get(m, {}).get(k, "no_data") for k in rows] for m in months},
                          index=[names.enterprise(k) if k in names.registry.enterprises else names.zone(k) for k in rows])
     return charts.status_strip(frame, title="近12个月合规状态", legend=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Environment quality (issue #14)
+# ---------------------------------------------------------------------------------------------------
+SOIL_OUTCOME_ZH = {"control": "超管制值 → 事件", "screening": "超筛选值 → 跟进调查", "below": "低于筛选值",
+                   "invalid": "检出限高于筛选值，无法判定"}
+VERDICT_ZH = {"exceeds": "超标", "compliant": "达标", "invalid": "无法判定", "no_data": "无数据"}
+
+
+def _day(v: Any, fmt: str = "%m-%d") -> str:
+    return "—" if v is None or pd.isna(v) else pd.Timestamp(v).strftime(fmt)
+
+
+def section_environment(data: MonthData, names: Names) -> dict[str, Any]:
+    """环境质量: AQI days per ambient station, groundwater samples and trend warnings, soil samples."""
+    amb = [{"point": f"{r['point']} {names.point(r['point'])}", "valid": int(r["valid_days"]),
+            "cats": [int(r[c]) for c in fig.AQI_CATEGORIES], "exceed": int(r["exceedance_days"]),
+            "primary": (f"{r['primary']}（{int(r['primary_days'])} 天）" if isinstance(r["primary"], str) else "—"),
+            "max_aqi": num(r["max_aqi"]), "max_day": _day(r["max_day"])}
+           for r in _records(fig.ambient_table(data))]
+    gw = [{"point": f"{r['point']} {names.point(r['point'])}", "date": fig.local_text(r["window_start"], "%Y-%m-%d"),
+           "parameter": parameter_zh(r["parameter"]), "value": num(r["value"]), "unit": r["unit"] or "",
+           "limit": limit_text(r["limit"], r["limit_status"]), "verdict": VERDICT_ZH.get(r["verdict"], r["verdict"]),
+           "over": r["verdict"] == "exceeds"} for r in _records(fig.groundwater_samples(data))]
+    trend = [{"point": f"{r['point']} {names.point(r['point'])}", "parameter": parameter_zh(r["parameter"]),
+              "latest": fig.local_text(r["window_start"], "%Y-%m-%d"), "projected": num(r["value"]),
+              "limit": limit_text(r["limit"], r["limit_status"]), "unit": r["unit"] or "",
+              "warn": r["verdict"] == "exceeds", "verdict": "预警：上升趋势" if r["verdict"] == "exceeds" else "无预警",
+              "reason": r["reason"] or ""} for r in _records(fig.groundwater_trends(data))]
+    soil = [{"point": f"{r['point']} {names.point(r['point'])}", "enterprise": names.enterprise(r["enterprise"]),
+             "date": fig.local_text(r["window_start"], "%Y-%m-%d"), "parameter": parameter_zh(r["parameter"]),
+             "value": num(r["value"]), "screening": limit_text(r["screening"], r["limit_status"]),
+             "control": limit_text(r["control"], r["limit_status"]), "outcome": SOIL_OUTCOME_ZH[r["outcome"]],
+             "over": r["outcome"] in ("screening", "control")} for r in _records(fig.soil_table(data))]
+    kinds = set(data.points["kind"]) if not data.points.empty else set()
+    return {"ambient": amb, "categories": fig.AQI_CATEGORIES, "groundwater": gw, "trend": trend, "soil": soil,
+            "has_ambient": "ambient_air" in kinds, "has_groundwater": "groundwater" in kinds,
+            "has_soil": "soil" in kinds}

@@ -287,6 +287,32 @@ def exceedance_list(data: MonthData) -> pd.DataFrame:
     return out[EXCEEDANCE_COLUMNS].reset_index(drop=True)
 
 
+def exceedance_episodes(data: MonthData) -> pd.DataFrame:
+    """The exceeding windows joined into episodes for people (exceedances.csv keeps every window): consecutive
+    windows of one point × parameter × check (a window starting where the previous one ended) are one row
+    with its first start, last end, number of windows, the highest value and 超标倍数, and the incidents."""
+    a = data.evaluation.assessments
+    a = a[a["verdict"] == "exceeds"]
+    cols = ["point", "parameter", "check", "start", "end", "windows", "value", "limit", "unit", "multiple",
+            "limit_status", "incident"]
+    if a.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["point", "parameter", "check"]
+    a = a.assign(multiple=multiple(a["value"], a["limit"], a["check"]), incident=_incident_numbers(a, data.incidents))
+    a = a.sort_values([*keys, "window_start"], kind="stable").reset_index(drop=True)
+    same = (a[keys] == a[keys].shift()).all(axis=1) & (a["window_start"] == a["window_end"].shift())
+    a["episode"] = (~same).cumsum()
+    out = a.groupby("episode").agg(
+        point=("point", "first"), parameter=("parameter", "first"), check=("check", "first"),
+        first=("window_start", "min"), last=("window_end", "max"), windows=("window_start", "size"),
+        value=("value", "max"), limit=("limit", "max"), unit=("unit", "first"), multiple=("multiple", "max"),
+        limit_status=("limit_status", "first"),
+        incident=("incident", lambda s: ", ".join(f"#{int(i)}" for i in sorted(set(s.dropna()))))).reset_index(drop=True)
+    out["start"] = out["first"].map(local_text)
+    out["end"] = out["last"].map(local_text)
+    return out.sort_values(["first", "point", "parameter"], kind="stable")[cols].reset_index(drop=True)
+
+
 def _incident_numbers(windows: pd.DataFrame, incidents: pd.DataFrame) -> pd.Series:
     result = pd.Series(pd.NA, index=windows.index, dtype="Int64")
     if incidents.empty:
@@ -334,19 +360,6 @@ def noise_days(data: MonthData) -> pd.DataFrame:
 def water_table(data: MonthData) -> pd.DataFrame:
     t = compliance_table(data)
     return t[t["kind"].isin(["wastewater", "plant_effluent"])].reset_index(drop=True)
-
-
-def unjudged_points(data: MonthData, kinds: tuple[str, ...]) -> pd.DataFrame:
-    """Points of ``kinds`` with data but no limit judged here (groundwater, ambient air): monthly means."""
-    pts = data.points[data.points["kind"].isin(kinds)]
-    means = _valid_hourly_means(data)
-    if pts.empty:
-        return pd.DataFrame(columns=["point", "kind", "parameter", "hours", "mean", "max"])
-    m = means[means["point"].isin(pts["point"])]
-    if m.empty:
-        return pts[["point", "kind"]].assign(parameter="", hours=0, mean=np.nan, max=np.nan)
-    return m.groupby(["point", "parameter"], observed=True).agg(
-        kind=("kind", "first"), hours=("mean", "size"), mean=("mean", "mean"), max=("mean", "max")).reset_index()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -423,3 +436,72 @@ def entity_cards(data: MonthData, by: str) -> pd.DataFrame:
             "incidents_open": open_n, "incidents_closed": int(len(ik) - open_n),
         })
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Environment quality (issue #14): ambient air, groundwater, soil
+# ---------------------------------------------------------------------------------------------------
+AQI_CATEGORIES = ("优", "良", "轻度污染", "中度污染", "重度污染", "严重污染")
+
+
+def ambient_table(data: MonthData) -> pd.DataFrame:
+    """Per ambient station: valid days, days per AQI category (HJ 633-2012 表2), exceedance days (a GB 3095-2012
+    24-h or O₃ 8-h exceedance), the most frequent primary pollutant of the days with AQI > 50 and how many
+    days it was, and the month's highest daily AQI with its day."""
+    from monitoring.compliance.ambient import days_by_category
+
+    cols = ["point", "valid_days", *AQI_CATEGORIES, "exceedance_days", "primary", "primary_days", "max_aqi",
+            "max_day"]
+    d = data.aqi_daily
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    counts = days_by_category(d, data.evaluation.assessments)
+    counts = counts.reindex(columns=["point", "valid_days", *AQI_CATEGORIES, "exceedance_days"], fill_value=0)
+    prim = d[d["primary_zh"].notna()].assign(p=lambda f: f["primary_zh"].str.split("、")).explode("p")
+    top = (prim.groupby(["point", "p"]).size().rename("n").reset_index()
+           .sort_values(["point", "n", "p"], ascending=[True, False, True]).drop_duplicates("point"))
+    best = d.loc[d["aqi"].fillna(-1).groupby(d["point"]).idxmax(), ["point", "aqi", "local_date"]]
+    out = counts.merge(top.rename(columns={"p": "primary", "n": "primary_days"}), on="point", how="left")
+    out = out.merge(best.rename(columns={"aqi": "max_aqi", "local_date": "max_day"}), on="point", how="left")
+    return out[cols]
+
+
+def groundwater_samples(data: MonthData) -> pd.DataFrame:
+    """The month's groundwater samples against GB/T 14848-2017 Class III (one row per sample × parameter)."""
+    a = data.evaluation.assessments
+    a = a[(a["kind"] == "groundwater") & (a["check"] == "class_iii")]
+    return a.sort_values(["point", "window_start", "parameter"]).reset_index(drop=True)
+
+
+def groundwater_trends(data: MonthData) -> pd.DataFrame:
+    """Trend assessments of the wells at the month's end: warnings (verdict ``exceeds``) first."""
+    t = data.gw_trend
+    if t.empty:
+        return t
+    return t.assign(_w=t["verdict"] != "exceeds").sort_values(["_w", "point", "parameter"]).drop(
+        columns="_w").reset_index(drop=True)
+
+
+def soil_table(data: MonthData) -> pd.DataFrame:
+    """Soil samples of the look-back year, one row per point × sample × parameter with the measured value, the
+    GB 36600-2018 second-class screening and control values and the outcome: ``control`` (above the control
+    value: an incident), ``screening`` (above the screening value: a follow-up task), ``below``, ``invalid``."""
+    s = data.soil
+    cols = ["point", "enterprise", "window_start", "parameter", "value", "unit", "screening", "control",
+            "outcome", "limit_status"]
+    if s.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["point", "enterprise", "window_start", "parameter"]
+    wide = s.pivot_table(index=keys, columns="check", values="limit", aggfunc="first").reset_index()
+    first = s.drop_duplicates(keys)[[*keys, "value", "unit", "limit_status"]]
+    over = s[s["verdict"] == "exceeds"].groupby(keys)["check"].agg(set).rename("over").reset_index()
+    bad = s[s["verdict"] == "invalid"].groupby(keys).size().rename("bad").reset_index()
+    out = wide.merge(first, on=keys).merge(over, on=keys, how="left").merge(bad, on=keys, how="left")
+    has = out["over"].apply(lambda v: v if isinstance(v, set) else set())
+    out["outcome"] = np.where(has.apply(lambda v: "control" in v), "control",
+                              np.where(has.apply(lambda v: "screening" in v), "screening",
+                                       np.where(out["bad"].fillna(0) > 0, "invalid", "below")))
+    for c in ("screening", "control"):
+        if c not in out:
+            out[c] = np.nan
+    return out.sort_values(keys).reset_index(drop=True)[cols]

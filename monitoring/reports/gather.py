@@ -9,7 +9,9 @@
 * the limits applied on the month's first day (:meth:`limits.catalogue.Catalogue.point_limits`);
 * the hazardous-waste ledger (``hw_ledger``) and its checks as of the month's end;
 * incidents overlapping the month, public complaints received in it, 双随机 results recorded in it;
-* quarantined input of the month (``$ENVMON_DATA_DIR/quarantine/<zone>/*.jsonl``).
+* quarantined input of the month (``$ENVMON_DATA_DIR/quarantine/<zone>/*.jsonl``);
+* issue #14's environment quality: daily AQI per ambient station, groundwater trend warnings, soil samples
+  (:func:`environment_quality`).
 
 :meth:`MonthData.select` narrows the result to one zone or one enterprise without reading again, so the
 five cluster reports and the county report share one gathering.
@@ -56,6 +58,9 @@ class MonthData:
     complaints: pd.DataFrame
     inspections: pd.DataFrame
     quarantine: pd.DataFrame                   # zone, stage, reason, count
+    aqi_daily: pd.DataFrame = field(default_factory=pd.DataFrame)      # HJ 633 daily AQI per station
+    gw_trend: pd.DataFrame = field(default_factory=pd.DataFrame)       # trend assessments at the month's end
+    soil: pd.DataFrame = field(default_factory=pd.DataFrame)           # soil assessments, latest sample year
     zone: str | None = None
     enterprise: str | None = None
     missing: dict[str, str] = field(default_factory=dict)   # source → why it is not available
@@ -84,7 +89,10 @@ class MonthData:
             evaluation=ev, limits=keep(self.limits), ledger=keep(self.ledger),
             ledger_assessments=keep(self.ledger_assessments), incidents=keep(self.incidents),
             complaints=keep(self.complaints), inspections=keep(self.inspections),
-            quarantine=keep(self.quarantine) if enterprise is None else self.quarantine.iloc[0:0])
+            quarantine=keep(self.quarantine) if enterprise is None else self.quarantine.iloc[0:0],
+            aqi_daily=keep(self.aqi_daily) if enterprise is None else self.aqi_daily.iloc[0:0],
+            gw_trend=keep(self.gw_trend) if enterprise is None else self.gw_trend.iloc[0:0],
+            soil=keep(self.soil))
 
     @property
     def enterprises(self) -> list[Any]:
@@ -220,6 +228,41 @@ def _zone_of_points(frame: pd.DataFrame, points: pd.DataFrame, column: str = "po
     return frame.merge(info, on=column, how="left")
 
 
+#: Soil points are sampled yearly (HJ 1209-2021): the report shows the latest sample of this look-back.
+SOIL_LOOKBACK = pd.Timedelta(days=400)
+#: Groundwater history read for the trend (the last samples of each well).
+GW_LOOKBACK = pd.Timedelta(days=800)
+
+
+def environment_quality(store: Any, registry: Any, catalogue: Any, points: pd.DataFrame, limits: pd.DataFrame,
+                        hourly: pd.DataFrame, month: ReportMonth, zone: str | None
+                        ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(daily AQI per ambient station, groundwater trend assessments as of the month's end, soil assessments
+    of the last :data:`SOIL_LOOKBACK`) — issue #14's parts of the report.
+
+    AQI: :func:`monitoring.compliance.ambient.ambient_aqi` over the month's hourly aggregates (HJ 633-2012).
+    Trend: :func:`monitoring.compliance.groundwater.trend_warnings` over the wells' stored samples (rules
+    ``gw_trend_samples``/``gw_trend_warn_share``). Soil: :func:`monitoring.compliance.soil.evaluate_soil`
+    of the stored lab samples (GB 36600-2018 screening and control values).
+    """
+    from monitoring.compliance.aggregate import hourly_aggregates
+    from monitoring.compliance.ambient import ambient_aqi
+    from monitoring.compliance.groundwater import GROUNDWATER_KIND, trend_warnings
+    from monitoring.compliance.soil import SOIL_KIND, evaluate_soil
+
+    _, aqi_daily = ambient_aqi(hourly.drop(columns=["zone", "enterprise"], errors="ignore"), points,
+                               month.start, month.end)
+    rules = catalogue.rules
+    n = int(rules["gw_trend_samples"].value) if "gw_trend_samples" in rules else 4
+    share = float(rules["gw_trend_warn_share"].value) if "gw_trend_warn_share" in rules else 0.7
+    samples = store.read_readings(month.end - GW_LOOKBACK, month.end, kind=GROUNDWATER_KIND, zone=zone)
+    trend = trend_warnings(samples, limits, points, n=n, share=share)
+    soil_start = month.end - SOIL_LOOKBACK
+    soil_readings = store.read_readings(soil_start, month.end, kind=SOIL_KIND, zone=zone)
+    soil = evaluate_soil(hourly_aggregates(soil_readings), limits, points, soil_start, month.end)
+    return aqi_daily, trend, soil
+
+
 def gather_month(settings: Settings, month: ReportMonth, *, store: Any, registry: Any, catalogue: Any,
                  zone: str | None = None) -> MonthData:
     """Read and evaluate ``month`` for ``zone`` (None: the whole county). See the module docstring."""
@@ -265,7 +308,9 @@ def gather_month(settings: Settings, month: ReportMonth, *, store: Any, registry
         quarantine = quarantine[quarantine["zone"] == zone].reset_index(drop=True)
     if hourly.empty:
         missing["readings"] = "本月 InfluxDB 中无监测数据"
+    aqi_daily, gw_trend, soil = environment_quality(store, registry, catalogue, points, limits, hourly, month, zone)
     return MonthData(month=month, registry=registry, catalogue=catalogue, points=points, hourly=hourly,
                      background=bg, evaluation=evaluation, limits=limits, ledger=ledger,
                      ledger_assessments=ledger_assessments, incidents=incidents, complaints=complaints,
-                     inspections=inspections, quarantine=quarantine, zone=zone, missing=missing)
+                     inspections=inspections, quarantine=quarantine, aqi_daily=aqi_daily, gw_trend=gw_trend,
+                     soil=soil, zone=zone, missing=missing)

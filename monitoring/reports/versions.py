@@ -72,6 +72,10 @@ def data_components(data: MonthData) -> dict[str, str]:
         "complaints": frame_digest(data.complaints),
         "inspections": frame_digest(data.inspections),
         "quarantine": frame_digest(data.quarantine),
+        # issue #14: samples outside the month (soil's year, the wells' trend history) can change the report
+        "samples": frame_digest(pd.concat([f[["point", "parameter", "check", "window_start", "value", "verdict"]]
+                                           for f in (data.gw_trend, data.soil) if not f.empty], ignore_index=True)
+                                if not (data.gw_trend.empty and data.soil.empty) else pd.DataFrame()),
     }
 
 
@@ -83,7 +87,8 @@ def data_version(components: dict[str, str]) -> str:
 
 
 COMPONENT_ZH = {"readings": "监测数据", "limits": "限值", "ledger": "危废台账", "incidents": "事件",
-                "complaints": "投诉", "inspections": "双随机检查", "quarantine": "隔离数据"}
+                "complaints": "投诉", "inspections": "双随机检查", "quarantine": "隔离数据",
+                "samples": "地下水/土壤样品"}
 
 #: points.csv columns compared between versions (key → compared)
 POINT_KEYS = ["point", "parameter", "check", "window"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -152,11 +153,12 @@ def test_cli_evaluate_runs_the_hazardous_waste_checks(influx_store, influx_url, 
 
 
 def test_influxql_aggregates_equal_the_pure_aggregates(influx_store, monkeypatch):
-    """The InfluxQL path (counts, sums and extremes by InfluxDB, the noise energy Σ10^(L/10) by ``pow()``,
-    the flag exceptions read raw) gives the same hourly aggregates as :func:`hourly_aggregates` over the
-    same readings: every gap flag, flag T counted valid and above range, lab non-detects at half their
-    detection limit (sum, min, max), noise past the end of the period (a night crossing it), slices cut
-    inside the period (one day per request here)."""
+    """The InfluxQL path (counts, means and extremes by InfluxDB, the noise energy Σ10^(L/10) by ``pow()``,
+    the flag exceptions and lab lines read raw) gives the same hourly aggregates as :func:`hourly_aggregates`
+    over the same readings: every gap flag, flag T counted valid and above range (also in the extremes of an
+    in-site NMHC hour that has only T values), lab non-detects at half their detection limit (sum, min, max),
+    pH extremes, noise past the end of the period (a night crossing it), slices cut inside the period (one
+    day per request here). ``min``/``max`` exist on the store path only where a check reads them."""
     from monitoring.compliance import evaluate as ev
     from monitoring.compliance.aggregate import combine_aggregates, hourly_aggregates
 
@@ -171,6 +173,11 @@ def test_influxql_aggregates_equal_the_pure_aggregates(influx_store, monkeypatch
                 statistic="sample", qualifier=["<"]),
         minutes("N1", "noise", "Leq", "2024-05-02 06:00", [48.0, 55.5, 61.25] * 160, unit="dB(A)",
                 statistic="data", flags=(["N"] * 7 + ["M"]) * 60),
+        minutes("N1", "noise", "LMx", "2024-05-01 23:00", [70.0, 82.5, 64.0] * 20, unit="dB(A)", statistic="data"),
+        minutes("V1", "insite_vocs", "a24088", "2024-05-01 12:00", [4.0, 31.0, 5.0, 6.0] * 15,
+                flags=["N", "T", "N", "F"] * 15),
+        minutes("V1", "insite_vocs", "a24088", "2024-05-01 13:00", [35.0] * 60, flags="T"),
+        minutes("W1", "wastewater", "w01001", "2024-05-01 12:00", [6.5, 9.4, 5.8, 7.0] * 15, unit="pH"),
     ], ignore_index=True)
     influx_store.write_readings(r)
     got, _ = ev.period_aggregates(influx_store, START, END)
@@ -182,10 +189,15 @@ def test_influxql_aggregates_equal_the_pure_aggregates(influx_store, monkeypatch
     got = got.sort_values(keys).reset_index(drop=True)
     want = want.sort_values(keys).reset_index(drop=True)
     assert len(got) == len(want) and (got["window_start"] >= end).any()      # the noise tail is there
+    extreme = got["parameter"].isin(["a24088", "w01001", "LMx"]) | (got["period"] == "sample")
+    assert got.loc[~extreme, ["min", "max"]].isna().all().all()
+    want.loc[~extreme, ["min", "max"]] = np.nan
     pd.testing.assert_frame_equal(got.drop(columns=["energy", "sum"]), want.drop(columns=["energy", "sum"]))
     assert got["sum"].to_numpy() == pytest.approx(want["sum"].to_numpy())
     assert got["energy"].to_numpy() == pytest.approx(want["energy"].to_numpy(), rel=1e-9)
     s1 = got[(got["point"] == "S1") & (got["received"] == 60)].iloc[0]
     assert (s1["valid"], s1["above_range"], s1["gap_F"], s1["gap_other"]) == (45, 5, 3, 1)
+    v1 = got[got["point"] == "V1"].set_index(got[got["point"] == "V1"]["valid"])
+    assert (v1.loc[45, "max"], v1.loc[60, "max"], v1.loc[60, "above_range"]) == (31.0, 35.0, 60)
     nd = got[(got["parameter"] == "w01003")].iloc[0]
     assert (nd["nd"], nd["sum"], nd["min"], nd["max"]) == (1, 0.25, 0.25, 0.25)

@@ -302,3 +302,52 @@ def test_report_files_private_public_copies_readable(month_in_store, influx_stor
         os.umask(old)
     assert stat.S_IMODE((public / "x" / "a.html").stat().st_mode) == 0o644
     assert stat.S_IMODE((public / "x").stat().st_mode) == 0o755
+
+
+STATION = online("JK-AQ01", "ambient_air", ["a34004"], enterprise=None, interval_s=3600)
+WELL = {"id": "JK-GW01", "kind": "groundwater", "zone": "jiangkou", "name": "井", "online": False,
+        "interval_s": 2592000, "parameters": ["w21003", "w01019"]}
+SOIL = {"id": "JK-001-TR01", "kind": "soil", "zone": "jiangkou", "enterprise": "JK-001", "name": "土",
+        "online": False, "interval_s": 31536000, "parameters": ["soil_cr6", "soil_as"]}
+
+
+def _sample(point, kind, parameter, when, value, unit="mg/L"):
+    return minutes(point, kind, parameter, when, [value], period="sample", statistic="sample", unit=unit)
+
+
+def test_environment_quality_sections(influx_store, settings, catalogue, tmp_path):
+    """Issue #14's parts, numbers worked by hand from the clauses:
+
+    * AQI (HJ 633-2012 表1, PM2.5 24-h breakpoints 0/35/75/115 µg/m³ → IAQI 0/50/100/150, rounded up): 30 µg/m³
+      → 43 (优), 80 µg/m³ → 100 + 50·5/40 = 106.25 → 107 (轻度污染, PM2.5 primary); GB 3095-2012 class 2
+      PM2.5 24-h limit 75 µg/m³ → 2 exceedance days;
+    * GB/T 14848-2017 Class III: NH₃-N 0.50 mg/L, CODMn 3.0 mg/L — the May CODMn sample 3.5 exceeds; NH₃-N
+      0.20 → 0.30 → 0.36 → 0.40 rises and its latest sample is ≥ 70 % of the limit: a trend warning;
+    * GB 36600-2018 second-class land, Cr(VI) screening 5.7 / control 78 mg/kg: 8.6 (March) → follow-up,
+      As 10 < 60 → below the screening value."""
+    reg = make_registry(STATION, WELL, SOIL)
+    pm = np.r_[np.full(24 * 10, 0.030), np.full(48, 0.080)]                 # mg/m³ (the canonical unit)
+    frames = [minutes("JK-AQ01", "ambient_air", "a34004", f"{MONTH}-01 00:00", pm, period="1h", step="1h")]
+    for when, v in [("2024-02-10 10:00", 0.20), ("2024-03-10 10:00", 0.30), ("2024-04-10 10:00", 0.36),
+                    ("2024-05-10 10:00", 0.40)]:
+        frames.append(_sample("JK-GW01", "groundwater", "w21003", when, v))
+    frames.append(_sample("JK-GW01", "groundwater", "w01019", "2024-05-10 10:00", 3.5))
+    frames += [_sample("JK-001-TR01", "soil", "soil_cr6", "2024-03-15 09:00", 8.6, unit="mg/kg"),
+               _sample("JK-001-TR01", "soil", "soil_as", "2024-03-15 09:00", 10.0, unit="mg/kg")]
+    influx_store.write_readings(pd.concat(frames, ignore_index=True))
+    build_monthly(settings, MONTH, out=tmp_path, store=influx_store, registry=reg, catalogue=catalogue, workers=1,
+                  now=BEFORE_DEADLINE, zone="jiangkou")
+    env = json.loads((tmp_path / MONTH / "jiangkou" / "summary.json").read_text(encoding="utf-8"))["environment"]
+    station = env["ambient"][0]
+    assert station["point"] == "JK-AQ01" and station["valid_days"] == 12
+    assert (station["优"], station["良"], station["轻度污染"], station["exceedance_days"]) == (10, 0, 2, 2)
+    assert (station["primary"], station["primary_days"], station["max_aqi"]) == ("PM2.5", 2, 107)
+    assert station["max_day"].startswith("2024-05-11")
+    assert (env["groundwater_samples"], env["groundwater_exceeding"]) == (2, 1)
+    assert [(t["point"], t["parameter"]) for t in env["trend_warnings"]] == [("JK-GW01", "w21003")]
+    soil = {s["parameter"]: s["outcome"] for s in env["soil"]}
+    assert soil == {"soil_cr6": "screening", "soil_as": "below"}
+    html = (tmp_path / MONTH / "jiangkou" / "report.html").read_text(encoding="utf-8")
+    for phrase in ("环境空气质量", "PM2.5（2 天）", "地下水（GB/T 14848-2017 Ⅲ类", "预警：上升趋势",
+                   "超筛选值 → 跟进调查", "低于筛选值"):
+        assert phrase in html, phrase
