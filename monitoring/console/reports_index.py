@@ -32,6 +32,7 @@ class ReportEntry:
     files: tuple[str, ...]
     public_files: tuple[str, ...]
     summary: dict
+    kept: int = 0                     # issued versions kept under versions/ (issue.json)
 
     @property
     def status_zh(self) -> str:
@@ -60,8 +61,9 @@ def list_reports(reports_dir: Path, public_dir: Path) -> list[ReportEntry]:
             files = tuple(f for f in STAFF_FILES if (summary_path.parent / f).is_file())
             pub = public_dir / month_dir.name / scope
             public_files = tuple(f for f in PUBLIC_FILES if (pub / f).is_file())
+            kept = len(_read(summary_path.parent / "issue.json").get("versions") or [])
             out.append(ReportEntry(month_dir.name, scope, str(s.get("status", "")), s.get("version"),
-                                   s.get("issued_at"), files, public_files, s))
+                                   s.get("issued_at"), files, public_files, s, kept))
     return out
 
 

@@ -3,7 +3,9 @@
 The expected figures are computed by hand from HJ 633-2012 表1 (breakpoints) and 表2 (categories):
 PM2.5 80 µg/m³ lies between the 24-h breakpoints 75 (IAQI 100) and 115 (IAQI 150):
 IAQI = (150 − 100)/(115 − 75)·(80 − 75) + 100 = 106.25 → rounded up 107 → 三级, 轻度污染, 橙色 (#FF7E00);
-SO₂ 1-h 10 µg/m³: (50 − 0)/(150 − 0)·10 = 3.3 → 4. AQI = max = 107, primary pollutant PM2.5 (§5.3).
+SO₂ 1-h 10 µg/m³: (50 − 0)/(150 − 0)·10 = 3.3 → 4; O₃ 1-h 80 µg/m³: 50/160·80 = 25. AQI = max = 107,
+primary pollutant PM2.5 (§5.3). A day counts in "days by category" only with its 24-h means (≥ 20 hours,
+GB 3095-2012 §8): O₃'s 1-h maximum of a six-hour evening does not make it a 优 day.
 """
 
 from __future__ import annotations
@@ -22,24 +24,27 @@ def _station_hours(readings_factory, hour: datetime, hours: int = 2) -> pd.DataF
     common = {"start": start, "freq": "1min", "zone": "jiangkou", "enterprise": pd.NA, "point": "JK-AQ01",
               "kind": "ambient_air", "statistic": "avg", "period": "1min", "unit": "mg/m3"}
     return pd.concat([readings_factory(60 * hours, parameter="a34004", value=0.080, **common),
-                      readings_factory(60 * hours, parameter="a21026", value=0.010, **common)], ignore_index=True)
+                      readings_factory(60 * hours, parameter="a21026", value=0.010, **common),
+                      readings_factory(60 * hours, parameter="a05024", value=0.080, **common)], ignore_index=True)
 
 
 def test_latest_hourly_aqi_category_colour_and_primary_pollutant(console_settings, influx_store, readings_factory):
     now = datetime(2026, 11, 18, 6, 30, tzinfo=UTC)                 # 14:30 local
-    influx_store.write_readings(_station_hours(readings_factory, datetime(2026, 11, 18, 3, tzinfo=UTC)))
+    influx_store.write_readings(_station_hours(readings_factory, datetime(2026, 11, 17, 23, tzinfo=UTC), hours=8))
     s = dataclasses.replace(console_settings, influx_url=influx_store.url, influx_db=influx_store.database)
     from monitoring.registry import load_registry
 
     st = station_aqi(s, load_registry(s.registry_path), now)["jiangkou"]
     assert st.point == "JK-AQ01"
-    assert st.hour == datetime(2026, 11, 18, 4, tzinfo=UTC)          # the latest complete hour with data
+    assert st.hour == datetime(2026, 11, 18, 5, tzinfo=UTC)          # the latest complete hour with data
     assert (st.aqi, st.level, st.category, st.colour, st.level_no) == (107, "三级", "轻度污染", "橙色", 3)
     assert st.primary_zh == "PM2.5"
-    # the daily AQI needs ≥ 20 hours of a day (GB 3095-2012 §8): two hours give no valid day
     assert st.valid_days == 0
-    # a whole local day (11-17) at the same concentrations: daily AQI 107 (24-h PM2.5) → one 轻度污染 day
+    # a whole local day (11-17) at the same concentrations: daily AQI 107 (24-h PM2.5) → one 轻度污染 day;
+    # the evening of 11-15 (six hours: O₃ has a daily 1-h maximum and an 8-h mean, no 24-h mean exists) is
+    # not a valid day
     influx_store.write_readings(_station_hours(readings_factory, datetime(2026, 11, 16, 16, tzinfo=UTC), hours=24))
+    influx_store.write_readings(_station_hours(readings_factory, datetime(2026, 11, 15, 10, tzinfo=UTC), hours=6))
     st = station_aqi(s, load_registry(s.registry_path), now)["jiangkou"]
     assert st.valid_days == 1 and st.over_100_days == 1
     assert [(cat, days) for cat, _, days in st.days if days] == [("轻度污染", 1)]

@@ -96,4 +96,5 @@ def test_an_operator_regenerates_a_report_and_a_new_version_is_kept(console_sett
         late = report_jobs.history(s)[0]
         assert [(o["action"], o["version"]) for o in late["outcomes"]] == [("issued", 2)], late
         assert (folder / "versions" / "v1" / "report.pdf").exists() and (folder / "versions" / "v2" / "report.pdf").exists()
-        assert "签发 v2" in c.get("/console/reports").text
+        page = c.get("/console/reports").text
+        assert "签发 v2" in page and "v2 <small class=\"muted\">（保留 2 版）</small>" in page
