@@ -243,7 +243,10 @@ async def _lifespan(api: FastAPI):
 
     log = logging.getLogger("envmon.console")
     if api.state.settle_memory:
+        from monitoring.console import charts
+
         await run_in_threadpool(_settle_memory)
+        await run_in_threadpool(charts.start_pool)
 
     async def loop() -> None:
         while True:
@@ -260,6 +263,10 @@ async def _lifespan(api: FastAPI):
     finally:
         if task is not None:
             task.cancel()
+        if api.state.settle_memory:
+            from monitoring.console import charts
+
+            charts.stop_pool()
 
 
 def create_fastapi(settings: Settings | None = None, escalate_every_s: float = ESCALATE_EVERY_S,
@@ -325,7 +332,8 @@ def create_app(settings: Settings | None = None, escalate_every_s: float = ESCAL
 
 
 def serve_app() -> Any:
-    """What ``envmon serve`` runs in each uvicorn worker process."""
+    """What ``envmon serve`` runs in each uvicorn worker process (GC settled, charts drawn in a child
+    process: :func:`monitoring.console.charts.start_pool`)."""
     return create_app(settle_memory=True)
 
 
