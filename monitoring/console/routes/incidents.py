@@ -77,13 +77,12 @@ def legacy_link(incident_id: int):
     return RedirectResponse(f"/console/incidents/{incident_id}", status_code=308)
 
 
-def _page(request: Request, incident_id: int, *, error: str | None = None, status_code: int = 200):
-    c = console(request)
+def _incident_record(c, incident_id: int) -> tuple | None:
+    """(incident, case, audit trail, evidence) of one incident, or None when it does not exist."""
     try:
         inc = c.casework.incidents.get(incident_id)
     except IncidentError:
-        return render(request, "error.html", {"title": "事件不存在", "message": f"没有编号为 {incident_id} 的事件。"},
-                      status_code=404)
+        return None
     case = c.casework.case(incident_id)
     trail = [(e.at, e.actor, {"open": "报警（系统开启）", "acknowledge": "确认", "close": "关闭", "escalate": "未确认升级",
                                "update": "数据更新", "clear": "恢复达标", "reopen": "重新开启"}.get(e.action, e.action),
@@ -92,9 +91,22 @@ def _page(request: Request, incident_id: int, *, error: str | None = None, statu
               f"期限 {st.due_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}" if st.due_at else "") if x))
               for st in c.casework.steps(incident_id)]
     trail.sort(key=lambda t: t[0])
+    return inc, case, trail, c.casework.evidence(incident_id)
+
+
+def _page(request: Request, incident_id: int, *, error: str | None = None, status_code: int = 200):
+    from monitoring.console.cache import cached, incidents_stamp
+
+    c = console(request)
+    record = cached(("incident", c.sql_url, incident_id, incidents_stamp(c.sql_url)),
+                    lambda: _incident_record(c, incident_id))
+    if record is None:
+        return render(request, "error.html", {"title": "事件不存在", "message": f"没有编号为 {incident_id} 的事件。"},
+                      status_code=404)
+    inc, case, trail, evidence = record
     now = datetime.now(UTC)
     return render(request, "incident.html", {
-        "inc": inc, "case": case, "trail": trail, "evidence": c.casework.evidence(incident_id),
+        "inc": inc, "case": case, "trail": trail, "evidence": evidence,
         "now": now, "overdue": case.overdue_seconds(now), "stages": STAGES, "findings": FINDINGS,
         "reasons": REASONS, "names": _parameter_names(), "error": error, "severity_names": SEVERITY_NAMES,
         "max_mb": MAX_ATTACHMENT_BYTES // (1024 * 1024),
