@@ -110,18 +110,20 @@ def _exceedance_rows(episodes: pd.DataFrame, names: content.Names) -> list[dict[
 
 
 def _annex(data: MonthData, code: str, names: content.Names, cards: list[dict], daily: pd.DataFrame,
-           monthly: pd.DataFrame) -> dict[str, Any]:
-    sub = data.select(enterprise=code)
-    table = figures.compliance_table(sub)
-    pts = sub.points[sub.points["online"].astype(bool)]
+           monthly: pd.DataFrame, cluster_table: pd.DataFrame) -> dict[str, Any]:
+    """One enterprise's annex from the cluster's frames (its rows of the cluster's compliance table; charts
+    of its points) — nothing recomputed per enterprise."""
+    table = cluster_table[cluster_table["enterprise"].astype("string").fillna("") == code]
+    pts = data.points[data.points["online"].astype(bool) & (data.points["enterprise"].astype("string").fillna("")
+                                                             == code)]
     air_water = pts[pts["kind"].isin(["stack", "fugitive", "insite_vocs", "wastewater", "plant_effluent"])]["point"]
     noise_pts = pts[pts["kind"] == "noise"]["point"].tolist()
     return {"code": code, "name": names.enterprise(code), "card": next(c for c in cards if c["key"] == code),
             "compliance": content.compliance_rows(table, names),
             "emissions": content.section_emissions(monthly[monthly["enterprise"] == code], names),
             "heatmap_svg": None,   # the cluster's heatmap and the per-point capture table carry it
-            "point_charts": content.point_charts(sub, names, air_water.tolist(), daily),
-            "noise_svg": content.noise_chart(sub, names, noise_pts) if noise_pts else None}
+            "point_charts": content.point_charts(data, names, air_water.tolist(), daily),
+            "noise_svg": content.noise_chart(data, names, noise_pts) if noise_pts else None}
 
 
 def _environment_summary(data: MonthData) -> dict[str, Any]:
@@ -190,8 +192,8 @@ def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, o
                            "各企业全部判定项见附件，全部数据见 points.csv。")
     else:
         shown, compliance_note = table, ""
-    noise = figures.noise_table(data)
-    water = figures.water_table(data)
+    noise = figures.noise_table(data, table)
+    water = figures.water_table(data, table)
     air_table = shown[~shown["kind"].isin(["noise", "wastewater", "plant_effluent"])]
     lmax = data.evaluation.assessments
     lmax = lmax[(lmax["check"] == "lmax_night") & (lmax["verdict"] == "exceeds")]
@@ -251,7 +253,8 @@ def scope_report(data: MonthData, scope: Scope, *, status: str, now: datetime, o
         npts = pts[pts["kind"] == "noise"]["point"].tolist()
         ctx["noise_svgs"] = [s for s in [content.noise_chart(data, names, npts)] if s] if npts else []
     elif scope.zone is not None:
-        ctx["annexes"] = [_annex(data, e.code, names, enterprise_cards, daily, monthly) for e in data.enterprises]
+        ctx["annexes"] = [_annex(data, e.code, names, enterprise_cards, daily, monthly, table)
+                          for e in data.enterprises]
     frames = {"points": table, "emissions": monthly, "exceedances": ex}
     return ctx, summary, frames
 

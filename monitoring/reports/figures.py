@@ -64,7 +64,8 @@ NOISE_HOUR_WINDOWS = {"leq_day": "day-hour", "leq_night": "night-hour", "lmax_ni
 
 def window_name(averaging: pd.Series, check: pd.Series | None = None) -> pd.Series:
     """points.csv ``window``: hour, day, day-hour / night-hour (noise judged per clock hour), …"""
-    names = averaging.astype("string").map(lambda a: WINDOW_NAMES.get(a, a) if isinstance(a, str) else "")
+    av = averaging.astype(object)
+    names = av.map(WINDOW_NAMES).fillna(av).fillna("").astype(object)
     if check is not None:
         hourly_noise = check.map(NOISE_HOUR_WINDOWS)
         names = names.mask((averaging == "1h") & hourly_noise.notna(), hourly_noise)
@@ -94,23 +95,22 @@ def compliance_table(data: MonthData) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     a = a.assign(window=window_name(a["averaging"], a["check"]),
                  multiple=multiple(a["value"], a["limit"], a["check"]),
-                 is_judged=a["verdict"].isin(JUDGED))
+                 is_judged=a["verdict"].isin(JUDGED), is_over=a["verdict"] == "exceeds",
+                 is_invalid=a["verdict"] == "invalid", is_no_data=a["verdict"] == "no_data")
     keys = ["point", "parameter", "check", "window"]
     judged = a[a["is_judged"]]
     base = a.groupby(keys, observed=True, sort=True).agg(
         enterprise=("enterprise", "first"), kind=("kind", "first"),
-        judged=("is_judged", "sum"),
-        over=("verdict", lambda v: int((v == "exceeds").sum())),
-        invalid=("verdict", lambda v: int((v == "invalid").sum())),
-        no_data=("verdict", lambda v: int((v == "no_data").sum())),
+        judged=("is_judged", "sum"), over=("is_over", "sum"), invalid=("is_invalid", "sum"),
+        no_data=("is_no_data", "sum"),
         limit=("limit", "max"), limit_low=("limit_low", "max"), unit=("unit", "first"),
         limit_status=("limit_status", "first"), standard=("standard", "first"), clause=("clause", "first"),
     ).reset_index()
     if not judged.empty:
-        stats = judged.groupby(keys, observed=True).agg(
-            mean=("value", "mean"), p95=("value", lambda v: float(np.percentile(v.dropna(), 95))
-                                        if v.notna().any() else np.nan),
-            max_value=("value", "max")).reset_index()
+        by = judged.groupby(keys, observed=True)["value"]
+        # P95: linear interpolation between order statistics (numpy's default percentile)
+        stats = pd.concat([by.mean().rename("mean"), by.quantile(0.95, interpolation="linear").rename("p95"),
+                           by.max().rename("max_value")], axis=1).reset_index()
         idx_max = judged.dropna(subset=["value"]).groupby(keys, observed=True)["value"].idxmax()
         at_max = judged.loc[idx_max, keys + ["window_start"]].rename(columns={"window_start": "max_at"})
         over = judged.dropna(subset=["multiple"])
@@ -330,9 +330,10 @@ def _incident_numbers(windows: pd.DataFrame, incidents: pd.DataFrame) -> pd.Seri
 
 
 # ---------------------------------------------------------------------------------------------------
-def noise_table(data: MonthData) -> pd.DataFrame:
-    """Per noise point × check: periods judged, over, energy-mean of the period levels, max and when."""
-    t = compliance_table(data)
+def noise_table(data: MonthData, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per noise point × check: periods judged, over, energy-mean of the period levels, max and when
+    (rows of ``table``, the scope's :func:`compliance_table`, when given)."""
+    t = compliance_table(data) if table is None else table
     return t[t["kind"] == "noise"].reset_index(drop=True)
 
 
@@ -357,8 +358,8 @@ def noise_days(data: MonthData) -> pd.DataFrame:
     return out[cols]
 
 
-def water_table(data: MonthData) -> pd.DataFrame:
-    t = compliance_table(data)
+def water_table(data: MonthData, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    t = compliance_table(data) if table is None else table
     return t[t["kind"].isin(["wastewater", "plant_effluent"])].reset_index(drop=True)
 
 
@@ -411,13 +412,17 @@ def entity_cards(data: MonthData, by: str) -> pd.DataFrame:
         keys = [e.code for e in data.enterprises]
     else:
         keys = [data.zone] if data.zone else list(data.registry.zones)
+    def split(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """``frame``'s rows per key, grouped once (a mask per key is quadratic in a county of enterprises)."""
+        if frame.empty or by not in frame:
+            return {}
+        return {str(k): g for k, g in frame.groupby(frame[by].astype("string").fillna(""), observed=True)}
+
+    groups = [split(f) for f in (a, la, cap, data.incidents)]
+    empties = [f.iloc[0:0] for f in (a, la, cap, data.incidents)]
     rows = []
     for k in keys:
-        ak = a[a[by].astype("string").fillna("") == k] if not a.empty else a
-        lk = la[la[by].astype("string").fillna("") == k] if not la.empty else la
-        ck = cap[cap[by].astype("string").fillna("") == k] if not cap.empty else cap
-        ik = data.incidents[data.incidents[by].astype("string").fillna("") == k] \
-            if not data.incidents.empty else data.incidents
+        ak, lk, ck, ik = (g.get(k, e) for g, e in zip(groups, empties, strict=True))
         judged = int(ak["verdict"].isin(JUDGED).sum()) if not ak.empty else 0
         over = int((ak["verdict"] == "exceeds").sum()) if not ak.empty else 0
         ledger_over = int((lk["verdict"] == "exceeds").sum()) if not lk.empty else 0
