@@ -183,6 +183,7 @@ def _templates() -> Jinja2Templates:
 
 
 ESCALATE_EVERY_S = 300.0
+PREWARM_EVERY_S = 60.0      # envmon serve: charts of open incidents drawn ahead (niced child process)
 
 
 def _settle_memory() -> None:
@@ -232,7 +233,8 @@ def escalate_and_notify(console: Console, now: Any = None) -> list[tuple[int, st
 
 @asynccontextmanager
 async def _lifespan(api: FastAPI):
-    """Start-up (:func:`_settle_memory`) and, while the console runs, every ``escalate_every_s``
+    """Start-up (:func:`_settle_memory`; under ``envmon serve`` also the chart process and, every
+    :data:`PREWARM_EVERY_S`, the charts of open incidents drawn ahead) and, while the console runs, every ``escalate_every_s``
     (when set) the SLA check: record escalations of overdue handling stages
     (:meth:`monitoring.casework.Casework.escalate_overdue`; idempotent, so several workers do no harm)
     and send each escalation once (:func:`escalate_and_notify`)."""
@@ -257,11 +259,25 @@ async def _lifespan(api: FastAPI):
                 log.exception("SLA escalation check failed")
             await asyncio.sleep(api.state.escalate_every_s)
 
-    task = asyncio.create_task(loop()) if api.state.escalate_every_s else None
+    async def prewarm() -> None:
+        from monitoring.console.routes.incidents import prewarm_charts
+
+        while True:
+            try:
+                n = await run_in_threadpool(prewarm_charts, api.state.console)
+                if n:
+                    log.info("drew %d incident charts ahead", n)
+            except Exception:
+                log.exception("drawing incident charts ahead failed")
+            await asyncio.sleep(PREWARM_EVERY_S)
+
+    tasks = [asyncio.create_task(loop())] if api.state.escalate_every_s else []
+    if api.state.settle_memory:
+        tasks.append(asyncio.create_task(prewarm()))
     try:
         yield
     finally:
-        if task is not None:
+        for task in tasks:
             task.cancel()
         if api.state.settle_memory:
             from monitoring.console import charts

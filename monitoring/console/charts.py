@@ -67,6 +67,13 @@ def _disk_write(directory: Path | None, key: tuple, svg: str) -> None:
         pass                         # a cache: the chart was drawn and is served anyway
 
 
+def is_cached(key: tuple, directory: Path | None = None) -> bool:
+    with _LOCK:
+        if key in _CACHE:
+            return True
+    return directory is not None and _disk_path(directory, key).exists()
+
+
 def cached(key: tuple, draw: Callable[[], str], directory: Path | None = None) -> str:
     """The SVG for ``key``: from memory, else from ``directory`` (shared by the worker processes), else
     drawn by ``draw()`` once (the least recently used entries are dropped)."""

@@ -220,13 +220,47 @@ def evidence_file(request: Request, user: Reader, incident_id: int, evidence_id:
 @router.get("/console/incidents/{incident_id}/chart.svg")
 def incident_chart(request: Request, user: Reader, incident_id: int):
     """The series' windows from a day before to a day after the incident, against the limit."""
-    from monitoring.console.charts import cached, svg_response, windows_chart
+    from monitoring.console.charts import svg_response
     c = console(request)
     try:
         inc = c.casework.incidents.get(incident_id)
     except IncidentError:
         return render(request, "error.html", {"title": "事件不存在", "message": ""}, status_code=404)
+    return svg_response(incident_chart_svg(c, inc))
+
+
+def incident_chart_svg(c, inc) -> str:
+    """The incident's chart, drawn once per incident version (memory, then the shared disk cache)."""
+    from monitoring.console.charts import cached, windows_chart
+
     title = f"{inc.point} {_parameter_names().get(inc.parameter, inc.parameter)}（限值来源：{inc.limit_status or '—'}）"
-    svg = cached(("incident", c.sql_url, incident_id, inc.updated_at.isoformat()), lambda: windows_chart(
-        queries.series_windows(c.sql_url, incident_id), title=title, unit=inc.unit or ""), c.chart_dir)
-    return svg_response(svg)
+    return cached(("incident", c.sql_url, inc.id, inc.updated_at.isoformat()), lambda: windows_chart(
+        queries.series_windows(c.sql_url, inc.id), title=title, unit=inc.unit or ""), c.chart_dir)
+
+
+def prewarm_charts(c, limit: int = 300) -> int:
+    """Draw ahead the charts of open incidents not drawn yet (one server process at a time: a lock file in
+    the chart folder), so that an operator opening an incident finds its chart ready. Returns how many
+    were drawn."""
+    import fcntl
+    import os
+
+    from monitoring.console.charts import is_cached
+
+    c.chart_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(c.chart_dir / ".prewarm.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0                      # another worker is at it
+        drawn = 0
+        for inc in c.casework.incidents.list(open_only=True)[:limit]:
+            if inc.kind == "data_missing":
+                continue
+            if not is_cached(("incident", c.sql_url, inc.id, inc.updated_at.isoformat()), c.chart_dir):
+                incident_chart_svg(c, inc)
+                drawn += 1
+        return drawn
+    finally:
+        os.close(fd)

@@ -210,3 +210,18 @@ def test_an_overdue_stage_is_sent_once_per_level_with_the_console_link(console_s
         console.casework.verify(inc, by="op", finding="confirmed", note="ok", now=claimed_at + 76 * H)
         assert escalate_and_notify(console, now=claimed_at + 77 * H) == []
         assert len(sink.posts) == 2
+
+
+def test_charts_of_open_incidents_are_drawn_ahead_once(console_settings):
+    """envmon serve draws the charts of open incidents ahead into the shared chart folder (one worker at a
+    time); a chart already drawn for this incident version is not drawn again."""
+    from monitoring.console.app import Console, _templates
+    from monitoring.console.routes.incidents import prewarm_charts
+
+    make_incident(console_settings)
+    console = Console(console_settings, _templates())
+    assert prewarm_charts(console) == 1
+    assert prewarm_charts(console) == 0
+    files = list(console.chart_dir.glob("*.svg"))
+    assert len(files) == 1 and files[0].read_text().lstrip().startswith("<svg")
+    assert "JK-001-DA001" in files[0].read_text()
