@@ -95,6 +95,15 @@ def _day_axis(ax: Any, days: Sequence[Any]) -> np.ndarray:
     return np.arange(n)
 
 
+def _end_labels(ax: Any, x_end: float, items: list[tuple[str, float, str]], span: float, gap: float = 0.08) -> None:
+    """Label lines at their right end, pushed apart so that no two labels overlap (``gap`` × ``span`` apart)."""
+    placed: list[float] = []
+    for label, y, colour in sorted(items, key=lambda t: t[1]):
+        y = max(y, placed[-1] + gap * span) if placed else y
+        placed.append(y)
+        ax.text(x_end, y, label, fontsize=6.5, color=colour, va="center", clip_on=False)
+
+
 def empty_chart(message: str = "无数据", width_in: float = 6.0, height_in: float = 1.2) -> str:
     """A placeholder chart that says why nothing is drawn (never an empty string)."""
     with plt.rc_context(_RC):
@@ -159,13 +168,14 @@ def daily_ratio(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, t
         top = max(120.0, max(float(np.nanmax(v)) for v in arrays.values()) * 1.12)
         ax.axhspan(100.0, top, color=STATUS_COLOURS["exceeds"], alpha=0.06)
         ax.axhline(100.0, color=STATUS_COLOURS["exceeds"], lw=1.0)
+        ends = []
         for label, v in arrays.items():
             (line,) = ax.plot(x, v, lw=1.1)
             over = np.isfinite(v) & (v > 100.0)
             if over.any():
                 ax.plot(x[over], v[over], ls="none", marker="o", ms=4, color=STATUS_COLOURS["exceeds"])
-            ax.text(len(x) - 0.3, v[np.isfinite(v)][-1], label, fontsize=6.5, color=line.get_color(), va="center",
-                    clip_on=False)
+            ends.append((label, float(v[np.isfinite(v)][-1]), line.get_color()))
+        _end_labels(ax, len(x) - 0.3, ends, top)
         ax.set_ylim(0, top)
         ax.set_ylabel("占限值 %")
         if title:
@@ -187,14 +197,17 @@ def daily_levels(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, 
     with plt.rc_context(_RC):
         fig, ax = _figure(width_in, height_in, right=0.9)
         x = _day_axis(ax, days)
+        ends = []
         for label, v in arrays.items():
             (line,) = ax.plot(x, v, lw=1.0)
-            last = np.flatnonzero(np.isfinite(v))[-1]
-            ax.text(len(x) - 0.3, v[last], label, fontsize=6, color=line.get_color(), va="center", clip_on=False)
+            ends.append((label, float(v[np.flatnonzero(np.isfinite(v))[-1]]), line.get_color()))
+        finite = np.concatenate([v[np.isfinite(v)] for v in arrays.values()])
+        _end_labels(ax, len(x) - 0.3, ends, float(np.ptp(finite)) or 1.0)
         for label, value in (limits or {}).items():
             if value is not None and np.isfinite(value):
                 ax.axhline(value, color=STATUS_COLOURS["exceeds"], lw=0.9, ls="--")
-                ax.text(-0.4, value, f"{label} {value:g}", fontsize=6, color=STATUS_COLOURS["exceeds"], va="bottom")
+                ax.annotate(f"{label} {value:g}", (-0.4, value), xytext=(0, 2), textcoords="offset points",
+                            fontsize=6, color=STATUS_COLOURS["exceeds"], va="bottom")
         ax.set_ylabel(unit)
         ax.set_xlabel("日", fontsize=7, labelpad=1)
         ax.grid(axis="y", color="#eeeeee")
