@@ -27,7 +27,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,10 @@ from monitoring.console.reports_index import MONTH, SCOPE
 
 log = logging.getLogger("envmon.console.reports")
 LOG_NAME = "regenerations.jsonl"
-STATE_ZH = {"requested": "已请求（排队）", "started": "生成中", "done": "已完成", "failed": "失败"}
+STATE_ZH = {"requested": "已请求（排队）", "started": "生成中", "done": "已完成", "failed": "失败",
+            "interrupted": "中断（未完成，可重新生成）"}
+#: a request still queued or running after this long was cut off (the server stopped during the build)
+STALE = timedelta(hours=1)
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-regen")
 _futures: dict[str, Any] = {}
@@ -88,8 +91,10 @@ def _read(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def history(settings: Settings, limit: int = 30) -> list[dict[str, Any]]:
-    """Requests, newest first, each with its latest state (``state``, ``state_zh``) and outcome."""
+def history(settings: Settings, limit: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Requests, newest first, each with its latest state (``state``, ``state_zh``) and outcome; one still
+    queued or running after :data:`STALE` is ``interrupted`` (its process stopped) and blocks nothing."""
+    now = now or datetime.now(UTC)
     merged: dict[str, dict[str, Any]] = {}
     for e in _read(log_path(settings)):
         req = merged.setdefault(e.get("id", ""), {})
@@ -98,6 +103,12 @@ def history(settings: Settings, limit: int = 30) -> list[dict[str, Any]]:
         req[f"{e.get('event')}_at"] = e.get("at")
     out = sorted(merged.values(), key=lambda r: r.get("requested_at") or "", reverse=True)[:limit]
     for r in out:
+        if r.get("state") in ("requested", "started"):
+            try:
+                if now - datetime.fromisoformat(r["requested_at"]) > STALE:
+                    r["state"] = "interrupted"
+            except (KeyError, TypeError, ValueError):
+                r["state"] = "interrupted"
         r["state_zh"] = STATE_ZH.get(r.get("state", ""), r.get("state", ""))
     return out
 
@@ -118,7 +129,7 @@ def request(settings: Settings, month: str, scope: str, by: str, now: datetime |
     now = now or datetime.now(UTC)
     rid = uuid.uuid4().hex[:12]
     with _locked(settings) as fd:
-        busy = [r for r in history(settings, limit=10_000) if r.get("month") == month and r.get("scope") == scope
+        busy = [r for r in history(settings, limit=10_000, now=now) if r.get("month") == month and r.get("scope") == scope
                 and r.get("state") in ("requested", "started")]
         if busy:
             raise RegenerationError(f"{month} {scope} 的报告已在生成队列中（请求人 {busy[0].get('by')}）。")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.monitoring.console.conftest import login
 
 
@@ -98,3 +100,27 @@ def test_an_operator_regenerates_a_report_and_a_new_version_is_kept(console_sett
         assert (folder / "versions" / "v1" / "report.pdf").exists() and (folder / "versions" / "v2" / "report.pdf").exists()
         page = c.get("/console/reports").text
         assert "签发 v2" in page and "v2 <small class=\"muted\">（保留 2 版）</small>" in page
+
+
+def test_a_regeneration_cut_off_by_a_stopped_server_does_not_block_the_next(console_settings):
+    """A request recorded as queued whose process stopped before the build ended is shown as interrupted
+    after an hour and refuses nothing; a fresh queued one refuses a duplicate."""
+    from datetime import UTC, datetime, timedelta
+
+    from monitoring.console import report_jobs
+
+    s = console_settings
+    old = datetime.now(UTC) - timedelta(hours=2)
+    report_jobs._record(s, {"id": "dead", "event": "requested", "at": old.isoformat(), "requested_at": old.isoformat(),
+                            "month": "1999-01", "scope": "county", "by": "op"})
+    assert report_jobs.history(s)[0]["state"] == "interrupted"
+    fresh = datetime.now(UTC).isoformat()
+    report_jobs._record(s, {"id": "live", "event": "requested", "at": fresh, "requested_at": fresh,
+                            "month": "1999-02", "scope": "county", "by": "op"})
+    with pytest.raises(report_jobs.RegenerationError, match="已在生成队列"):
+        report_jobs.request(s, "1999-02", "county", by="op2")
+    assert [r["id"] for r in report_jobs.history(s)] == ["live", "dead"]
+    rid = report_jobs.request(s, "1999-01", "county", by="op2")     # the interrupted one blocks nothing
+    report_jobs.wait(rid, timeout=120)
+    failed = next(r for r in report_jobs.history(s) if r["id"] == rid)
+    assert failed["state"] == "failed" and failed["error"]          # no InfluxDB here: the reason is recorded
