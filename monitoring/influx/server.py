@@ -41,6 +41,12 @@ from monitoring.services import free_port
 
 __all__ = ["InfluxdNotInstalled", "InfluxdStartError", "ManagedInfluxd", "managed_influxd"]
 
+#: Go's garbage-collector target for the influxd envmon runs (``envmon up``, the tests, the benches, the
+#: demo; an operator's own ``GOGC`` wins): the heap may grow to 1.5× what is live instead of Go's default
+#: 2×. Measured with ``bench_pipeline.py month`` (8 days, load ~8–12): influxd's peak RSS 626 → 406 MiB;
+#: the one-server stack has to fit a month's back-fill in 2 GiB with the pipeline (issue #13).
+INFLUXD_GOGC = "50"
+
 INSTALL_HINT = (
     "the InfluxDB 1.x server binary 'influxd' is not on PATH; install it with "
     "'apt-get install influxdb' (as root, Debian/Ubuntu) or point ENVMON_INFLUX_URL at a running "
@@ -212,7 +218,7 @@ class ManagedInfluxd:
             self._proc = subprocess.Popen(
                 [exe, "-config", str(config)], stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "INFLUXDB_REPORTING_DISABLED": "true"},
+                env={"GOGC": INFLUXD_GOGC, **os.environ, "INFLUXDB_REPORTING_DISABLED": "true"},
             )
         deadline = started + self.startup_timeout
         with requests.Session() as http:

@@ -89,3 +89,12 @@ def test_start_failure_reports_log_tail(tmp_path: Path) -> None:
     message = str(info.value)
     assert "exited with status" in message
     assert "influxd.log" in message and "create server" in message  # influxd's own words from its log
+
+
+def test_managed_influxd_runs_with_the_gc_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """influxd's heap may grow to 1.5× what is live (GOGC=50), unless the environment says otherwise."""
+    monkeypatch.delenv("GOGC", raising=False)
+    server = ManagedInfluxd()
+    with server:
+        env = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+    assert b"GOGC=50" in env
