@@ -219,6 +219,13 @@ def ambient_aqi(hourly: pd.DataFrame, points: pd.DataFrame, start: pd.Timestamp,
     zone = days.drop_duplicates("point").set_index("point")["zone"]
     daily = pd.concat([base, aqi_frame(pd.DataFrame(daily_cols), DAILY_INPUTS)], axis=1)
     daily.insert(1, "zone", daily["point"].map(zone))
+    # A 日报 day needs its 24-h means (GB 3095-2012 §8 表4: ≥ 20 valid hours): a partial day with O₃'s
+    # 1-h maximum alone (the first or the current day) has no daily AQI, not 优 on one pollutant.
+    day24 = [f"iaqi_{code}_{avg}" for code, avg in DAILY_INPUTS if avg == "24h"]
+    partial = ~daily[day24].notna().any(axis=1)
+    daily.loc[partial, "aqi"] = np.nan
+    for col in ("level", "category", "colour", "rgb", "primary", "primary_zh", "exceeding"):
+        daily.loc[partial, col] = pd.NA
     return hourly_aqi, daily
 
 

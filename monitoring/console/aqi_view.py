@@ -90,10 +90,7 @@ def station_aqi(settings: Settings, registry, now: datetime | None = None) -> di
             st.level_no = number.get(r.category)
             st.primary_zh = None if pd.isna(r.primary_zh) else str(r.primary_zh)
     if not daily.empty:
-        # a valid 日报 day has its 24-h means (GB 3095-2012 §8: ≥ 20 hourly values); a day with O₃'s 1-h
-        # maximum alone (a partial first or current day) would otherwise count as 优 on one pollutant
-        day24 = [c for c in daily.columns if c.startswith("iaqi_") and c.endswith("_24h")]
-        ok = daily[daily["aqi"].notna() & daily[day24].notna().any(axis=1)] if day24 else daily.iloc[0:0]
+        ok = daily[daily["aqi"].notna()]  # a partial day has no daily AQI (compliance.ambient.ambient_aqi)
         for st in stations.values():
             d = ok[ok["point"] == st.point]
             counts = d["category"].value_counts()

@@ -124,6 +124,22 @@ def test_station_hourly_and_daily_aqi(catalogue):
     assert len(d) == 1 and d["aqi"].iloc[0] == 107 and d["iaqi_a34002_24h"].iloc[0] == 75
 
 
+def test_a_partial_day_with_o3_alone_has_no_daily_aqi(catalogue):
+    """GB 3095-2012 §8 表4: a 24-h mean needs ≥ 20 valid hours. On 11-02 the station reported 6 hours
+    (PM2.5 80 µg/m³, O₃ 250 µg/m³: 1-h IAQI 100 + 50·(250−200)/(300−200) = 125): no 24-h mean exists, so the day gets no 日报 AQI — not an
+    AQI from O₃'s 1-h maximum alone. 11-03 is complete: PM2.5 80 µg/m³ → IAQI 107 (HJ 633 表1)."""
+    r = pd.concat([hourly_values("a34004", "2026-11-02", [None] * 18 + [0.080] * 6),
+                   hourly_values("a05024", "2026-11-02", [None] * 18 + [0.250] * 6),
+                   hourly_values("a34004", "2026-11-03", [0.080] * 24)])
+    start, end = pd.Timestamp("2026-11-02 00:00", tz="Asia/Shanghai").tz_convert("UTC"), \
+        pd.Timestamp("2026-11-04 00:00", tz="Asia/Shanghai").tz_convert("UTC")
+    _, d = ambient_aqi(best_period(hourly_aggregates(r)), points_table(REG), start, end)
+    d = d.set_index(d["local_date"].dt.strftime("%m-%d"))
+    assert d.loc["11-02", "iaqi_a05024_1h"] == 125                  # the 1-h IAQI is still shown
+    assert np.isnan(d.loc["11-02", "aqi"]) and d.loc["11-02", "category"] is pd.NA
+    assert d.loc["11-03", "aqi"] == 107 and d.loc["11-03", "category"] == "轻度污染"
+
+
 def test_ambient_exceedance_is_its_own_incident_kind(catalogue, tmp_path):
     from datetime import UTC, datetime
 
