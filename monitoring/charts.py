@@ -151,6 +151,12 @@ def daily_band(days: Sequence[Any], means: Sequence[float], *, limit: float | No
         return _svg(fig)
 
 
+def _finite_series(series: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+    """``series`` as float arrays, without the series that have no finite value (nothing to draw)."""
+    arrays = {k: np.asarray(v, dtype="float64") for k, v in series.items()}
+    return {k: v for k, v in arrays.items() if np.isfinite(v).any()}
+
+
 def daily_ratio(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, title: str = "",
                 width_in: float = 6.4, height_in: float = 1.9) -> str:
     """Several pollutants of one point on one axis: daily value as % of its limit, against the 100 % line.
@@ -158,8 +164,7 @@ def daily_ratio(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, t
     ``series``: label → daily (value / limit × 100), NaN for days without a valid value. Each line is labelled
     at its highest day; days above 100 % are marked red. The band above 100 % is shaded.
     """
-    arrays = {k: np.asarray(v, dtype="float64") for k, v in series.items()}
-    arrays = {k: v for k, v in arrays.items() if np.isfinite(v).any()}
+    arrays = _finite_series(series)
     if len(days) == 0 or not arrays:
         return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
     with plt.rc_context(_RC):
@@ -190,8 +195,7 @@ def daily_levels(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, 
 
     ``series``: label → one value per local day, NaN for a day without a valid value (a gap in the line).
     """
-    arrays = {k: np.asarray(v, dtype="float64") for k, v in series.items()}
-    arrays = {k: v for k, v in arrays.items() if np.isfinite(v).any()}
+    arrays = _finite_series(series)
     if len(days) == 0 or not arrays:
         return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
     with plt.rc_context(_RC):
