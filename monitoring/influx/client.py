@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Self
 
@@ -103,6 +104,24 @@ def split_url_credentials(url: str) -> tuple[str, str | None, str | None]:
     netloc = host + (f":{parts.port}" if parts.port else "")
     return (urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)),
             unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+@contextlib.contextmanager
+def write_pipeline() -> Iterator[ThreadPoolExecutor]:
+    """The one-thread pool of a pipelined write (one request in flight while the next is serialised).
+
+    On the way out of an exception — a SIGTERM turned into ``SystemExit`` while the caller holds claims —
+    it does not wait for the request in flight: that request may hang up to ``timeout`` × retries, and the
+    caller must give its claims back at once. A request finishing afterwards writes points the next run
+    writes again: InfluxDB keeps one point per series and timestamp, so nothing is doubled.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 class InfluxStore:
@@ -261,7 +280,7 @@ class InfluxStore:
         """Serialise and write ``batch_lines`` rows at a time, pipelined: while one request is in
         flight (its thread waits on the socket without the GIL) the next batch is serialised."""
         written = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write") as pool:
+        with write_pipeline() as pool:
             in_flight: Future[int] | None = None
             for start in range(0, len(prepared), self.batch_lines):
                 lines = prepared.serialise(start, start + self.batch_lines)

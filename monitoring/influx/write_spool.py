@@ -17,14 +17,14 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from monitoring.influx.client import InfluxStore
+from monitoring.influx.client import InfluxStore, write_pipeline
 from monitoring.influx.errors import InfluxUnavailable, InfluxWriteError
 from monitoring.influx.lineprotocol import (
     LineBatch,
@@ -254,7 +254,7 @@ class SpoolingWriter:
                 report.errors.append("older spool files still pending; new lines spooled behind them")
                 return report
         step = self.store.batch_lines
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write") as pool:
+        with write_pipeline() as pool:
             in_flight: tuple[Future[float], int, list[str]] | None = None
             for start in [*range(0, n, step), n]:
                 lines = self._serialise(prepared, start, start + step, report) if start < n else []
