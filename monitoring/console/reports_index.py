@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitoring.reports.period import MONTH, STATUS_ZH
+
 STAFF_FILES = ("report.pdf", "report.html", "points.csv", "emissions.csv", "exceedances.csv", "summary.json")
 PUBLIC_FILES = ("report.pdf", "report.html")
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 SCOPE = re.compile(r"^[a-z][a-z0-9_]*(/[A-Z0-9-]+)?$")
-STATUS_ZH = {"preliminary": "初步", "final": "正式"}
 
 
 @dataclass(frozen=True)

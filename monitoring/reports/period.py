@@ -15,7 +15,8 @@ import pandas as pd
 
 from monitoring.config import LOCAL_TZ
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+#: A report month as written in commands and folder names: ``YYYY-MM``.
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 STATUS_ZH = {"preliminary": "初步", "final": "正式"}
 
@@ -29,7 +30,7 @@ class ReportMonth:
     @classmethod
     def parse(cls, text: str, review_day: int = 10) -> ReportMonth:
         """``2026-11`` → the month; anything else raises :class:`ValueError` naming the text."""
-        m = _MONTH.match(text.strip())
+        m = MONTH.match(text.strip())
         if not m:
             raise ValueError(f"month {text!r}: expected YYYY-MM, e.g. 2026-11")
         return cls(int(m.group(1)), int(m.group(2)), review_day)
