@@ -1,7 +1,8 @@
 """Asyncio TCP receiver for HJ 212 devices (HJ 212-2017 §6: the platform side of the link).
 
-Per connection a :class:`~sensors.hj212.framing.FrameBuffer` cuts the stream into packets; each packet
-is parsed and validated (:func:`~sensors.hj212.packet.parse_packet`), its MN and PW are checked against
+Per connection a :class:`~sensors.hj212.framing.FrameBuffer` cuts the stream into packets; the packets
+of each read are validated together (:func:`~sensors.hj212.packet.check_packets`: exactly what
+``parse_packet`` accepts, the CP left undecoded — the ingest decodes the spool), each one's MN and PW are checked against
 the registry, and valid packets are appended to the durable spool (:mod:`sensors.spool`, layout in its
 docstring). When the packet's Flag has A=1 the receiver answers with the 9014 data answer (§6.6.4,
 "数据应答")::
@@ -63,10 +64,12 @@ from sensors.hj212.framing import Frame, FrameBuffer
 from sensors.hj212.packet import (
     EARLIEST_DATA_TIME,
     MAX_FRAME,
+    LeanPacket,
     Packet,
     PacketError,
+    check_packets,
     frame_segment,
-    parse_packet,
+    frame_segments,
 )
 from sensors.quarantine import Quarantine
 from sensors.spool import SegmentWriter
@@ -78,11 +81,17 @@ log = logging.getLogger(__name__)
 READ_SIZE = 64 * 1024
 
 
-def data_answer(pkt: Packet) -> bytes:
-    """The framed 9014 data answer to ``pkt`` (keeps the device's QN, PW, MN and version bits)."""
+def answer_segment(pkt: Packet | LeanPacket) -> bytes:
+    """The data segment of the 9014 data answer to ``pkt`` (keeps the device's QN, PW, MN and version
+    bits); :func:`data_answer` frames it."""
     flag = ((pkt.flag or 0) >> 2) << 2
     qn = f"QN={pkt.qn};" if pkt.qn is not None else ""
-    return frame_segment(f"{qn}ST=91;CN=9014;PW={pkt.pw};MN={pkt.mn};Flag={flag};CP=&&&&".encode())
+    return f"{qn}ST=91;CN=9014;PW={pkt.pw};MN={pkt.mn};Flag={flag};CP=&&&&".encode()
+
+
+def data_answer(pkt: Packet | LeanPacket) -> bytes:
+    """The framed 9014 data answer to ``pkt``."""
+    return frame_segment(answer_segment(pkt))
 
 
 @dataclass
@@ -107,7 +116,7 @@ class ReceiverStats:
 MAX_AHEAD = timedelta(minutes=10)
 
 
-def datatime_problem(pkt: Packet, now: datetime, max_ahead: timedelta = MAX_AHEAD) -> str | None:
+def datatime_problem(pkt: Packet | LeanPacket, now: datetime, max_ahead: timedelta = MAX_AHEAD) -> str | None:
     """Why ``pkt``'s ``DataTime`` cannot be accepted now, or ``None``. The decoder already refuses a
     ``DataTime`` before 2000-01-01 (:data:`~sensors.hj212.packet.EARLIEST_DATA_TIME`)."""
     t = pkt.data_time
@@ -138,6 +147,11 @@ class Lockout:
         self.duration = duration
         self._failures: dict[str, deque[float]] = {}
         self._until: dict[str, float] = {}
+
+    @property
+    def active(self) -> bool:
+        """Is any key locked (possibly expired, :meth:`locked` tells)? ``False``: no check needed."""
+        return bool(self._until)
 
     def locked(self, key: str, now: float) -> bool:
         until = self._until.get(key)
@@ -296,7 +310,7 @@ class Receiver:
                  quarantine_records_per_min: int = 200, quarantine_bytes_per_min: int = 256 * 1024,
                  total_quarantine_records_per_min: int = 2_000,
                  total_quarantine_bytes_per_min: int = 2 * 1024 * 1024,
-                 clock=None, on_durable: Callable[[list[tuple[Packet, Any]]], None] | None = None):
+                 clock=None, on_durable: Callable[[list[tuple[Packet | LeanPacket, Any]]], None] | None = None):
         self.registry = registry
         self.by_mn = registry.by_mn
         self.segments = SegmentWriter(Path(spool_dir))
@@ -403,26 +417,33 @@ class Receiver:
             self._handlers.discard(task)
 
     async def _process(self, events, conn: _Connection) -> list[bytes]:
-        """Validate the frames of one read, spool the valid ones (one fsync), return their answers."""
+        """Validate the frames of one read, spool the valid ones (one fsync), return their answers.
+
+        All frames of the read are validated at once (:func:`~sensors.hj212.packet.check_packets`:
+        the same acceptance as ``parse_packet``, CRCs in one numpy pass, CP not decoded), then judged in
+        order: lockout, MN, PW, DataTime."""
         by_zone: dict[str, list[bytes]] = {}
-        answers: list[bytes] = []
+        acks: list[bytes] = []
         now = self.clock()
+        latest = now + self.max_ahead
         mono = time.monotonic()
-        durable: list[tuple[Packet, Any]] = []
+        durable: list[tuple[Packet | LeanPacket, Any]] = []
+        checked = iter(check_packets([ev.raw for ev in events if type(ev) is Frame]))
+        by_mn = self.by_mn
+        lockout = self.lockout
         for ev in events:
             if conn.close_reason is not None:
                 break
-            if not isinstance(ev, Frame):
+            if type(ev) is not Frame:
                 self._reject(ev.reason, ev.raw, conn)
                 continue
-            try:
-                pkt = parse_packet(ev.raw)
-            except PacketError as exc:
-                self._reject(str(exc), ev.raw, conn)
+            pkt = next(checked)
+            if isinstance(pkt, PacketError):
+                self._reject(str(pkt), ev.raw, conn)
                 continue
-            if self._refuse_locked(pkt, conn, mono):
+            if lockout.active and self._refuse_locked(pkt, conn, mono):
                 break
-            point = self.by_mn.get(pkt.mn)
+            point = by_mn.get(pkt.mn)
             if point is None:
                 self._reject(f"unknown MN {pkt.mn}", ev.raw, conn)
                 continue
@@ -430,14 +451,18 @@ class Receiver:
                 self._reject(f"wrong PW for MN {pkt.mn} (point {point.id})", ev.raw, conn)
                 self._wrong_pw(pkt, point, conn, mono, now)
                 continue
-            problem = datatime_problem(pkt, now, self.max_ahead)
-            if problem is not None:
+            t = pkt.data_time
+            if t is not None and (t > latest or t < EARLIEST_DATA_TIME):
+                problem = datatime_problem(pkt, now, self.max_ahead)
                 self._reject(f"{problem} (MN {pkt.mn}, point {point.id})", ev.raw, conn)
                 continue
-            by_zone.setdefault(point.zone, []).append(ev.raw)
+            zone = by_zone.get(point.zone)
+            if zone is None:
+                zone = by_zone[point.zone] = []
+            zone.append(ev.raw)
             durable.append((pkt, point))
-            if pkt.wants_ack and pkt.cn not in ANSWER_COMMANDS:
-                answers.append(data_answer(pkt))
+            if pkt.flag is not None and pkt.flag & 1 and pkt.cn not in ANSWER_COMMANDS:
+                acks.append(answer_segment(pkt))
         if by_zone:
             for zone, raws in by_zone.items():
                 self.stats.packets += self.segments.append(zone, raws)
@@ -449,8 +474,8 @@ class Receiver:
                     log.exception("on_durable hook failed")
         self.quarantine.flush()
         self.security.flush()
-        self.stats.answers += len(answers)
-        return answers
+        self.stats.answers += len(acks)
+        return frame_segments(acks)
 
     def _reject(self, reason: str, raw: bytes, conn: _Connection) -> None:
         """Quarantine one rejected item of ``conn``, within the connection's budget (else count it,
@@ -494,7 +519,7 @@ class Receiver:
                             dropped_records=dropped[0], dropped_bytes=dropped[1])
 
     # lockout -------------------------------------------------------------------------------------------
-    def _refuse_locked(self, pkt: Packet, conn: _Connection, mono: float) -> bool:
+    def _refuse_locked(self, pkt: Packet | LeanPacket, conn: _Connection, mono: float) -> bool:
         """A packet for a locked MN, or any packet of a locked address: nothing is answered or spooled,
         the connection is closed. Returns ``True`` when refused."""
         for key in (f"address {conn.address}", f"MN {pkt.mn}"):
@@ -504,7 +529,7 @@ class Receiver:
                 return True
         return False
 
-    def _wrong_pw(self, pkt: Packet, point, conn: _Connection, mono: float, now: datetime) -> None:
+    def _wrong_pw(self, pkt: Packet | LeanPacket, point, conn: _Connection, mono: float, now: datetime) -> None:
         """Count a wrong PW against the MN and the peer address; a new lockout closes the connection and
         writes a security event (never the PW tried)."""
         self.lockout.prune(mono)

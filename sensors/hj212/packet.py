@@ -5,6 +5,8 @@ A packet on the wire is ``##LLLL<data segment>CCCC\\r\\n``: ``LLLL`` the data se
 The data segment is ``QN=…;ST=…;CN=…;PW=…;MN=…;Flag=…[;PNUM=…;PNO=…];CP=&&…&&``.
 
 :func:`parse_packet` checks all of that and raises :class:`PacketError` with a precise reason;
+:func:`check_packets` accepts exactly the same packets, many at once, without decoding their CP (the
+receiver's path; see its docstring);
 :func:`build_packet` is its inverse (splitting over several packets when the segment would exceed
 1024 bytes); :class:`Reassembler` joins split packets back into one logical :class:`Packet`.
 """
@@ -30,7 +32,7 @@ from sensors.hj212.codes import (
     VERSION_BITS,
     flag_for,
 )
-from sensors.hj212.crc import crc16_hj212, crc16_modbus
+from sensors.hj212.crc import crc16_hj212, crc16_hj212_many, crc16_modbus
 from sensors.quarantine import Rejected  # the one rejection type (re-exported here for the decoders)
 from sensors.timezone import LOCAL_TZ
 
@@ -38,13 +40,16 @@ __all__ = [
     "MAX_FRAME",
     "MAX_SEGMENT",
     "Incomplete",
+    "LeanPacket",
     "Packet",
     "PacketError",
     "Reassembler",
     "Rejected",
     "build_packet",
+    "check_packets",
     "decode_lines",
     "frame_segment",
+    "frame_segments",
     "packet_values",
     "parse_packet",
 ]
@@ -165,6 +170,135 @@ def parse_packet(raw: bytes) -> Packet:
     except UnicodeDecodeError as exc:
         raise PacketError(f"data segment is not UTF-8 text (byte {exc.start})") from None
     return _parse_segment(text, body)
+
+
+def frame_segments(segments: list[bytes]) -> list[bytes]:
+    """:func:`frame_segment` (HJ 212 CRC) of many segments, their CRCs computed at once."""
+    if any(len(s) > 9999 for s in segments):
+        raise ValueError("a data segment over 9999 bytes cannot be framed")
+    return [b"##%04d%s%04X\r\n" % (len(s), s, c) for s, c in zip(segments, crc16_hj212_many(segments),
+                                                                      strict=True)]
+
+
+# -------------------------------------------------------------------------------------------------
+# The receiver's path: validation without decoding the CP
+# -------------------------------------------------------------------------------------------------
+#: The shape of nearly every packet a data logger sends: the header fields in the standard's order
+#: (HJ 212-2017 §6.3.2, no PNUM/PNO), ``DataTime`` first in the CP, then ``key=value`` items. Header
+#: values and CP items are matched stricter than :func:`parse_packet` reads them (no ``&``, ``=``,
+#: ``;`` or ``,`` inside a value where that could matter), so whatever matches, :func:`parse_packet`
+#: splits the same way; whatever does not match simply takes :func:`parse_packet`.
+_LEAN_RE = re.compile(
+    rb"##([0-9]{4})"
+    rb"(QN=([0-9]{1,32});ST=([0-9A-Za-z]{1,8});CN=([0-9A-Za-z]{1,8});PW=([^;&=]{0,64});MN=([^;&=]{1,64});"
+    rb"Flag=([0-9]{1,6});CP=&&DataTime=([0-9]{14})((?:;[^=;,&]+=[^;,&]*(?:,[^=;,&]+=[^;,&]*)*)*)&&)"
+    rb"([0-9A-Fa-f]{4})")
+_CP_KEY_RE = re.compile(rb"[;,]([^=]+)")
+_DATATIME_KEY = b"DataTime"
+
+
+class LeanPacket:
+    """A packet validated like :func:`parse_packet` (same acceptance, same header values and
+    ``data_time``) whose CP is decoded only when first asked for: ``qn``, ``st``, ``cn``, ``pw``,
+    ``mn``, ``flag``, ``data_time``, ``raw``, ``wants_ack`` and ``key`` are read from the header;
+    any other :class:`Packet` attribute (``cp``, ``extra_cp``, ``version`` …) parses the packet
+    once and answers from the full :class:`Packet`."""
+
+    __slots__ = ("_full", "cn", "data_time", "flag", "mn", "pw", "qn", "raw", "st")
+
+    def __init__(self, raw: bytes, qn: str, st: str, cn: str, pw: str, mn: str, flag: int,
+                 data_time: datetime):
+        self.raw, self.qn, self.st, self.cn, self.pw, self.mn = raw, qn, st, cn, pw, mn
+        self.flag, self.data_time = flag, data_time
+        self._full: Packet | None = None
+
+    @property
+    def wants_ack(self) -> bool:
+        return bool(self.flag & 1)
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.mn, self.qn)
+
+    def packet(self) -> Packet:
+        """The fully decoded :class:`Packet`."""
+        if self._full is None:
+            self._full = parse_packet(self.raw)
+        return self._full
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name == "_full":
+            raise AttributeError(name)
+        return getattr(self.packet(), name)
+
+    def __repr__(self) -> str:
+        return f"LeanPacket(mn={self.mn!r}, qn={self.qn!r}, cn={self.cn!r}, data_time={self.data_time!r})"
+
+
+@lru_cache(maxsize=4096)
+def _unique_2005(keys: tuple[bytes, ...]) -> bool:
+    """No two CP keys of an HJ/T 212-2005 packet name the same field once the pollutant codes are
+    mapped to 2017 ones (:data:`CODES_2005_TO_2017`, as :func:`parse_packet` maps them). Cached: a
+    device sends the same keys in every packet."""
+    seen: set = set()
+    for key in keys:
+        code, dash, fld = key.decode().partition("-")
+        item = (CODES_2005_TO_2017.get(code, code), fld) if dash and code and fld else key
+        if item in seen:
+            return False
+        seen.add(item)
+    return True
+
+
+def _parse_or_error(raw: bytes) -> Packet | PacketError:
+    try:
+        return parse_packet(raw)
+    except PacketError as exc:
+        return exc
+
+
+def check_packets(raws: list[bytes]) -> list[Packet | LeanPacket | PacketError]:
+    """Validate many framed packets (tail stripped, as :class:`~sensors.hj212.framing.FrameBuffer`
+    cuts them) at once: for each, a :class:`LeanPacket` or :class:`Packet` when :func:`parse_packet`
+    accepts it, else the :class:`PacketError` it raises (the same reason).
+
+    Packets of the usual shape (:data:`_LEAN_RE`, HJ 212-2017/2025 Flag, ASCII) are checked without
+    decoding their CP: length field, segment size, CRC (all of them in one numpy pass,
+    :func:`~sensors.hj212.crc.crc16_hj212_many`), unique CP keys, ``DataTime``; everything else —
+    and every packet that fails any check, for the precise reason — goes through :func:`parse_packet`.
+    """
+    out: list = [None] * len(raws)
+    lean: list[tuple[int, bytes, re.Match]] = []
+    match = _LEAN_RE.fullmatch
+    find_keys = _CP_KEY_RE.findall
+    for i, raw in enumerate(raws):
+        if type(raw) is not bytes:
+            raw = bytes(raw)
+        m = match(raw) if raw.isascii() else None
+        if m is not None:
+            seg_len = m.end(2) - m.start(2)
+            flag = int(m[8])
+            keys = find_keys(m[10])
+            if (int(m[1]) == seg_len <= MAX_SEGMENT and _DATATIME_KEY not in keys
+                    and (_unique_2005(tuple(keys)) if VERSION_BITS.get(flag >> 2) == "2005"
+                         else len(set(keys)) == len(keys))):
+                lean.append((i, raw, m))
+                continue
+        out[i] = _parse_or_error(raw)
+    if lean:
+        crcs = crc16_hj212_many([m[2] for _, _, m in lean])
+        for (i, raw, m), crc in zip(lean, crcs, strict=True):
+            if int(m[11], 16) != crc:
+                out[i] = _parse_or_error(raw)
+                continue
+            try:
+                t = _data_time(m[9].decode())
+            except PacketError:
+                out[i] = _parse_or_error(raw)
+                continue
+            out[i] = LeanPacket(raw, m[3].decode(), m[4].decode(), m[5].decode(), m[6].decode(),
+                                m[7].decode(), int(m[8]), t)
+    return out
 
 
 @lru_cache(maxsize=4096)
