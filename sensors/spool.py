@@ -112,20 +112,20 @@ class SegmentWriter:
 
     def append(self, zone: str, raws: Iterable[bytes]) -> int:
         """Append packets (without tail) as lines; returns the number of packets written."""
-        lines = [r + b"\r\n" for r in raws]
-        if not lines:
+        raws = raws if isinstance(raws, list) else list(raws)
+        if not raws:
             return 0
         if not _zone_ok(zone):
             raise ValueError(f"zone id {zone!r} is not a safe directory name")
         fd = self._segment(zone)
-        data = b"".join(lines)
+        data = b"\r\n".join(raws) + b"\r\n"
         view = memoryview(data)
         while view:
             n = os.write(fd, view)
             view = view[n:]
         self.dirty.add(fd)
-        self.written += len(lines)
-        return len(lines)
+        self.written += len(raws)
+        return len(raws)
 
     def take_dirty(self) -> list[int]:
         fds, self.dirty = list(self.dirty), set()

@@ -48,7 +48,7 @@ class FrameBuffer:
         buf = self._buf
         buf += chunk
         out: list[Frame | Garbage] = []
-        pos = 0
+        pos = self._whole_lines(buf, out)
         n = len(buf)
         while pos < n:
             start = buf.find(b"##", pos)
@@ -88,6 +88,29 @@ class FrameBuffer:
             break
         del buf[:pos]
         return out
+
+    def _whole_lines(self, buf: bytearray, out: list[Frame | Garbage]) -> int:
+        """The fast path for a clean stream: the complete lines at the start of ``buf`` that are each
+        one candidate packet (``##``, no other ``##`` before the line end, shorter than the frame
+        limit) — exactly the frames the general loop in :meth:`feed` would cut — and blank lines
+        (skipped). Returns the position where the general loop takes over: after the last frame, so
+        that junk is reported exactly as the general loop reports it."""
+        last = buf.rfind(b"\n")
+        if last < 0 or not buf.startswith(b"##"):
+            return 0
+        pos = at = 0
+        limit = self.max_frame
+        for line in bytes(buf[:last]).split(b"\n"):
+            size = len(line)
+            at += size + 1
+            if line[:2] == b"##" and size < limit and line.find(b"##", 2) < 0:
+                out.append(Frame(line[:-1] if line[-1:] == b"\r" else line))
+                pos = at
+            elif line.strip(_WS):
+                break
+        if pos:
+            self._skipping = None
+        return pos
 
     def flush(self) -> list[Frame | Garbage]:
         """End of stream: whatever is left is an unterminated packet or junk."""

@@ -25,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 
 from sensors.hj212.codes import (
+    BITS_OF_VERSION,
     CODES_2005_TO_2017,
     CODES_2017_TO_2005,
     DEFAULT_DATA_FLAG,
@@ -186,15 +187,18 @@ def frame_segments(segments: list[bytes]) -> list[bytes]:
 #: The shape of nearly every packet a data logger sends: the header fields in the standard's order
 #: (HJ 212-2017 §6.3.2, no PNUM/PNO), ``DataTime`` first in the CP, then ``key=value`` items. Header
 #: values and CP items are matched stricter than :func:`parse_packet` reads them (no ``&``, ``=``,
-#: ``;`` or ``,`` inside a value where that could matter), so whatever matches, :func:`parse_packet`
-#: splits the same way; whatever does not match simply takes :func:`parse_packet`.
+#: ``;`` or ``,`` inside a value), so whatever matches, :func:`parse_packet` splits the same way (its
+#: ``;`` items and their ``,`` pairs are all ``key=value``, in any mix); whatever does not match simply
+#: takes :func:`parse_packet`.
 _LEAN_RE = re.compile(
     rb"##([0-9]{4})"
     rb"(QN=([0-9]{1,32});ST=([0-9A-Za-z]{1,8});CN=([0-9A-Za-z]{1,8});PW=([^;&=]{0,64});MN=([^;&=]{1,64});"
-    rb"Flag=([0-9]{1,6});CP=&&DataTime=([0-9]{14})((?:;[^=;,&]+=[^;,&]*(?:,[^=;,&]+=[^;,&]*)*)*)&&)"
+    rb"Flag=([0-9]{1,6});CP=&&DataTime=([0-9]{14})((?:[;,][^=;,&]+=[^=;,&]*)*)&&)"
     rb"([0-9A-Fa-f]{4})")
 _CP_KEY_RE = re.compile(rb"[;,]([^=]+)")
 _DATATIME_KEY = b"DataTime"
+_BITS_2005 = BITS_OF_VERSION["2005"]
+_LEAN_TIMES: dict[bytes, datetime] = {}   # DataTime as sent → its datetime (valid ones only)
 
 
 class LeanPacket:
@@ -268,7 +272,7 @@ def check_packets(raws: list[bytes]) -> list[Packet | LeanPacket | PacketError]:
     and every packet that fails any check, for the precise reason — goes through :func:`parse_packet`.
     """
     out: list = [None] * len(raws)
-    lean: list[tuple[int, bytes, re.Match]] = []
+    lean: list[tuple[int, bytes, tuple]] = []
     match = _LEAN_RE.fullmatch
     find_keys = _CP_KEY_RE.findall
     for i, raw in enumerate(raws):
@@ -276,28 +280,31 @@ def check_packets(raws: list[bytes]) -> list[Packet | LeanPacket | PacketError]:
             raw = bytes(raw)
         m = match(raw) if raw.isascii() else None
         if m is not None:
-            seg_len = m.end(2) - m.start(2)
-            flag = int(m[8])
-            keys = find_keys(m[10])
-            if (int(m[1]) == seg_len <= MAX_SEGMENT and _DATATIME_KEY not in keys
-                    and (_unique_2005(tuple(keys)) if VERSION_BITS.get(flag >> 2) == "2005"
+            g = m.groups()  # LLLL, segment, QN, ST, CN, PW, MN, Flag, DataTime, other CP items, CRC
+            keys = find_keys(g[9])
+            if (int(g[0]) == len(g[1]) <= MAX_SEGMENT and _DATATIME_KEY not in keys
+                    and (_unique_2005(tuple(keys)) if int(g[7]) >> 2 == _BITS_2005
                          else len(set(keys)) == len(keys))):
-                lean.append((i, raw, m))
+                lean.append((i, raw, g))
                 continue
         out[i] = _parse_or_error(raw)
-    if lean:
-        crcs = crc16_hj212_many([m[2] for _, _, m in lean])
-        for (i, raw, m), crc in zip(lean, crcs, strict=True):
-            if int(m[11], 16) != crc:
-                out[i] = _parse_or_error(raw)
-                continue
+    if not lean:
+        return out
+    times = _LEAN_TIMES
+    if len(times) > 4096:
+        times.clear()
+    for (i, raw, g), crc in zip(lean, crc16_hj212_many([g[1] for _, _, g in lean]), strict=True):
+        t = times.get(g[8])
+        if t is None:
             try:
-                t = _data_time(m[9].decode())
+                t = times[g[8]] = _data_time(g[8].decode())
             except PacketError:
-                out[i] = _parse_or_error(raw)
-                continue
-            out[i] = LeanPacket(raw, m[3].decode(), m[4].decode(), m[5].decode(), m[6].decode(),
-                                m[7].decode(), int(m[8]), t)
+                t = None
+        if t is None or int(g[10], 16) != crc:
+            out[i] = _parse_or_error(raw)
+            continue
+        out[i] = LeanPacket(raw, g[2].decode(), g[3].decode(), g[4].decode(), g[5].decode(), g[6].decode(),
+                            int(g[7]), t)
     return out
 
 

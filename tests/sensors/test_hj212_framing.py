@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from sensors.hj212 import MAX_FRAME, Frame, FrameBuffer, Garbage, parse_packet
 
 EXAMPLE = (b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;"
@@ -63,3 +66,31 @@ def test_half_header_kept_across_reads():
     fb = FrameBuffer()
     assert fb.feed(b"xx#") == [Garbage(b"xx", "bytes outside a packet (no '##' header)")]
     assert fb.feed(EXAMPLE[1:]) == [Frame(BODY)]
+
+
+class GeneralLoopOnly(FrameBuffer):
+    """The oracle: :class:`FrameBuffer` without its fast path for whole clean lines."""
+
+    def _whole_lines(self, buf, out) -> int:
+        return 0
+
+
+pieces = st.sampled_from([EXAMPLE, EXAMPLE, BODY + b"\n", b"\r\n", b"\n", b" ", b"#", b"##", b"junk",
+                          EXAMPLE[:30], b"##" + b"x" * 60 + b"\r\n", b"\x00\xff"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(pieces, max_size=20), cuts=st.lists(st.integers(1, 300), min_size=1, max_size=8),
+       max_frame=st.sampled_from([MAX_FRAME, 64, 120]))
+def test_fast_path_cuts_exactly_like_the_general_loop(parts, cuts, max_frame):
+    stream = b"".join(parts)
+    fast, slow = FrameBuffer(max_frame), GeneralLoopOnly(max_frame)
+    got, want = [], []
+    pos, k = 0, 0
+    while pos < len(stream):
+        chunk = stream[pos:pos + cuts[k % len(cuts)]]
+        pos, k = pos + len(chunk), k + 1
+        got += fast.feed(chunk)
+        want += slow.feed(chunk)
+        assert len(fast) == len(slow)
+    assert got + fast.flush() == want + slow.flush()
