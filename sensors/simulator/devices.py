@@ -10,7 +10,7 @@ import time as _t
 from dataclasses import dataclass, field
 
 from sensors.hj212 import Frame, FrameBuffer, PacketError, parse_packet
-from sensors.hj212.crc import crc16_hj212
+from sensors.hj212.crc import crc16_hj212_many
 from sensors.simulator.seeding import _key
 
 
@@ -46,13 +46,14 @@ _ANSWER_RE = re.compile(rb"##(\d{4})((?:QN=([^;]*);)?ST=91;CN=9014;PW=[^;]*;MN=(
                         rb"([0-9A-F]{4})")
 
 
-def _answer_key(raw: bytes) -> tuple[str, bytes] | None:
-    """``(MN, QN)`` of a well-formed 9014 answer (length and CRC checked), else ``None`` (then the
-    full parser decides)."""
-    m = _ANSWER_RE.fullmatch(raw)
-    if m is None or int(m.group(1)) != len(m.group(2)) or int(m.group(5), 16) != crc16_hj212(m.group(2)):
-        return None
-    return m.group(4).decode(), m.group(3) or b""
+def _answer_keys(raws: list[bytes]) -> list[tuple[str, bytes] | None]:
+    """``(MN, QN)`` of each well-formed 9014 answer (length and CRC checked; the CRCs of one read at
+    once), else ``None`` (then the full parser decides)."""
+    matches = [_ANSWER_RE.fullmatch(raw) for raw in raws]
+    ok = [m for m in matches if m is not None and int(m.group(1)) == len(m.group(2))]
+    good = {id(m) for m, crc in zip(ok, crc16_hj212_many([m.group(2) for m in ok]), strict=True)
+            if int(m.group(5), 16) == crc}
+    return [(m.group(4).decode(), m.group(3) or b"") if id(m) in good else None for m in matches]
 
 
 def _wants_ack(raw: bytes) -> tuple[bool, bytes | None]:
@@ -80,13 +81,11 @@ async def _device_group(host: str, port: int, queue, report: SendReport, answer_
             chunk = await reader.read(65536)
             if not chunk:
                 return
-            for ev in buf.feed(chunk):
-                if not isinstance(ev, Frame):
-                    continue
-                key = _answer_key(ev.raw)
+            frames = [ev.raw for ev in buf.feed(chunk) if isinstance(ev, Frame)]
+            for raw, key in zip(frames, _answer_keys(frames), strict=True):
                 if key is None:
                     try:
-                        ans = parse_packet(ev.raw)
+                        ans = parse_packet(raw)
                     except PacketError as exc:
                         report.errors.append(f"bad answer from receiver: {exc}")
                         continue

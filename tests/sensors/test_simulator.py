@@ -447,18 +447,19 @@ def test_devices_read_9014_answers_without_a_full_parse_but_with_their_crc() -> 
     and Appendix-A CRC); anything else — a bad CRC included — goes to the full parser, which refuses it."""
     from sensors.hj212 import PacketError, frame_segment, parse_packet
     from sensors.receiver import data_answer
-    from sensors.simulator.devices import _answer_key
+    from sensors.simulator.devices import _answer_keys
 
     pkt = parse_packet(frame_segment(b"QN=20260302000000123;ST=22;CN=2011;PW=123456;MN=JK-011-DA001;Flag=5;"
                                      b"CP=&&DataTime=20260302000000;a21026-Rtd=1.0,a21026-Flag=N&&"))
     answer = data_answer(pkt).removesuffix(b"\r\n")
-    assert _answer_key(answer) == ("JK-011-DA001", b"20260302000000123")
     bad_crc = answer[:-4] + (b"0000" if not answer.endswith(b"0000") else b"0001")
-    assert _answer_key(bad_crc) is None
     with pytest.raises(PacketError, match="bad CRC"):
         parse_packet(bad_crc)
     bad_length = answer[:2] + b"9999" + answer[6:]
-    assert _answer_key(bad_length) is None
+    # one read's answers are checked together: each keeps its own verdict
+    assert _answer_keys([answer, bad_crc, bad_length, answer]) == [
+        ("JK-011-DA001", b"20260302000000123"), None, None, ("JK-011-DA001", b"20260302000000123")]
+    assert _answer_keys([]) == []
 
 
 def test_ambient_episode_the_station_exceeds_while_the_clusters_sources_rise(registry: Registry) -> None:
