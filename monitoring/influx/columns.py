@@ -19,6 +19,11 @@ fields are left out of their line.
 Measured on 200 k readings rows (2 cores, shared): numpy string ops (``np.strings.add`` over
 ``StringDType`` columns, ``astype`` for floats) took 0.7 s; the per-distinct-value pieces joined by
 one comprehension 0.3 s; the client's serialiser 2–3 s. The join is what is kept.
+
+A prepared frame (:class:`monitoring.influx.PreparedFrame`) keeps its rows' series keys
+(:func:`series_index`, from the tag codes :func:`~monitoring.influx.prepare_frame` made to check the
+tags), so the 5,000-row slices the pipelined write serialises do not factorise the tags again: the
+ratio bench's 173 k lines 0.20 → 0.13 s CPU (identical lines).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["serialise_columns"]
+__all__ = ["serialise_columns", "series_index"]
 
 _ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
 _ESCAPE_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
@@ -40,16 +45,19 @@ def _factorised(values: pd.Series) -> tuple[np.ndarray, list]:
     return codes, list(uniques)
 
 
-def _series_keys(measurement: str, work: pd.DataFrame, tags: Sequence[str]) -> list[str]:
-    """Per row: ``measurement,tag=value,…`` (tags sorted by key, absent ones left out)."""
+def series_index(measurement: str, tags: dict[str, tuple[np.ndarray, list]], n: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Series keys of ``n`` rows from each tag's factorised values: ``tags[name] = (codes, distinct
+    values)``, code ``-1`` for an absent tag. Returns per row the index of its key and the keys
+    ``measurement,tag=value,…`` (tags sorted by key, absent ones left out), built once per distinct
+    combination."""
     head = measurement.translate(_ESCAPE_MEASUREMENT)
-    n = len(work)
     if not tags:
-        return [head] * n
+        return np.zeros(n, dtype=np.int64), np.array([head], dtype=object)
     joint = np.zeros(n, dtype=np.int64)
     per_tag: list[tuple[np.ndarray, list[str]]] = []
     for t in sorted(tags, key=str):
-        codes, uniques = _factorised(work[t])
+        codes, uniques = tags[t]
         key = str(t).translate(_ESCAPE_KEY)
         pieces = [f",{key}={str(v).translate(_ESCAPE_KEY)}" for v in uniques] + [""]
         codes = np.where(codes < 0, len(uniques), codes)
@@ -59,6 +67,14 @@ def _series_keys(measurement: str, work: pd.DataFrame, tags: Sequence[str]) -> l
     np.minimum.at(first, joint, np.arange(n))
     names = np.array([head + "".join(pieces[codes[i]] for codes, pieces in per_tag) for i in first.tolist()],
                      dtype=object)
+    return joint, names
+
+
+def _series_keys(measurement: str, work: pd.DataFrame, tags: Sequence[str]) -> list[str]:
+    """Per row: ``measurement,tag=value,…`` (tags sorted by key, absent ones left out)."""
+    if not tags:
+        return [measurement.translate(_ESCAPE_MEASUREMENT)] * len(work)
+    joint, names = series_index(measurement, {t: _factorised(work[t]) for t in tags}, len(work))
     return names[joint].tolist()
 
 
@@ -94,16 +110,19 @@ def _timestamps(index: pd.DatetimeIndex, precision: str) -> list[str]:
 
 
 def serialise_columns(measurement: str, tags: Sequence[str], fields: Sequence[str], work: pd.DataFrame,
-                      precision: str) -> list[str]:
+                      precision: str, series: list[str] | None = None) -> list[str]:
     """One line per row of ``work`` (index: UTC ``DatetimeIndex``; tag columns as text with ``None`` for
     absent; field columns float/int/bool or text with ``None``), rows kept in order.
 
+    ``series``: the rows' series keys when the caller has them already (:func:`series_index` over a
+    whole frame, sliced), else built here from the tag columns.
     ``precision`` ``s`` requires whole seconds (checked by :func:`monitoring.influx.prepare_frame`).
     A row whose fields are all missing would give no valid line and raises :class:`ValueError`.
     """
     if len(work) == 0:
         return []
-    series = _series_keys(measurement, work, tags)
+    if series is None:
+        series = _series_keys(measurement, work, tags)
     columns = [_field_pieces(work[f], f) for f in sorted(fields, key=str)]
     times = _timestamps(pd.DatetimeIndex(work.index), precision)
     if len(columns) == 1:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from monitoring.influx.columns import serialise_columns
+from monitoring.influx.columns import serialise_columns, series_index
 from monitoring.influx.layout import READINGS_FIELDS, READINGS_MEASUREMENT
 from sensors import schema
 
@@ -50,8 +50,9 @@ def _utc_times(values: pd.Series | pd.Index, what: str) -> pd.DatetimeIndex:
     return times
 
 
-def _tag_values(col: pd.Series, name: str) -> tuple[pd.Series, np.ndarray]:
-    """Tag column as object values (None for NA/empty) and the boolean "absent" mask.
+def _tag_values(col: pd.Series, name: str) -> tuple[pd.Series, np.ndarray, tuple[np.ndarray, list]]:
+    """Tag column as object values (None for NA/empty), the boolean "absent" mask and the factorised
+    values (codes, ``-1`` where absent; distinct values) the series keys are built from.
 
     Checked on the distinct values only (tags have few), so this stays cheap for millions of rows.
     """
@@ -66,7 +67,11 @@ def _tag_values(col: pd.Series, name: str) -> tuple[pd.Series, np.ndarray]:
                          "ends with a backslash, which line protocol cannot carry in a tag")
     empty_codes = np.flatnonzero((uniques.str.len() == 0).to_numpy(dtype=bool))
     absent = (codes < 0) | np.isin(codes, empty_codes)
-    return text.astype(object).where(~absent, None), absent
+    values = text.astype(object)
+    if absent.any():
+        values = values.where(~absent, None)
+        codes = np.where(absent, -1, codes)
+    return values, absent, (codes, uniques.tolist())
 
 
 def _field_values(col: pd.Series, name: str) -> pd.Series:
@@ -102,14 +107,21 @@ class PreparedFrame:
     work: pd.DataFrame       # index: UTC times (ns); tag columns object/None; field columns
     pattern: np.ndarray      # per row: bit i set = tag i absent
     precision: str           # "s" when every time is a whole second, else "ns"
+    series: tuple[np.ndarray, np.ndarray] | None = None   # per row its series key's index; the keys
 
     def __len__(self) -> int:
         return len(self.work)
 
     def serialise(self, start: int = 0, stop: int | None = None) -> list[str]:
-        """Line protocol of rows ``start:stop`` (one line per row, in row order)."""
+        """Line protocol of rows ``start:stop`` (one line per row, in row order). The series keys were
+        built once for the whole frame (:func:`prepare_frame`, from the tags it factorised to check them),
+        not again per slice."""
+        keys = None
+        if self.series is not None:
+            joint, names = self.series
+            keys = names[joint[start:stop]].tolist()
         return serialise_columns(self.measurement, self.tags, self.fields, self.work.iloc[start:stop],
-                                 self.precision)
+                                 self.precision, keys)
 
 
 def prepare_frame(df: pd.DataFrame, measurement: str, tags: Sequence[str], fields: Sequence[str],
@@ -142,9 +154,10 @@ def prepare_frame(df: pd.DataFrame, measurement: str, tags: Sequence[str], field
     precision = "s" if bool((times.asi8 % 1_000_000_000 == 0).all()) else "ns"
 
     data: dict[str, pd.Series] = {}
+    factorised: dict[str, tuple[np.ndarray, list]] = {}
     pattern = np.zeros(len(df), dtype=np.int64)
     for i, t in enumerate(tags):
-        data[t], absent = _tag_values(df[t], t)
+        data[t], absent, factorised[t] = _tag_values(df[t], t)
         pattern |= absent.astype(np.int64) << i
     field_frame = pd.DataFrame({f: _field_values(df[f], f) for f in fields}, index=df.index)
     empty_rows = field_frame.isna().all(axis=1).to_numpy()
@@ -154,7 +167,8 @@ def prepare_frame(df: pd.DataFrame, measurement: str, tags: Sequence[str], field
                          f"(all of {fields} missing), first at row {row}")
     work = pd.concat([pd.DataFrame(data, index=df.index), field_frame], axis=1)
     work.index = times
-    return PreparedFrame(measurement, tags, fields, work, pattern, precision)
+    return PreparedFrame(measurement, tags, fields, work, pattern, precision,
+                         series_index(measurement, factorised, len(work)))
 
 
 def to_line_protocol(df: pd.DataFrame, measurement: str, tags: Sequence[str], fields: Sequence[str],
