@@ -185,20 +185,17 @@ def frame_segments(segments: list[bytes]) -> list[bytes]:
 # The receiver's path: validation without decoding the CP
 # -------------------------------------------------------------------------------------------------
 #: The shape of nearly every packet a data logger sends: the header fields in the standard's order
-#: (HJ 212-2017 §6.3.2, no PNUM/PNO), ``DataTime`` first in the CP, then ``key=value`` items. Header
-#: values and CP items are matched stricter than :func:`parse_packet` reads them (no ``&``, ``=``,
-#: ``;`` or ``,`` inside a value), so whatever matches, :func:`parse_packet` splits the same way (its
-#: ``;`` items and their ``,`` pairs are all ``key=value``, in any mix); whatever does not match simply
-#: takes :func:`parse_packet`.
+#: (HJ 212-2017 §6.3.2, no PNUM/PNO), ``DataTime`` first in the CP, then the other CP items without
+#: ``&``. Header values are matched stricter than :func:`parse_packet` reads them (no ``&``, ``=``,
+#: ``;``), so whatever matches, :func:`parse_packet` splits the header the same way; the other CP items
+#: are checked by :func:`_cp_keys`; whatever does not match simply takes :func:`parse_packet`.
 _LEAN_RE = re.compile(
-    rb"##([0-9]{4})"
-    rb"(QN=([0-9]{1,32});ST=([0-9A-Za-z]{1,8});CN=([0-9A-Za-z]{1,8});PW=([^;&=]{0,64});MN=([^;&=]{1,64});"
-    rb"Flag=([0-9]{1,6});CP=&&DataTime=([0-9]{14})((?:[;,][^=;,&]+=[^=;,&]*)*)&&)"
-    rb"([0-9A-Fa-f]{4})")
-_CP_KEY_RE = re.compile(rb"[;,]([^=]+)")
-_DATATIME_KEY = b"DataTime"
+    r"##[0-9]{4}QN=([0-9]{1,32});ST=([0-9A-Za-z]{1,8});CN=([0-9A-Za-z]{1,8});PW=([^;&=]{0,64});"
+    r"MN=([^;&=]{1,64});Flag=([0-9]{1,6});CP=&&DataTime=([0-9]{14})([^&]*)&&[0-9A-Fa-f]{4}")
+_CP_ITEM_RE = re.compile(r"[;,]([^=;,&]+)=[^=;,&]*")
+_CP_SEP_RE = re.compile(r"[;,](?=[^=;,&]+=)")
+_DATATIME_KEY = "DataTime"
 _BITS_2005 = BITS_OF_VERSION["2005"]
-_LEAN_TIMES: dict[bytes, datetime] = {}   # DataTime as sent → its datetime (valid ones only)
 
 
 class LeanPacket:
@@ -240,17 +237,58 @@ class LeanPacket:
 
 
 @lru_cache(maxsize=4096)
-def _unique_2005(keys: tuple[bytes, ...]) -> bool:
+def _unique_2005(keys: tuple[str, ...]) -> bool:
     """No two CP keys of an HJ/T 212-2005 packet name the same field once the pollutant codes are
     mapped to 2017 ones (:data:`CODES_2005_TO_2017`, as :func:`parse_packet` maps them). Cached: a
     device sends the same keys in every packet."""
     seen: set = set()
     for key in keys:
-        code, dash, fld = key.decode().partition("-")
+        code, dash, fld = key.partition("-")
         item = (CODES_2005_TO_2017.get(code, code), fld) if dash and code and fld else key
         if item in seen:
             return False
         seen.add(item)
+    return True
+
+
+def _cp_keys(rest: str) -> list[str] | None:
+    """The keys of the CP items after ``DataTime`` (``rest``: ``&``-free, as :data:`_LEAN_RE` captures
+    it) when they are all ``;`` or ``,`` + ``key=value`` with a non-empty key and no ``=`` in the value
+    — then :func:`parse_packet` reads exactly these keys — else ``None``.
+
+    :data:`_CP_ITEM_RE` matches only at a separator, at most once per separator; every separator starts
+    a match (all items have a key and ``=``) and there are as many ``=`` as separators (none has two)."""
+    if not rest:
+        return []
+    if rest[0] not in ";,":
+        return None
+    keys = _CP_ITEM_RE.findall(rest)
+    seps = rest.count(";") + rest.count(",")
+    return keys if len(keys) == seps == rest.count("=") else None
+
+
+#: (MN, 2005?) → the CP item layout last seen from that device, as a compiled pattern: its keys in
+#: order, with their separators, each followed by ``=`` and a value without ``=;,&``. A device sends the
+#: same layout in every packet, so one C-level match checks the items instead of listing their keys.
+_LAYOUTS: dict[tuple[str, bool], re.Pattern] = {}
+
+
+def _cp_items_ok(mn: str, is_2005: bool, rest: str) -> bool:
+    """The CP items after ``DataTime`` are ``key=value`` pairs :func:`parse_packet` accepts: well-formed
+    (:func:`_cp_keys`), keys unique (after the 2005 → 2017 code mapping for a 2005 packet), no second
+    ``DataTime``."""
+    layout = _LAYOUTS.get((mn, is_2005))
+    if layout is not None and layout.fullmatch(rest):
+        return True
+    keys = _cp_keys(rest)
+    if (keys is None or _DATATIME_KEY in keys
+            or not (_unique_2005(tuple(keys)) if is_2005 else len(set(keys)) == len(keys))):
+        return False
+    if len(_LAYOUTS) >= 4096:   # bounded (a few MiB) under a flood of invented MNs
+        _LAYOUTS.clear()
+    seps = _CP_SEP_RE.findall(rest)
+    _LAYOUTS[(mn, is_2005)] = re.compile("".join(re.escape(sep + key) + "=[^=;,&]*"
+                                                 for sep, key in zip(seps, keys, strict=True)))
     return True
 
 
@@ -272,39 +310,31 @@ def check_packets(raws: list[bytes]) -> list[Packet | LeanPacket | PacketError]:
     and every packet that fails any check, for the precise reason — goes through :func:`parse_packet`.
     """
     out: list = [None] * len(raws)
-    lean: list[tuple[int, bytes, tuple]] = []
+    lean: list[tuple[int, bytes, str, tuple]] = []
     match = _LEAN_RE.fullmatch
-    find_keys = _CP_KEY_RE.findall
     for i, raw in enumerate(raws):
         if type(raw) is not bytes:
             raw = bytes(raw)
-        m = match(raw) if raw.isascii() else None
+        text = raw.decode("latin-1")       # one char per byte; isascii() of a str is O(1)
+        m = match(text) if text.isascii() else None
         if m is not None:
-            g = m.groups()  # LLLL, segment, QN, ST, CN, PW, MN, Flag, DataTime, other CP items, CRC
-            keys = find_keys(g[9])
-            if (int(g[0]) == len(g[1]) <= MAX_SEGMENT and _DATATIME_KEY not in keys
-                    and (_unique_2005(tuple(keys)) if int(g[7]) >> 2 == _BITS_2005
-                         else len(set(keys)) == len(keys))):
-                lean.append((i, raw, g))
+            g = m.groups()  # QN, ST, CN, PW, MN, Flag, DataTime, the other CP items
+            if int(text[2:6]) == len(raw) - 10 <= MAX_SEGMENT and _cp_items_ok(g[4], int(g[5]) >> 2 == _BITS_2005,
+                                                                           g[7]):
+                lean.append((i, raw, text, g))
                 continue
         out[i] = _parse_or_error(raw)
     if not lean:
         return out
-    times = _LEAN_TIMES
-    if len(times) > 4096:
-        times.clear()
-    for (i, raw, g), crc in zip(lean, crc16_hj212_many([g[1] for _, _, g in lean]), strict=True):
-        t = times.get(g[8])
-        if t is None:
-            try:
-                t = times[g[8]] = _data_time(g[8].decode())
-            except PacketError:
-                t = None
-        if t is None or int(g[10], 16) != crc:
+    for (i, raw, text, g), crc in zip(lean, crc16_hj212_many([raw[6:-4] for _, raw, _, _ in lean]), strict=True):
+        try:
+            t = _data_time(g[6])
+        except PacketError:
+            t = None
+        if t is None or int(text[-4:], 16) != crc:
             out[i] = _parse_or_error(raw)
             continue
-        out[i] = LeanPacket(raw, g[2].decode(), g[3].decode(), g[4].decode(), g[5].decode(), g[6].decode(),
-                            int(g[7]), t)
+        out[i] = LeanPacket(raw, g[0], g[1], g[2], g[3], g[4], int(g[5]), t)
     return out
 
 
