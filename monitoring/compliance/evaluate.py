@@ -159,7 +159,9 @@ def _aggregate_statements(zone: str | None, kinds: Collection[str] | None = None
     aggregate either way, and one statement with four aggregates took twice the CPU of four statements.
 
     1. ``received``: ``count(flag)`` per hour — tag conditions only;
-    2. ``mean`` of the flag-N values per hour;
+    2. ``total``: ``sum(value)`` of every line per hour — no field condition: a condition on the string field
+       ``flag`` makes influxd decode it for every line (``mean(value) WHERE flag = 'N'`` took 1.9–2.2 s of influxd
+       CPU per 4 county days, ``sum(value)`` 1.0–1.5 s); the flag-N sum is ``total`` − the exceptions' values;
     3. the exceptions, raw: every line whose flag is not ``N`` (few: counted per flag in pandas — capture gaps,
        ``T`` valid above the range); flag-N count = received − exceptions;
     4. ``max`` and 5. ``min`` of flag-N values, for :data:`~.aggregate.EXTREME_KINDS` /
@@ -181,7 +183,7 @@ def _aggregate_statements(zone: str | None, kinds: Collection[str] | None = None
     tags = "GROUP BY \"point\", \"parameter\", \"period\", \"kind\""
     return [
         f"SELECT count(\"flag\") AS received FROM {m} WHERE {base} {_GROUP}",
-        f"SELECT mean(\"value\") AS mean FROM {m} WHERE {base} AND {n} {_GROUP}",
+        f"SELECT sum(\"value\") AS total FROM {m} WHERE {base} {_GROUP}",
         f"SELECT \"value\", \"flag\" FROM {m} WHERE {base} AND \"flag\" != '{VALID_FLAGS[0]}' {tags}",
         f"SELECT max(\"value\") AS max FROM {m} WHERE {base} AND {extreme} AND {n} {_GROUP}",
         f"SELECT min(\"value\") AS min FROM {m} WHERE {base} AND {extreme} AND {n} {_GROUP}",
@@ -200,9 +202,11 @@ def _slice_aggregates(store: Any, lo: pd.Timestamp, hi: pd.Timestamp, zone: str 
 
 
 def _exception_counts(raw: pd.DataFrame) -> pd.DataFrame:
-    """Per hour key, from the raw non-N lines: ``exceptions`` (lines), gap counts per flag, and the flag-T lines
-    (valid above the range): ``above_range``, ``t_sum``, ``t_min``, ``t_max``."""
-    cols = [*_KEYS, "exceptions", "above_range", "t_sum", "t_min", "t_max", *[f"gap_{f}" for f in GAP_FLAGS]]
+    """Per hour key, from the raw non-N lines: ``exceptions`` (lines), ``exception_sum`` (Σ of their values, taken
+    off the hour's ``sum(value)`` to leave the flag-N sum), gap counts per flag, and the flag-T lines (valid above
+    the range): ``above_range``, ``t_sum``, ``t_min``, ``t_max``."""
+    cols = [*_KEYS, "exceptions", "exception_sum", "above_range", "t_sum", "t_min", "t_max",
+            *[f"gap_{f}" for f in GAP_FLAGS]]
     if raw.empty:
         return pd.DataFrame(columns=cols)
     flag = raw["flag"].astype("string").fillna("")
@@ -211,7 +215,8 @@ def _exception_counts(raw: pd.DataFrame) -> pd.DataFrame:
     tv = value.where(t)
     frame = pd.DataFrame({
         "point": raw["point"], "parameter": raw["parameter"], "period": raw["period"], "kind": raw["kind"],
-        "time": raw["time"].dt.floor("h"), "exceptions": 1, "above_range": t.astype("int64"),
+        "time": raw["time"].dt.floor("h"), "exceptions": 1, "exception_sum": value.fillna(0.0),
+        "above_range": t.astype("int64"),
         "t_sum": tv.fillna(0.0), "t_min": tv, "t_max": tv,
         **{f"gap_{f}": (flag == f).astype("int64") for f in GAP_FLAGS}})
     how = {c: "sum" for c in cols[len(_KEYS):]}
@@ -239,20 +244,21 @@ def _influx_aggregates(store: Any, start: pd.Timestamp, end: pd.Timestamp, zone:
         answers = list(pool.map(lambda s: _slice_aggregates(store, s[0], s[1], zone, s[2]), slices))
     parts = [pd.concat([a[i] for a in answers if not a[i].empty], ignore_index=True)
              if any(not a[i].empty for a in answers) else pd.DataFrame() for i in range(6)]
-    received, means, raw, maxima, minima, energy = parts
+    received, totals, raw, maxima, minima, energy = parts
     if received.empty:
         return empty_aggregates()
     out = received[[*_KEYS, "received"]]
-    for extra in (means, _exception_counts(raw), maxima, minima, energy):
+    for extra in (totals, _exception_counts(raw), maxima, minima, energy):
         if not extra.empty:
             out = out.merge(extra[[c for c in extra.columns if c != "measurement"]], on=_KEYS, how="left")
     for c in ["received", "exceptions", "above_range", *[f"gap_{x}" for x in GAP_FLAGS]]:
         out[c] = pd.to_numeric(out[c], errors="coerce").fillna(0).astype("int64") if c in out else 0
-    for c in ["mean", "t_sum", "t_min", "t_max", "min", "max", "energy"]:
+    for c in ["total", "exception_sum", "t_sum", "t_min", "t_max", "min", "max", "energy"]:
         out[c] = pd.to_numeric(out[c], errors="coerce") if c in out else np.nan
     n_valid = out["received"] - out["exceptions"]
     out["valid"] = n_valid + out["above_range"]
-    out["sum"] = (out["mean"] * n_valid).fillna(0.0) + out["t_sum"].fillna(0.0)
+    n_sum = (out["total"].fillna(0.0) - out["exception_sum"].fillna(0.0)).where(n_valid > 0, 0.0)
+    out["sum"] = n_sum + out["t_sum"].fillna(0.0)
     extreme = out["kind"].isin(EXTREME_KINDS) | out["parameter"].isin(EXTREME_PARAMETERS)
     out["max"] = out[["max", "t_max"]].max(axis=1).where(extreme)
     out["min"] = out[["min", "t_min"]].min(axis=1).where(extreme)
