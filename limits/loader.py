@@ -30,6 +30,9 @@ from sensors.datafile import read_yaml
 #: How sure a value is. ``provisional`` = taken from another standard until the official table is read;
 #: ``override`` = from a local EIA approval / discharge permit.
 STATUSES = ("text", "quoted", "unconfirmed", "provisional", "override")
+#: The statuses as a person reads them (alerts, reports, console, CLI): one wording everywhere.
+STATUS_ZH: dict[str, str] = {"text": "标准原文", "quoted": "转引值", "unconfirmed": "待核实", "provisional": "暂定值",
+                             "override": "地方核定值（环评批复/排污许可）"}
 #: What a limit is compared with (the ``check`` column of the assessments frame).
 CHECKS = ("concentration", "rate", "boundary", "single_reading", "leq_day", "leq_night", "lmax_night",
           "daily_mean", "ph_range",

@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from limits.loader import STATUS_ZH
 from monitoring.config import DEFAULT_CONSOLE_URL
 from monitoring.incidents import (
     EXCEEDANCE_KINDS,
@@ -36,8 +37,8 @@ CHECK_NAMES_ZH: dict[str, str] = {
 }
 AVERAGING_NAMES_ZH: dict[str, str] = {"1h": "小时均值", "1d": "日均值", "day": "昼间", "night": "夜间", "8h": "8小时均值",
                                       "single": "单次值", "event": "事件"}
-LIMIT_STATUS_ZH: dict[str, str] = {"text": "标准原文", "quoted": "转引值", "unconfirmed": "待核实",
-                                   "provisional": "暂定值", "override": "地方核定值（环评批复/排污许可）"}
+#: How sure a limit is, in Chinese: the one table of :mod:`limits.loader`.
+LIMIT_STATUS_ZH: dict[str, str] = STATUS_ZH
 KIND_TITLES: dict[tuple[str, str], str] = {
     ("open", "exceedance"): "超标告警", ("open", "data_missing"): "数据缺失告警",
     ("clear", "exceedance"): "超标恢复", ("clear", "data_missing"): "数据恢复",

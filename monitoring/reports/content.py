@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from limits.loader import STATUS_ZH
 from monitoring import charts
 from monitoring.reports import figures as fig
 from monitoring.reports.gather import MonthData
@@ -19,8 +20,7 @@ from monitoring.reports.gather import MonthData
 KIND_ZH = {"stack": "有组织排放口", "fugitive": "厂界无组织", "insite_vocs": "厂区内VOCs", "noise": "厂界噪声",
            "wastewater": "废水排放口", "plant_effluent": "污水处理厂出水", "groundwater": "地下水监测井",
            "ambient_air": "环境空气质量站", "hw_store": "危险废物贮存点", "enterprise": "企业"}
-LIMIT_STATUS_ZH = {"text": "正式文本", "quoted": "转引", "unconfirmed": "待核实", "provisional": "暂定",
-                   "override": "地方/许可收严"}
+LIMIT_STATUS_ZH = STATUS_ZH
 INCIDENT_STATUS_ZH = {"open": "待处理", "acknowledged": "已确认", "closed": "已关闭"}
 OUTCOME_ZH = {"compliant": "未发现问题", "violation": "发现违法问题"}
 FLAG_ZH = {"gap_F": "F 停运", "gap_M": "M 维护", "gap_S": "S 手工输入", "gap_D": "D 故障", "gap_C": "C 校准",

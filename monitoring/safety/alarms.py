@@ -67,6 +67,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from limits.loader import STATUS_ZH
 from monitoring.config import LOCAL_TZ, load_settings
 from monitoring.db import Base, session_scope
 from monitoring.safety.thresholds import LEVEL_NAMES_ZH, Thresholds
@@ -79,8 +80,9 @@ CLAIM_TTL = timedelta(seconds=60)
 ACTIONS = ("open", "escalate", "clear")
 SENSOR_NAMES_ZH = {"combustible_gas": "可燃气体", "toxic_gas": "有毒气体", "oxygen": "氧气",
                    "ammonia": "氨气", "dust_collector": "粉尘除尘器"}
-STATUS_TEXT_ZH = {"text": "标准原文", "quoted": "转引值", "unconfirmed": "待核实", "provisional": "暂定值",
-                  "override": "企业安全预案值"}
+#: Threshold statuses in Chinese: the limits' wording, except that a safety override comes from the enterprise's
+#: own safety plan (not an EIA approval or permit).
+STATUS_TEXT_ZH = {**STATUS_ZH, "override": "企业安全预案值"}
 
 
 def _utc(value: Any) -> datetime | None:
