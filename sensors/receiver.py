@@ -73,6 +73,7 @@ from sensors.hj212.packet import (
 )
 from sensors.quarantine import Quarantine
 from sensors.spool import SegmentWriter
+from sensors.timezone import LOCAL_TZ
 
 __all__ = ["Receiver", "ReceiverStats", "data_answer"]
 
@@ -425,7 +426,9 @@ class Receiver:
         by_zone: dict[str, list[bytes]] = {}
         acks: list[bytes] = []
         now = self.clock()
-        latest = now + self.max_ahead
+        # in the packets' own time zone: aware datetimes with the same tzinfo compare without utcoffset()
+        # calls (0.03 against 0.7 µs); Asia/Shanghai has had no DST since 1991, DataTime is after 2000
+        latest = (now + self.max_ahead).astimezone(LOCAL_TZ)
         mono = time.monotonic()
         durable: list[tuple[Packet | LeanPacket, Any]] = []
         checked = iter(check_packets([ev.raw for ev in events if type(ev) is Frame]))
