@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from sensors.hj212.codes import ANSWER_COMMANDS
-from sensors.hj212.framing import Frame, FrameBuffer
+from sensors.hj212.framing import FrameBuffer
 from sensors.hj212.packet import (
     EARLIEST_DATA_TIME,
     MAX_FRAME,
@@ -381,7 +381,7 @@ class Receiver:
         conn = _Connection(peer=f"{peername[0]}:{peername[1]}" if peername else "?",
                            address=str(peername[0]) if peername else "?",
                            budget=ConnectionBudget(self.budget_records, self.budget_bytes))
-        frames = FrameBuffer(self.max_frame)
+        frames = FrameBuffer(self.max_frame, frames_as_bytes=True)
         try:
             if self.lockout.locked(f"address {conn.address}", time.monotonic()):
                 self.stats.refused_locked += 1
@@ -431,38 +431,38 @@ class Receiver:
         latest = (now + self.max_ahead).astimezone(LOCAL_TZ)
         mono = time.monotonic()
         durable: list[tuple[Packet | LeanPacket, Any]] = []
-        checked = iter(check_packets([ev.raw for ev in events if type(ev) is Frame]))
+        checked = iter(check_packets([ev for ev in events if type(ev) is bytes]))  # frames: bytes
         by_mn = self.by_mn
         lockout = self.lockout
         for ev in events:
             if conn.close_reason is not None:
                 break
-            if type(ev) is not Frame:
+            if type(ev) is not bytes:
                 self._reject(ev.reason, ev.raw, conn)
                 continue
             pkt = next(checked)
             if isinstance(pkt, PacketError):
-                self._reject(str(pkt), ev.raw, conn)
+                self._reject(str(pkt), ev, conn)
                 continue
             if lockout.active and self._refuse_locked(pkt, conn, mono):
                 break
             point = by_mn.get(pkt.mn)
             if point is None:
-                self._reject(f"unknown MN {pkt.mn}", ev.raw, conn)
+                self._reject(f"unknown MN {pkt.mn}", ev, conn)
                 continue
             if pkt.pw != point.pw:
-                self._reject(f"wrong PW for MN {pkt.mn} (point {point.id})", ev.raw, conn)
+                self._reject(f"wrong PW for MN {pkt.mn} (point {point.id})", ev, conn)
                 self._wrong_pw(pkt, point, conn, mono, now)
                 continue
             t = pkt.data_time
             if t is not None and (t > latest or t < EARLIEST_DATA_TIME):
                 problem = datatime_problem(pkt, now, self.max_ahead)
-                self._reject(f"{problem} (MN {pkt.mn}, point {point.id})", ev.raw, conn)
+                self._reject(f"{problem} (MN {pkt.mn}, point {point.id})", ev, conn)
                 continue
             zone = by_zone.get(point.zone)
             if zone is None:
                 zone = by_zone[point.zone] = []
-            zone.append(ev.raw)
+            zone.append(ev)
             durable.append((pkt, point))
             if pkt.flag is not None and pkt.flag & 1 and pkt.cn not in ANSWER_COMMANDS:
                 acks.append(answer_segment(pkt))

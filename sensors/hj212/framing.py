@@ -34,10 +34,12 @@ class Garbage:
 
 
 class FrameBuffer:
-    """Incremental HJ 212 framer. ``feed(chunk)`` → list of :class:`Frame` / :class:`Garbage` events."""
+    """Incremental HJ 212 framer. ``feed(chunk)`` → list of :class:`Frame` / :class:`Garbage` events
+    (with ``frames_as_bytes``, each frame is its ``bytes`` itself, not wrapped: the receiver's path)."""
 
-    def __init__(self, max_frame: int = MAX_FRAME):
+    def __init__(self, max_frame: int = MAX_FRAME, *, frames_as_bytes: bool = False):
         self.max_frame = max_frame
+        self._frame = bytes if frames_as_bytes else Frame
         self._buf = bytearray()
         self._skipping: str | None = None  # reason while discarding the rest of an over-long frame
 
@@ -71,7 +73,7 @@ class FrameBuffer:
                 continue
             if nl >= 0:
                 end = nl - 1 if nl > start and buf[nl - 1] == 0x0D else nl
-                out.append(Frame(bytes(buf[start:end])))
+                out.append(self._frame(bytes(buf[start:end])))
                 pos = nl + 1
                 continue
             if n - start >= self.max_frame:
@@ -100,11 +102,12 @@ class FrameBuffer:
             return 0
         pos = at = 0
         limit = self.max_frame
+        frame = self._frame
         for line in bytes(buf[:last]).split(b"\n"):
             size = len(line)
             at += size + 1
             if line[:2] == b"##" and size < limit and line.find(b"##", 2) < 0:
-                out.append(Frame(line[:-1] if line[-1:] == b"\r" else line))
+                out.append(frame(line[:-1] if line[-1:] == b"\r" else line))
                 pos = at
             elif line.strip(_WS):
                 break

@@ -85,12 +85,16 @@ pieces = st.sampled_from([EXAMPLE, EXAMPLE, BODY + b"\n", b"\r\n", b"\n", b" ", 
 def test_fast_path_cuts_exactly_like_the_general_loop(parts, cuts, max_frame):
     stream = b"".join(parts)
     fast, slow = FrameBuffer(max_frame), GeneralLoopOnly(max_frame)
-    got, want = [], []
+    as_bytes = FrameBuffer(max_frame, frames_as_bytes=True)   # the receiver's form: a frame is its bytes
+    got, want, got_bytes = [], [], []
     pos, k = 0, 0
     while pos < len(stream):
         chunk = stream[pos:pos + cuts[k % len(cuts)]]
         pos, k = pos + len(chunk), k + 1
         got += fast.feed(chunk)
         want += slow.feed(chunk)
+        got_bytes += as_bytes.feed(chunk)
         assert len(fast) == len(slow)
-    assert got + fast.flush() == want + slow.flush()
+    want += slow.flush()
+    assert got + fast.flush() == want
+    assert got_bytes + as_bytes.flush() == [e.raw if isinstance(e, Frame) else e for e in want]
