@@ -140,9 +140,12 @@ def ratio(hours: int, workers: int | None) -> None:
     assert stored == readings - quarantined == on_server, (stored, readings, quarantined, on_server)
     e2e = stored / (t_end - t0)
     steps: dict[str, float] = {}
+    cpu_steps: dict[str, float] = {}
     for r in reports:
         for k, v in r.seconds.items():
             steps[k] = steps.get(k, 0.0) + v
+        for k, v in r.cpu_seconds.items():
+            cpu_steps[k] = cpu_steps.get(k, 0.0) + v
     print(f"packets: {len(packets):,} ({readings:,} readings, {hours} h of minute data, whole registry); "
           f"acknowledged {sent.acked:,}")
     sender_cpu = (own1.user + own1.system) - (own0.user + own0.system)
@@ -157,6 +160,9 @@ def ratio(hours: int, workers: int | None) -> None:
     print("  ingest steps, summed over zones (s): " + ", ".join(
         f"{k} {steps[k]:.2f}" for k in ("decode", "units", "quality", "serialise", "http", "write") if k in steps)
         + "  (serialise and http are parts of write, overlapped: lines serialised while a request is in flight)")
+    print("  ingest steps, CPU of the zone workers summed over zones (s): " + ", ".join(
+        f"{k} {cpu_steps[k]:.2f}" for k in ("decode", "units", "quality", "write") if k in cpu_steps)
+        + "  (not inflated by processes sharing the cores, as the wall times above are)")
     print(f"  stored {stored:,} = produced {readings:,} − quarantined {quarantined:,}; server count {on_server:,}")
     print(f"raw line-protocol write of the same {len(same):,} lines: {raw:,.0f} lines/s")
     print(f"end-to-end HJ 212 → InfluxDB: {e2e:,.0f} readings/s (stored {stored:,})")

@@ -77,6 +77,9 @@ class IngestReport:
     first_by_kind: dict[str, str] = field(default_factory=dict)   # earliest stored reading per point kind
     quarantine_file: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)   # wall time per step (decode, units, …)
+    #: CPU time of this process per step (all its threads: the write's HTTP thread too); unlike the wall
+    #: times it does not grow when other processes share the cores (zone workers, influxd, other users)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -321,7 +324,7 @@ def ingest_zone(zone: str, *, settings: Settings | None = None, registry: Regist
             for rej in rejected:
                 quarantine.add_rejected(rej, stage="ledger")
         parts.finish()
-        clock = time.perf_counter()
+        clock = _now()
         if ledgers:
             ledger = pd.concat(ledgers, ignore_index=True)
             report.ledger_rows = len(ledger)
@@ -390,7 +393,7 @@ class _Parts:
         self.quarantine, self.writer, self.report, self.rows = quarantine, writer, report, rows
         self.waiting: list[pd.DataFrame] = []
         self.parts = 0
-        self.clock = time.perf_counter()
+        self.clock = _now()
 
     def add(self, frame: pd.DataFrame) -> None:
         self.waiting.append(frame)
@@ -443,9 +446,16 @@ class _Parts:
         self.clock = _lap(report, "write", clock)
 
 
-def _lap(report: IngestReport, step: str, since: float) -> float:
-    now = time.perf_counter()
-    report.seconds[step] = round(report.seconds.get(step, 0.0) + now - since, 3)
+def _now() -> tuple[float, float]:
+    """Wall and process CPU clocks (s), read together."""
+    return time.perf_counter(), time.process_time()
+
+
+def _lap(report: IngestReport, step: str, since: tuple[float, float]) -> tuple[float, float]:
+    """Add the wall and CPU time since ``since`` (:func:`_now`) to ``step``; returns the clocks now."""
+    now = _now()
+    report.seconds[step] = round(report.seconds.get(step, 0.0) + now[0] - since[0], 3)
+    report.cpu_seconds[step] = round(report.cpu_seconds.get(step, 0.0) + now[1] - since[1], 3)
     return now
 
 
