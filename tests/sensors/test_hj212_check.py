@@ -50,6 +50,18 @@ def test_crc_many_equals_one_by_one(segments: list[bytes]):
     assert crc16_hj212_many(segments) == [crc16_hj212(s) for s in segments]
 
 
+def test_crc_many_keeps_its_work_arrays_only_for_ordinary_batches():
+    """Work arrays are reused between calls (smaller after larger must not see stale bytes) and a batch
+    over the kept size gets its own."""
+    from sensors.hj212 import crc
+
+    big = [bytes([k % 251]) * 1024 for k in range(crc._SCRATCH_MAX // 1024 + 3)]
+    small = [b"QN=1;ST=91", b"x" * 700, b"123456789"]
+    for batch in (small, big, small, big[:5]):
+        assert crc16_hj212_many(batch) == [crc16_hj212(s) for s in batch]
+    assert len(crc._SCRATCH.dist) <= crc._SCRATCH_MAX
+
+
 def test_ordinary_data_packets_are_lean_and_decode_like_parse_packet():
     cp = {"a21026": {"Rtd": 35.2, "ZsRtd": 40.1, "Flag": "N"}, "a34013": {"Avg": 8.1, "Flag": "N"}}
     raws = [build_packet(st="31", cn=cn, mn=MN, pw="100000", data_time=T0, cp=cp, qn=f"2024050108000000{i}",
