@@ -435,6 +435,7 @@ class Receiver:
         checked = iter(check_packets([ev for ev in events if type(ev) is bytes]))  # frames: bytes
         by_mn = self.by_mn
         lockout = self.lockout
+        locks = lockout.active   # changes in this loop only by a wrong PW (re-read there)
         for ev in events:
             if conn.close_reason is not None:
                 break
@@ -445,7 +446,7 @@ class Receiver:
             if isinstance(pkt, PacketError):
                 self._reject(str(pkt), ev, conn)
                 continue
-            if lockout.active and self._refuse_locked(pkt, conn, mono):
+            if locks and self._refuse_locked(pkt, conn, mono):
                 break
             point = by_mn.get(pkt.mn)
             if point is None:
@@ -454,6 +455,7 @@ class Receiver:
             if pkt.pw != point.pw:
                 self._reject(f"wrong PW for MN {pkt.mn} (point {point.id})", ev, conn)
                 self._wrong_pw(pkt, point, conn, mono, now)
+                locks = lockout.active
                 continue
             t = pkt.data_time
             if t is not None and (t > latest or t < EARLIEST_DATA_TIME):
