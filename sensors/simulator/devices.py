@@ -49,11 +49,14 @@ _ANSWER_RE = re.compile(rb"##(\d{4})((?:QN=([^;]*);)?ST=91;CN=9014;PW=[^;]*;MN=(
 def _answer_keys(raws: list[bytes]) -> list[tuple[str, bytes] | None]:
     """``(MN, QN)`` of each well-formed 9014 answer (length and CRC checked; the CRCs of one read at
     once), else ``None`` (then the full parser decides)."""
-    matches = [_ANSWER_RE.fullmatch(raw) for raw in raws]
-    ok = [m for m in matches if m is not None and int(m.group(1)) == len(m.group(2))]
-    good = {id(m) for m, crc in zip(ok, crc16_hj212_many([m.group(2) for m in ok]), strict=True)
-            if int(m.group(5), 16) == crc}
-    return [(m.group(4).decode(), m.group(3) or b"") if id(m) in good else None for m in matches]
+    groups = [m.groups() if (m := _ANSWER_RE.fullmatch(raw)) else None for raw in raws]
+    ok = [k for k, g in enumerate(groups) if g is not None and int(g[0]) == len(g[1])]
+    out: list[tuple[str, bytes] | None] = [None] * len(raws)
+    for k, crc in zip(ok, crc16_hj212_many([groups[k][1] for k in ok]), strict=True):
+        _, _, qn, mn, crc_field = groups[k]
+        if int(crc_field, 16) == crc:
+            out[k] = (mn.decode(), qn or b"")
+    return out
 
 
 def _wants_ack(raw: bytes) -> tuple[bool, bytes | None]:
@@ -148,10 +151,14 @@ async def send_packets_async(host: str, port: int, packets, *, connections: int 
     t0 = _t.perf_counter()
     queues = [asyncio.Queue(maxsize=10_000) for _ in range(max(1, connections))]
     tasks = [asyncio.create_task(_device_group(host, port, q, report, answer_timeout)) for q in queues]
+    connection_of: dict[str, asyncio.Queue] = {}
     try:
         for k, (mn, raw) in enumerate(packets):
             # a device always uses the same connection, so its packets stay in order on the wire
-            await queues[_key(mn) % len(queues)].put((mn, raw))
+            q = connection_of.get(mn)
+            if q is None:
+                q = connection_of[mn] = queues[_key(mn) % len(queues)]
+            await q.put((mn, raw))
             if k % 512 == 0 and any(t.done() for t in tasks):
                 break
     finally:
