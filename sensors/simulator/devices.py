@@ -159,8 +159,12 @@ async def send_packets_async(host: str, port: int, packets, *, connections: int 
             if q is None:
                 q = connection_of[mn] = queues[_key(mn) % len(queues)]
             await q.put((mn, raw))
-            if k % 512 == 0 and any(t.done() for t in tasks):
-                break
+            if k % 512 == 511:
+                # let the connections write what is queued (put() yields only when a queue is full: the
+                # whole input was queued before the first byte went out)
+                await asyncio.sleep(0)
+                if any(t.done() for t in tasks):
+                    break
     finally:
         for q in queues:
             await q.put(None)
