@@ -4,8 +4,10 @@ Layout read here: ``$ENVMON_DATA_DIR/reports/<YYYY-MM>/<scope>/`` with ``summary
 preliminary | final, ``version``, ``issued_at``, per-zone / per-enterprise cards with their ``status``)
 and the files ``report.pdf``, ``report.html``, ``points.csv``, ``emissions.csv``, ``exceedances.csv``;
 public versions in ``$ENVMON_DATA_DIR/public/<YYYY-MM>/<scope>/report.{pdf,html}``. A scope is
-``county``, a zone id, or ``<zone>/<enterprise>``. Only files of these names are ever served, and only
-from inside those folders.
+``county``, a zone id, or ``<zone>/<enterprise>``. Every issued version is kept under
+``<scope>/versions/v<N>/`` (the same files) and listed in ``<scope>/issue.json``
+(:mod:`monitoring.reports.versions`). Only files of these names are ever served, and only from inside those
+folders.
 """
 
 from __future__ import annotations
@@ -67,14 +69,63 @@ def list_reports(reports_dir: Path, public_dir: Path) -> list[ReportEntry]:
     return out
 
 
-def report_file(root: Path, month: str, scope: str, name: str, allowed: tuple[str, ...]) -> Path | None:
-    """The file ``root/month/scope/name`` when every part is well-formed and it exists, else None."""
-    if not (MONTH.match(month) and SCOPE.match(scope) and name in allowed):
+def report_file(root: Path, month: str, scope: str, name: str, allowed: tuple[str, ...], *,
+                scope_check: str | None = None) -> Path | None:
+    """The file ``root/month/scope/name`` when every part is well-formed and it exists, else None.
+    ``scope_check``: the scope validated instead of ``scope`` (a kept version's folder inside it)."""
+    if not (MONTH.match(month) and SCOPE.match(scope_check or scope) and name in allowed):
         return None
     path = (root / month / scope / name).resolve()
     if root.resolve() not in path.parents or not path.is_file():
         return None
     return path
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    """One issued version of a scope's report: what ``issue.json`` and ``versions/v<N>/summary.json`` say."""
+
+    number: int
+    status: str
+    issued_at: str | None
+    data_version: str
+    changes: tuple[dict, ...]          # what changed against the version before (field, old → new)
+    files: tuple[str, ...]
+
+    @property
+    def status_zh(self) -> str:
+        return STATUS_ZH.get(self.status, self.status)
+
+
+def report_versions(reports_dir: Path, month: str, scope: str) -> list[VersionEntry] | None:
+    """Every issued version of one scope, newest first; None when the month or scope is malformed or has no
+    report."""
+    if not (MONTH.match(month) and SCOPE.match(scope)):
+        return None
+    folder = reports_dir / month / scope
+    issue = _read(folder / "issue.json")
+    if not (folder / "summary.json").is_file() and not issue:
+        return None
+    out = []
+    for entry in issue.get("versions") or []:
+        try:
+            number = int(entry["version"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        vdir = folder / "versions" / f"v{number}"
+        summary = _read(vdir / "summary.json")
+        out.append(VersionEntry(number, str(entry.get("status", summary.get("status", ""))), entry.get("issued_at"),
+                                str(entry.get("data_version", "")), tuple(summary.get("changes") or ()),
+                                tuple(f for f in STAFF_FILES if (vdir / f).is_file())))
+    return sorted(out, key=lambda v: v.number, reverse=True)
+
+
+def version_file(reports_dir: Path, month: str, scope: str, number: int, name: str) -> Path | None:
+    """The kept file ``<month>/<scope>/versions/v<number>/<name>`` when well-formed and present, else None."""
+    if number < 1:
+        return None
+    return report_file(reports_dir, month, f"{scope}/versions/v{number}", name, STAFF_FILES,
+                       scope_check=scope)
 
 
 def public_reports(reports_dir: Path, public_dir: Path) -> list[ReportEntry]:

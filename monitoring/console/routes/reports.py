@@ -18,6 +18,8 @@ from monitoring.console.reports_index import (
     list_reports,
     public_reports,
     report_file,
+    report_versions,
+    version_file,
 )
 from monitoring.console.views import Handler, OfficeReader, console, render
 
@@ -47,6 +49,26 @@ def regenerate(request: Request, user: Handler, month: Annotated[str, Form()], s
     except RegenerationError as exc:
         return reports_page(request, user, error=str(exc), status_code=409)
     return RedirectResponse("/console/reports", status_code=303)
+
+
+# the two version routes before the download route: its {scope:path} would take ".../versions" as a scope
+@router.get("/console/reports/{month}/{scope:path}/versions")
+def report_versions_page(request: Request, user: OfficeReader, month: str, scope: str):
+    """Every issued version of one report, newest first, each with what changed and its files."""
+    versions = report_versions(console(request).settings.reports_dir, month, scope)
+    if versions is None:
+        return render(request, "error.html", {"title": "报告不存在", "message": ""}, status_code=404)
+    return render(request, "report_versions.html", {"month": month, "scope": scope, "versions": versions})
+
+
+@router.get("/console/reports/{month}/{scope:path}/versions/{number}/{name}")
+def report_version_download(request: Request, user: OfficeReader, month: str, scope: str, number: str, name: str):
+    path = (version_file(console(request).settings.reports_dir, month, scope, int(number), name)
+            if number.isdigit() else None)
+    if path is None:
+        return render(request, "error.html", {"title": "文件不存在", "message": ""}, status_code=404)
+    return FileResponse(path, filename=f"{month}-{scope.replace('/', '-')}-v{number}-{name}",
+                        content_disposition_type="attachment")
 
 
 @router.get("/console/reports/{month}/{scope:path}/{name}")

@@ -100,6 +100,32 @@ def test_an_operator_regenerates_a_report_and_a_new_version_is_kept(console_sett
         assert (folder / "versions" / "v1" / "report.pdf").exists() and (folder / "versions" / "v2" / "report.pdf").exists()
         page = c.get("/console/reports").text
         assert "签发 v2" in page and "v2 <small class=\"muted\">（保留 2 版）</small>" in page
+        assert f'href="/console/reports/{month}/{scope}/versions"' in page
+
+        # every kept version opens from the console: v2 first, with what changed against v1 (the late data
+        # changed the readings component of the data version), v1 first issued; each one's own files
+        versions = c.get(f"/console/reports/{month}/{scope}/versions")
+        assert versions.status_code == 200
+        text = versions.text
+        assert text.index('id="v2"') < text.index('id="v1"') and "首次签发" in text
+        v2_row = text[text.index('id="v2"'):text.index('id="v1"')]
+        assert "数据组成: 监测数据" in v2_row and "→" in v2_row
+        v1 = c.get(f"/console/reports/{month}/{scope}/versions/1/report.pdf")
+        assert v1.status_code == 200 and v1.content == (folder / "versions" / "v1" / "report.pdf").read_bytes()
+        assert "attachment" in v1.headers["content-disposition"] and "v1-report.pdf" in v1.headers["content-disposition"]
+        v2_summary = c.get(f"/console/reports/{month}/{scope}/versions/2/summary.json").json()
+        assert v2_summary["version"] == 2 and v2_summary["changes"]
+        for bad in (f"/console/reports/{month}/{scope}/versions/3/report.pdf",          # never issued
+                    f"/console/reports/{month}/{scope}/versions/0/report.pdf",
+                    f"/console/reports/{month}/{scope}/versions/x1/report.pdf",
+                    f"/console/reports/{month}/{scope}/versions/1/issue.json",          # not a report file
+                    f"/console/reports/{month}/{scope}/versions/1/..%2F..%2Fsummary.json",
+                    f"/console/reports/{month}/nowhere/versions",
+                    "/console/reports/2026-13/county/versions"):
+            assert c.get(bad).status_code == 404, bad
+        c.cookies.clear()
+        assert c.get(f"/console/reports/{month}/{scope}/versions").status_code == 303          # staff only
+        assert c.get(f"/console/reports/{month}/{scope}/versions/1/report.pdf").status_code == 303
 
 
 def test_a_regeneration_cut_off_by_a_stopped_server_does_not_block_the_next(console_settings):
