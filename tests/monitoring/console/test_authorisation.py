@@ -64,6 +64,8 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/console/inspections/tasks/{task_id}/photos/{photo_id}"): READ,
     ("GET", "/console/reports"): OFFICE,
     ("GET", "/console/reports/{month}/{scope:path}/{name}"): OFFICE,
+    ("GET", "/console/reports/{month}/{scope:path}/versions"): OFFICE,
+    ("GET", "/console/reports/{month}/{scope:path}/versions/{number}/{name}"): OFFICE,
     ("POST", "/console/reports/regenerate"): {OP},
     ("GET", "/public/reports"): PUBLIC,
     ("GET", "/public/reports/{month}/{scope:path}/{name}"): PUBLIC,
