@@ -168,7 +168,8 @@ def daily_ratio(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, t
     if len(days) == 0 or not arrays:
         return empty_chart(f"{title} 无数据" if title else "无数据", width_in, 1.0)
     with plt.rc_context(_RC):
-        fig, ax = _figure(width_in, height_in, right=0.9)
+        top_in = 0.3 if title else 0.12        # without a title (the page captions it) the plot takes the room
+        fig, ax = _figure(width_in, height_in, right=0.9, top=top_in)
         x = _day_axis(ax, days)
         top = max(120.0, max(float(np.nanmax(v)) for v in arrays.values()) * 1.12)
         ax.axhspan(100.0, top, color=STATUS_COLOURS["exceeds"], alpha=0.06)
@@ -180,7 +181,8 @@ def daily_ratio(days: Sequence[Any], series: Mapping[str, Sequence[float]], *, t
             if over.any():
                 ax.plot(x[over], v[over], ls="none", marker="o", ms=4, color=STATUS_COLOURS["exceeds"])
             ends.append((label, float(v[np.isfinite(v)][-1]), line.get_color()))
-        _end_labels(ax, len(x) - 0.3, ends, top)
+        # end labels one text line apart (6.5 pt × 1.2) on the axes' height, whatever the chart's size
+        _end_labels(ax, len(x) - 0.3, ends, top, gap=6.5 * 1.2 / 72 / (height_in - 0.35 - top_in))
         ax.set_ylim(0, top)
         ax.set_ylabel("占限值 %")
         if title:

@@ -145,6 +145,10 @@ def _capture_matrix(data: MonthData, points: list[str]) -> np.ndarray:
     return m
 
 
+#: Width of a chart shown two per row on A4 (report.css: 184 mm of text width, 49 % each), inches.
+HALF_WIDTH_IN = 3.5
+
+
 def point_charts(data: MonthData, names: Names, points: list[str], daily: pd.DataFrame) -> list[dict[str, str]]:
     """One chart per air/water point: each pollutant's daily value as % of its limit."""
     out = []
@@ -167,7 +171,9 @@ def point_charts(data: MonthData, names: Names, points: list[str], daily: pd.Dat
             if by_day:
                 series[parameter_zh(row["parameter"])] = [by_day.get(day, np.nan) for day in days]
         title = f"{pid} {names.point(pid)}"
-        out.append({"title": title, "svg": charts.daily_ratio(days, series, title=title)})
+        # two per row (report.css .charts2): drawn at that width, so that the labels keep their point size;
+        # the title is the page's caption above the chart (it wraps, a long point name does not get cut off)
+        out.append({"title": title, "svg": charts.daily_ratio(days, series, width_in=HALF_WIDTH_IN, height_in=1.6)})
     return out
 
 
