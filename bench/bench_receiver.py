@@ -2,7 +2,9 @@
 
 Starts ``python -m monitoring.commands.receiver`` on a free port with a throwaway spool, connects
 ``clients`` devices that each pipeline ``packets`` 2011 packets with A=1 (batches of 50), waits for
-every 9014 answer, and prints packets/s (answered = spooled and fsync'd). Also times the codec alone.
+every 9014 answer, and prints packets/s (answered = spooled and fsync'd) and the receiver's CPU per packet.
+Also times the codec alone: the full decoder (``parse_packet``) against the receiver's validation
+(``check_packets``: same acceptance, CP not decoded, a read's packets at once).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.proctree import cpu_seconds
 from sensors.hj212 import build_packet, crc16_hj212, parse_packet
+from sensors.hj212.packet import check_packets
 from sensors.timezone import LOCAL_TZ
 
 REGISTRY = REPO / "tests" / "sensors" / "data" / "registry_small.yaml"
@@ -68,7 +72,13 @@ def main() -> None:
     for _ in range(20000):
         crc16_hj212(seg)
     dc = time.perf_counter() - t
-    print(f"codec: {len(sample)} B packet, parse {20000 / dt:,.0f}/s, CRC alone {20000 / dc:,.0f}/s")
+    batch = [p[:-2] for p in packets(1, 250)]
+    t = time.perf_counter()
+    for _ in range(80):
+        check_packets(batch)
+    dk = time.perf_counter() - t
+    print(f"codec: {len(sample)} B packet, parse {20000 / dt:,.0f}/s, CRC alone {20000 / dc:,.0f}/s, "
+          f"receiver validation (check_packets, 250 a read) {20000 / dk:,.0f}/s")
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen([sys.executable, "-m", "monitoring.commands.receiver", "--port", "0",
                                  "--spool", f"{tmp}/spool", "--quarantine", f"{tmp}/q",
@@ -77,17 +87,20 @@ def main() -> None:
         work = [packets(k, per_client) for k in range(n_clients)]
         done: list[int] = []
         threads = [threading.Thread(target=client, args=(port, w, done)) for w in work]
+        cpu0 = cpu_seconds(proc.pid)
         t = time.perf_counter()
         for th in threads:
             th.start()
         for th in threads:
             th.join()
         elapsed = time.perf_counter() - t
+        cpu = cpu_seconds(proc.pid) - cpu0
         proc.terminate()
         proc.wait()
         total = sum(done)
         print(f"receiver: {n_clients} clients × {per_client} packets, {total} answered in {elapsed:.2f} s "
-              f"= {total / elapsed:,.0f} packets/s (spooled + fsync'd before each 9014)")
+              f"= {total / elapsed:,.0f} packets/s (spooled + fsync'd before each 9014); receiver CPU "
+              f"{cpu:.2f} s = {cpu / max(total, 1) * 1e6:.1f} µs a packet")
 
 
 if __name__ == "__main__":
