@@ -267,29 +267,50 @@ def _cp_keys(rest: str) -> list[str] | None:
     return keys if len(keys) == seps == rest.count("=") else None
 
 
-#: (MN, 2005?) → the CP item layout last seen from that device, as a compiled pattern: its keys in
-#: order, with their separators, each followed by ``=`` and a value without ``=;,&``. A device sends the
-#: same layout in every packet, so one C-level match checks the items instead of listing their keys.
-_LAYOUTS: dict[tuple[str, bool], re.Pattern] = {}
-
-
-def _cp_items_ok(mn: str, is_2005: bool, rest: str) -> bool:
-    """The CP items after ``DataTime`` are ``key=value`` pairs :func:`parse_packet` accepts: well-formed
-    (:func:`_cp_keys`), keys unique (after the 2005 → 2017 code mapping for a 2005 packet), no second
-    ``DataTime``."""
-    layout = _LAYOUTS.get((mn, is_2005))
-    if layout is not None and layout.fullmatch(rest):
-        return True
+def _cp_items_ok(is_2005: bool, rest: str) -> list[str] | None:
+    """The keys of the CP items after ``DataTime`` when they are ``key=value`` pairs :func:`parse_packet`
+    accepts: well-formed (:func:`_cp_keys`), unique (after the 2005 → 2017 code mapping for a 2005
+    packet), no second ``DataTime``; else ``None``."""
     keys = _cp_keys(rest)
     if (keys is None or _DATATIME_KEY in keys
             or not (_unique_2005(tuple(keys)) if is_2005 else len(set(keys)) == len(keys))):
-        return False
-    if len(_LAYOUTS) >= 4096:   # bounded (a few MiB) under a flood of invented MNs
-        _LAYOUTS.clear()
+        return None
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class _Device:
+    """What a device sent in its last lean packet, as a pattern for its next ones: the header with its
+    ST, CN, PW, MN and Flag verbatim, then ``DataTime``, then its CP keys in order (with their
+    separators), each ``=`` a value without ``=;,&``; only QN, DataTime, the values and the CRC vary.
+    A packet matching it matches :data:`_LEAN_RE` with these header values and CP items that
+    :func:`_cp_items_ok` accepts (checked when it was built), so one C-level match with two groups
+    replaces the general match, its eight groups and the CP key check."""
+
+    pattern: re.Pattern
+    st: str
+    cn: str
+    pw: str
+    mn: str
+    flag: int
+
+
+#: MN → the device's :class:`_Device`, rebuilt whenever a lean packet of that MN does not match it;
+#: bounded (a few MiB) under a flood of invented MNs.
+_DEVICES: dict[str, _Device] = {}
+
+
+def _device(g: tuple, keys: list[str]) -> _Device:
+    _qn, st, cn, pw, mn, flag, _dt, rest = g
     seps = _CP_SEP_RE.findall(rest)
-    _LAYOUTS[(mn, is_2005)] = re.compile("".join(re.escape(sep + key) + "=[^=;,&]*"
-                                                 for sep, key in zip(seps, keys, strict=True)))
-    return True
+    pattern = (r"##[0-9]{4}QN=([0-9]{1,32})"
+               + re.escape(f";ST={st};CN={cn};PW={pw};MN={mn};Flag={flag};CP=&&DataTime=") + r"([0-9]{14})"
+               + "".join(re.escape(sep + key) + "=[^=;,&]*" for sep, key in zip(seps, keys, strict=True))
+               + r"&&[0-9A-Fa-f]{4}")
+    if len(_DEVICES) >= 4096:
+        _DEVICES.clear()
+    dev = _DEVICES[mn] = _Device(re.compile(pattern), st, cn, pw, mn, int(flag))
+    return dev
 
 
 def _parse_or_error(raw: bytes) -> Packet | PacketError:
@@ -304,37 +325,50 @@ def check_packets(raws: list[bytes]) -> list[Packet | LeanPacket | PacketError]:
     cuts them) at once: for each, a :class:`LeanPacket` or :class:`Packet` when :func:`parse_packet`
     accepts it, else the :class:`PacketError` it raises (the same reason).
 
-    Packets of the usual shape (:data:`_LEAN_RE`, HJ 212-2017/2025 Flag, ASCII) are checked without
-    decoding their CP: length field, segment size, CRC (all of them in one numpy pass,
-    :func:`~sensors.hj212.crc.crc16_hj212_many`), unique CP keys, ``DataTime``; everything else —
-    and every packet that fails any check, for the precise reason — goes through :func:`parse_packet`.
+    Packets of the usual shape (:data:`_LEAN_RE`, ASCII) are checked without decoding their CP: length
+    field, segment size, CRC (all of them in one numpy pass, :func:`~sensors.hj212.crc.crc16_hj212_many`),
+    unique CP keys (after the 2005 code mapping), ``DataTime``; a device's next packets match the
+    pattern its last one left (:class:`_Device`). Everything else — and every packet that fails any
+    check, for the precise reason — goes through :func:`parse_packet`.
     """
     out: list = [None] * len(raws)
-    lean: list[tuple[int, bytes, str, tuple]] = []
+    lean: list[tuple[int, bytes, str, str, str, _Device]] = []   # index, raw, text, QN, DataTime, device
     match = _LEAN_RE.fullmatch
+    devices = _DEVICES
     for i, raw in enumerate(raws):
         if type(raw) is not bytes:
             raw = bytes(raw)
         text = raw.decode("latin-1")       # one char per byte; isascii() of a str is O(1)
-        m = match(text) if text.isascii() else None
+        if not text.isascii() or int(text[2:6] if text[2:6].isdigit() else -1) != len(raw) - 10 or \
+                len(raw) - 10 > MAX_SEGMENT:
+            out[i] = _parse_or_error(raw)
+            continue
+        # the device's own pattern first (its MN read roughly here; the pattern's match is the proof)
+        at = text.find(";MN=")
+        dev = devices.get(text[at + 4:text.find(";", at + 4)]) if at > 0 else None
+        m = dev.pattern.fullmatch(text) if dev is not None else None
+        if m is not None:
+            lean.append((i, raw, text, m[1], m[2], dev))
+            continue
+        m = match(text)
         if m is not None:
             g = m.groups()  # QN, ST, CN, PW, MN, Flag, DataTime, the other CP items
-            if int(text[2:6]) == len(raw) - 10 <= MAX_SEGMENT and _cp_items_ok(g[4], int(g[5]) >> 2 == _BITS_2005,
-                                                                           g[7]):
-                lean.append((i, raw, text, g))
+            keys = _cp_items_ok(int(g[5]) >> 2 == _BITS_2005, g[7])
+            if keys is not None:
+                lean.append((i, raw, text, g[0], g[6], _device(g, keys)))
                 continue
         out[i] = _parse_or_error(raw)
     if not lean:
         return out
-    for (i, raw, text, g), crc in zip(lean, crc16_hj212_many([raw[6:-4] for _, raw, _, _ in lean]), strict=True):
+    for (i, raw, text, qn, dt, dev), crc in zip(lean, crc16_hj212_many([x[1][6:-4] for x in lean]), strict=True):
         try:
-            t = _data_time(g[6])
+            t = _data_time(dt)
         except PacketError:
             t = None
         if t is None or int(text[-4:], 16) != crc:
             out[i] = _parse_or_error(raw)
             continue
-        out[i] = LeanPacket(raw, g[0], g[1], g[2], g[3], g[4], int(g[5]), t)
+        out[i] = LeanPacket(raw, qn, dev.st, dev.cn, dev.pw, dev.mn, dev.flag, t)
     return out
 
 

@@ -139,16 +139,20 @@ def test_lean_shape_variants_agree_with_parse_packet(head, dt, cp, framing):
 
 
 def test_a_devices_remembered_cp_layout_never_admits_what_parse_packet_refuses():
-    """The layout cache (per MN and version) only short-cuts items already seen valid: the same keys in
-    a 2005 packet, where two codes map to one, a value with '=', a key repeated — each refused with
-    parse_packet's reason, in every order."""
+    """The remembered device pattern (per MN) only short-cuts a header and CP keys already seen valid:
+    the same keys in a 2005 packet, where two codes map to one, a value with '=', a key repeated — each
+    refused with parse_packet's reason, in every order; another PW or CN is read from the packet."""
     cp = "DataTime=20240501080000;B02-Avg=1,a00000-Avg=2"
     ok_2017 = seg(f"{HEAD};Flag=5;CP=&&{cp}&&")
     same_keys_2005 = seg(f"{HEAD};Flag=1;CP=&&{cp}&&")
     eq_in_value = seg(f"{HEAD};Flag=5;CP=&&{cp}=3&&")
     repeated = seg(f"{HEAD};Flag=5;CP=&&{cp};B02-Avg=4&&")
     other_sep = seg(f"{HEAD};Flag=5;CP=&&{cp.replace(',', ';')}&&")
+    other_pw = seg(f"{HEAD.replace('PW=100000', 'PW=999999')};Flag=5;CP=&&{cp}&&")
+    other_cn = seg(f"{HEAD.replace('CN=2011', 'CN=2051')};Flag=5;CP=&&{cp}&&")
+    lean = (ok_2017, other_sep, other_pw, other_cn)
     for order in ([ok_2017, same_keys_2005, eq_in_value, repeated, other_sep],
-                  [same_keys_2005, repeated, ok_2017, ok_2017, eq_in_value, same_keys_2005]):
-        got = assert_same(order)
-        assert [isinstance(r, LeanPacket) for r in got] == [r in (ok_2017, other_sep) for r in order]
+                  [same_keys_2005, repeated, ok_2017, ok_2017, eq_in_value, same_keys_2005],
+                  [ok_2017, other_pw, ok_2017, other_cn, other_cn, same_keys_2005, ok_2017]):
+        got = assert_same(order)   # header values read from each packet, never from the remembered one
+        assert [isinstance(r, LeanPacket) for r in got] == [r in lean for r in order]
