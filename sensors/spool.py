@@ -118,7 +118,7 @@ class SegmentWriter:
         if not _zone_ok(zone):
             raise ValueError(f"zone id {zone!r} is not a safe directory name")
         fd = self._segment(zone)
-        data = b"\r\n".join(raws) + b"\r\n"
+        data = b"\r\n".join([*raws, b""])   # one copy, every line ending \r\n
         view = memoryview(data)
         while view:
             n = os.write(fd, view)
