@@ -16,8 +16,10 @@ one per dirty segment, shared by every connection that wrote meanwhile) covers t
 **Durable hook** (``on_durable``): a callable given by the layer that starts the receiver (``sensors/``
 never imports ``monitoring/``). After each fsync round it is called with the ``(packet, point)`` pairs
 that round made durable, before their answers go out; it must only enqueue (the safety fast path,
-:mod:`monitoring.safety.fastpath`, evaluates alarm thresholds in its own thread). An exception in the
-hook is logged and never costs a packet or an answer.
+:mod:`monitoring.safety.fastpath`, evaluates alarm thresholds in its own thread). A packet is usually a
+:class:`~sensors.hj212.packet.LeanPacket`: header fields and ``data_time`` at hand, its CP decoded on
+first use (``pkt.cp``), so a hook that looks only at some points' packets pays only for those. An
+exception in the hook is logged and never costs a packet or an answer.
 
 Everything else — bad CRC, wrong length, junk bytes, over-long frames, unknown MN, wrong PW, missing
 DataTime — goes to the quarantine (JSON lines with time, peer, reason, raw bytes in base64), without an
