@@ -545,8 +545,9 @@ def _settle_heap() -> None:
     The warm-up leaves ~10⁶ long-lived objects (GE, pydantic, pandas); the first full collection after it
     walks them all. Without this it ran inside each zone worker's first decode: a 50-packet decode took
     0.22 s of CPU the first time and 0.01 s after, and a zone's first decode 0.36 s against 0.18 s (the
-    ratio bench's 2 workers paid it twice, ~0.4 s of CPU). Frozen objects are never scanned again, in
-    this process or in forked workers (whose pages they then also stop dirtying)."""
+    ratio bench's 2 workers paid it twice, ~0.4 s of CPU). Frozen objects are not scanned again, in this
+    process or in forked workers (whose pages they then also stop dirtying), until :func:`ingest_zones`
+    has its workers back and unfreezes them."""
     gc.collect()
     gc.freeze()
 
@@ -573,9 +574,13 @@ def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry
         outcomes = [_one_zone(z, settings, registry, store) for z in zones]
     else:
         warm_up()  # once here, inherited by the forked workers
-        gc.freeze()  # what this process made since, too: no worker's collector walks the parent's objects
         _FORK_STATE.update(settings=settings.ensure_dirs(), registry=registry, store=store)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            outcomes = list(pool.map(_one_zone_in_worker, zones))
+        gc.freeze()  # what this process made since, too: no worker's collector walks the parent's objects
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                outcomes = list(pool.map(_one_zone_in_worker, zones))
+        finally:
+            gc.unfreeze()  # the workers are gone: this process collects its own objects again (a caller
+            #                that runs again, e.g. a test session, must not keep every object frozen)
     return ([o for o in outcomes if isinstance(o, IngestReport)],
             [o for o in outcomes if isinstance(o, ZoneFailure)])
