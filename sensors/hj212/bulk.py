@@ -7,8 +7,8 @@ order as :func:`sensors.hj212.packet.parse_packet` + :class:`~sensors.hj212.pack
 
 1. **framing, vectorised** over all lines (one numpy buffer): ``##``, the 4-digit length field equal to
    the data segment length (≤ 1024 bytes, HJ 212-2017 §6.3.1), a 4-hex-digit CRC equal to the
-   Appendix-A CRC of the segment — computed for every packet at once, two bytes per step with the
-   word table of :mod:`sensors.hj212.crc` — and printable ASCII only;
+   Appendix-A CRC of the segment — computed for every packet at once
+   (:func:`sensors.hj212.crc.crc16_hj212_ranges`) — and printable ASCII only;
 2. **header**: one compiled regular expression per packet for the usual header
    ``QN=…;ST=…;CN=…;PW=…;MN=…[;Flag=n];CP=&&`` (C speed, no objects beyond the captured fields);
 3. **CP splitting, vectorised**: the CP texts of all packets are gathered into one byte array, split at
@@ -48,7 +48,7 @@ from sensors.hj212.codes import (
     VERSION_BITS,
     unit_for,
 )
-from sensors.hj212.crc import _TABLE2, CRC_TABLE
+from sensors.hj212.crc import crc16_hj212_ranges
 from sensors.hj212.packet import (
     DESCRIPTIVE_FIELDS,
     MAX_SEGMENT,
@@ -72,10 +72,8 @@ from sensors.hj212.readings import (
 from sensors.schema import CN_PERIOD, empty_readings
 from sensors.site import SiteRegistry
 
-__all__ = ["BulkDecoded", "crc16_hj212_many", "decode_packets"]
+__all__ = ["BulkDecoded", "decode_packets"]
 
-_T2 = np.asarray(_TABLE2, dtype=np.int64)
-_T1 = np.asarray(CRC_TABLE, dtype=np.int64)
 #: byte → value of a hex digit, -1 for anything else
 _HEX = np.full(256, -1, dtype=np.int64)
 for _i, _c in enumerate(b"0123456789abcdef"):
@@ -110,32 +108,6 @@ class BulkDecoded:
     packet_line: np.ndarray
     fast: int
     nonstandard: dict[str, int]
-
-
-def crc16_hj212_many(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """HJ 212 Appendix-A CRC of the byte ranges ``buf[starts[k]:starts[k] + lengths[k]]``, all at once.
-
-    The packets are sorted by length so that step ``j`` (bytes ``2j, 2j+1``) works on the prefix of the
-    packets still that long; each step is one gather and one table lookup for all of them.
-    """
-    n = len(starts)
-    out = np.full(n, 0xFFFF, dtype=np.int64)
-    if n == 0:
-        return out
-    order = np.argsort(-lengths, kind="stable")
-    s, length = starts[order].astype(np.int64), lengths[order].astype(np.int64)
-    words = length // 2
-    reg = np.full(n, 0xFFFF, dtype=np.int64)
-    active = np.searchsorted(-words, -np.arange(int(words.max()) if n else 0), side="left")
-    for j, k in enumerate(active):
-        pos = s[:k] + 2 * j
-        w = buf[pos].astype(np.int64) | (buf[pos + 1].astype(np.int64) << 8)
-        reg[:k] = _T2[(reg[:k] >> 8) ^ w]
-    odd = np.flatnonzero(length & 1)
-    if len(odd):
-        reg[odd] = _T1[(reg[odd] >> 8) ^ buf[s[odd] + length[odd] - 1].astype(np.int64)]
-    out[order] = reg
-    return out
 
 
 def _gather(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
@@ -198,7 +170,7 @@ def _framing_ok(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> np.ndarr
     odd_bytes = np.flatnonzero((buf < 0x20) | (buf >= 0x7F))   # control or non-ASCII: per-packet path
     ok &= np.searchsorted(odd_bytes, seg_start) == np.searchsorted(odd_bytes, seg_start + seg_len)
     idx = np.flatnonzero(ok)
-    ok[idx] &= crc16_hj212_many(buf, seg_start[idx], seg_len[idx]) == crc[idx]
+    ok[idx] &= crc16_hj212_ranges(buf, seg_start[idx], seg_len[idx]) == crc[idx]
     return ok
 
 

@@ -21,6 +21,8 @@ The register's low byte is dropped at every step, so the state between bytes is 
 so each byte's contribution depends only on the byte and its distance to the segment's end:
 :func:`crc16_hj212_many` gathers ``H^k(b)`` from a ``(1024, 256)`` table for every byte of many segments
 at once and XOR-reduces per segment in numpy (the receiver checks a whole read's packets in one call).
+:func:`crc16_hj212_ranges` steps the word table over many byte ranges of one buffer at once, longest first
+(the ingest checks a whole spool segment's packets in one call): the two batch forms suit different sizes.
 
 CRC-16/MODBUS (``reg = (reg >> 8) ^ TABLE[(reg ^ b) & 0xFF]``, check value ``0x4B37``) is what several
 public parsers use by mistake; it is here only to diagnose such devices and to build test packets.
@@ -35,7 +37,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["CRC_TABLE", "crc16_hj212", "crc16_hj212_many", "crc16_modbus"]
+__all__ = ["CRC_TABLE", "crc16_hj212", "crc16_hj212_many", "crc16_hj212_ranges", "crc16_modbus"]
 
 
 def _reflected_table(poly: int = 0xA001) -> list[int]:
@@ -115,6 +117,40 @@ def crc16_hj212_many(segments: Sequence[bytes]) -> list[int]:
     x = np.bitwise_xor.reduceat(gathered, starts)
     x ^= powers[lens - 1, 0xFF]
     return _TABLE_NP[x].tolist()
+
+
+_T2_NP = np.asarray(_TABLE2, dtype=np.int64)
+_TABLE_NP_I64 = _TABLE_NP.astype(np.int64)
+
+
+def crc16_hj212_ranges(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """HJ 212 Appendix-A CRC of the byte ranges ``buf[starts[k]:starts[k] + lengths[k]]`` of one uint8
+    buffer, all at once (the ingest's path: a spool segment's packets, tens of thousands per call).
+
+    Another algorithm than :func:`crc16_hj212_many` for another size: memory O(number of ranges), not
+    O(bytes), and faster from a few thousand ranges on (49,801 spool packets: 0.045 s against 0.087 s
+    with the join it would need); :func:`crc16_hj212_many` is the faster one for a read's few hundred
+    packets (0.55 against 2.8 µs a packet at 280). The packets are sorted by length so that step ``j``
+    (bytes ``2j, 2j+1``) works on the prefix of the packets still that long; each step is one gather and
+    one table lookup for all of them."""
+    n = len(starts)
+    out = np.full(n, 0xFFFF, dtype=np.int64)
+    if n == 0:
+        return out
+    order = np.argsort(-lengths, kind="stable")
+    s, length = starts[order].astype(np.int64), lengths[order].astype(np.int64)
+    words = length // 2
+    reg = np.full(n, 0xFFFF, dtype=np.int64)
+    active = np.searchsorted(-words, -np.arange(int(words.max()) if n else 0), side="left")
+    for j, k in enumerate(active):
+        pos = s[:k] + 2 * j
+        w = buf[pos].astype(np.int64) | (buf[pos + 1].astype(np.int64) << 8)
+        reg[:k] = _T2_NP[(reg[:k] >> 8) ^ w]
+    odd = np.flatnonzero(length & 1)
+    if len(odd):
+        reg[odd] = _TABLE_NP_I64[(reg[odd] >> 8) ^ buf[s[odd] + length[odd] - 1].astype(np.int64)]
+    out[order] = reg
+    return out
 
 
 _SCRATCH = threading.local()

@@ -24,7 +24,8 @@ from sensors.hj212 import (
     frame_segment,
     parse_packet,
 )
-from sensors.hj212.bulk import crc16_hj212_many, decode_packets
+from sensors.hj212.bulk import decode_packets
+from sensors.hj212.crc import crc16_hj212_many, crc16_hj212_ranges
 from sensors.hj212.packet import nonstandard_fields
 from sensors.hj212.readings import packets_to_readings
 from sensors.timezone import LOCAL_TZ
@@ -90,9 +91,11 @@ def test_crc_of_many_packets_equals_appendix_a_crc():
     buf = np.frombuffer(b"".join(chunks), dtype=np.uint8)
     lengths = np.array([len(c) for c in chunks])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    got = crc16_hj212_many(buf, starts, lengths)
+    got = crc16_hj212_ranges(buf, starts, lengths)
     assert got.tolist() == [crc16_hj212(c) for c in chunks]
     assert got[-1] == 0x2F80
+    # the two batch forms agree (the receiver's, over a list of segments)
+    assert crc16_hj212_many([c for c in chunks if c]) == [crc16_hj212(c) for c in chunks if c]
 
 
 def test_simulated_minutes_identical(registry):
