@@ -12,6 +12,7 @@ is shared with the children by fork, not pickled. The default is 1 (in-process),
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import time
 from collections import defaultdict
@@ -26,7 +27,7 @@ from monitoring.config import LOCAL_TZ, Settings
 from monitoring.reports import content, figures, versions, writers
 from monitoring.reports.gather import MonthData, gather_month
 from monitoring.reports.period import STATUS_ZH, ReportMonth
-from monitoring.reports.render import render_html, write_pdf
+from monitoring.reports.render import fewer_collections, render_html, write_pdf
 
 SOURCE_ZH = {"readings": "监测数据", "ledger": "危废台账", "incidents": "事件", "complaints": "投诉",
              "inspections": "双随机检查", "quarantine": "隔离数据", "limits": "限值", "samples": "地下水/土壤样品"}
@@ -310,9 +311,11 @@ _SHARED: dict[str, Any] = {}
 
 def _run_scope(scope: Scope) -> ScopeResult:
     d = _SHARED
-    data = d["data"].select(zone=scope.zone, enterprise=scope.enterprise) \
-        if (scope.zone is not None and d["data"].zone is None) or scope.enterprise else d["data"]
-    return write_scope(data, scope, status=d["status"], now=d["now"], out=d["out"], public_dir=d["public_dir"])
+    with fewer_collections():
+        data = d["data"].select(zone=scope.zone, enterprise=scope.enterprise) \
+            if (scope.zone is not None and d["data"].zone is None) or scope.enterprise else d["data"]
+        return write_scope(data, scope, status=d["status"], now=d["now"], out=d["out"],
+                           public_dir=d["public_dir"])
 
 
 def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | None = None,
@@ -347,7 +350,8 @@ def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | N
     out = Path(out) if out is not None else settings.reports_dir
     timings["setup"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    data = gather_month(settings, rm, store=store, registry=registry, catalogue=catalogue, zone=zone)
+    with fewer_collections():    # the query answers are millions of short-lived lists (JSON rows)
+        data = gather_month(settings, rm, store=store, registry=registry, catalogue=catalogue, zone=zone)
     timings["gather (InfluxDB + SQL)"] = time.perf_counter() - t1
     status = rm.status(now)
     _SHARED.update(data=data, status=status, now=now, out=out,
@@ -359,6 +363,11 @@ def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | N
     try:
         if workers > 1 and len(scopes) > 1:
             ctx = multiprocessing.get_context("fork")
+            # the gathered month (~0.7 GB of frames, registry, catalogue) moves to the collector's permanent
+            # generation before the fork: the workers' collections never walk it (nor copy its pages by
+            # touching their headers)
+            gc.collect()
+            gc.freeze()
             with ctx.Pool(workers) as pool:
                 # the county first: it is the largest and should not be the straggler
                 order = sorted(scopes, key=lambda s: s.zone is not None)
@@ -368,6 +377,7 @@ def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | N
             results = [_run_scope(s) for s in scopes]
     finally:
         _SHARED.clear()
+        gc.unfreeze()
     timings["scopes (wall)"] = time.perf_counter() - t2
     for r in results:
         for k, v in r.timings.items():
