@@ -37,7 +37,7 @@ import requests
 
 from monitoring.airflow_preload import LOCAL_SETTINGS
 from monitoring.config import load_settings
-from monitoring.influx.server import INFLUXD_GOGC, write_config
+from monitoring.influx.server import INFLUXD_GOGC, INFLUXD_GOMEMLIMIT, write_config
 from monitoring.services import INIT_COMMAND, Layout, Service
 
 SUPERVISORD = Path(sys.executable).with_name("supervisord")
@@ -102,8 +102,9 @@ def supervisord_conf(layout: Layout) -> str:
             "stdout_logfile_maxbytes = 20MB",
             "stdout_logfile_backups = 3",
         ]
-        if service.name == "influxdb":   # Go's GC target (monitoring.influx.server.INFLUXD_GOGC)
-            lines.append(f'environment = GOGC="{os.environ.get("GOGC", INFLUXD_GOGC)}"')
+        if service.name == "influxdb":   # Go's GC target and soft memory limit (monitoring.influx.server)
+            lines.append(f'environment = GOGC="{os.environ.get("GOGC", INFLUXD_GOGC)}",'
+                         f'GOMEMLIMIT="{os.environ.get("GOMEMLIMIT", INFLUXD_GOMEMLIMIT)}"')
     return "\n".join(lines) + "\n"
 
 

@@ -92,9 +92,16 @@ def test_start_failure_reports_log_tail(tmp_path: Path) -> None:
 
 
 def test_managed_influxd_runs_with_the_gc_target(monkeypatch: pytest.MonkeyPatch) -> None:
-    """influxd's heap may grow to 1.5× what is live (GOGC=50), unless the environment says otherwise."""
+    """influxd's heap may grow to 1.5× what is live (GOGC=50) and softly to 500 MiB (GOMEMLIMIT), unless the
+    environment says otherwise."""
     monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.setenv("GOMEMLIMIT", "700MiB")
     server = ManagedInfluxd()
     with server:
         env = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
-    assert b"GOGC=50" in env
+    assert b"GOGC=50" in env and b"GOMEMLIMIT=700MiB" in env
+    monkeypatch.delenv("GOMEMLIMIT")
+    server = ManagedInfluxd()
+    with server:
+        env = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+    assert b"GOMEMLIMIT=500MiB" in env

@@ -82,8 +82,8 @@ def test_supervisord_conf_supervises_every_service_and_keeps_secrets_out(tmp_pat
     for prog in programs.values():
         assert prog["autorestart"] == "true" and prog["stopasgroup"] == "true" and prog["killasgroup"] == "true"
         assert int(prog["startretries"]) > 0
-    if "GOGC" not in os.environ:   # influxd's Go GC target (monitoring.influx.server.INFLUXD_GOGC)
-        assert programs["influxdb"]["environment"] == 'GOGC="50"'
+    if "GOGC" not in os.environ and "GOMEMLIMIT" not in os.environ:   # influxd's Go GC target and soft limit
+        assert programs["influxdb"]["environment"] == 'GOGC="50",GOMEMLIMIT="500MiB"'
     receiver = shlex.split(programs["receiver"]["command"])
     assert str(layout.ports["receiver"]) in receiver
     for secret in (env["AIRFLOW__API_AUTH__JWT_SECRET"], env["AIRFLOW__API__SECRET_KEY"]):
