@@ -274,7 +274,7 @@ def write_scope(data: MonthData, scope: Scope, *, status: str, now: datetime, ou
                            {"figures": t1 - t0})
     summary.update(version=decision.number, issued_at=pd.Timestamp(now).tz_convert(LOCAL_TZ).isoformat(),
                    changes=decision.changes)
-    ctx.update(version=decision.number, changes=decision.changes)
+    ctx.update(version=decision.number, changes=content.changes_zh(decision.changes, content.Names(data.registry)))
     writers.write_points(frames["points"], directory / "points.csv")
     writers.write_emissions(frames["emissions"], directory / "emissions.csv")
     writers.write_exceedances(frames["exceedances"], directory / "exceedances.csv")

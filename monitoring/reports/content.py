@@ -27,6 +27,43 @@ FLAG_ZH = {"gap_F": "F 停运", "gap_M": "M 维护", "gap_S": "S 手工输入", 
            "gap_T": "T 超量程", "gap_B": "B 通讯异常", "gap_other": "其他标记", "silence": "缺失"}
 
 
+#: The change list's fields as a person reads them (summary.json keeps the codes).
+CHANGE_FIELD_ZH = {
+    "status": "报告状态", "row": "判定项", "judged": "判定时段", "over": "超标时段", "max_value": "最大值",
+    "limit": "限值", "limit_status": "限值状态", "max_multiple": "最大超标倍数", "capture_pct": "有效传输率 %",
+    "judged_windows": "判定时段数", "exceeding_windows": "超标时段数", "exceeding_series": "超标项数",
+    "effective_transmission_pct": "有效传输率 %", "emission_kg": "排放量 kg", "incidents": "事件数",
+    "incidents_open": "未关闭事件数", "quarantined": "隔离数据条数", "complaints": "投诉数",
+    "inspections": "双随机检查数", "provisional_limits_applied": "使用暂定限值的判定项",
+}
+
+
+def changes_zh(changes: list[dict[str, Any]], names: Names) -> list[dict[str, Any]]:
+    """The change list of a reissued report (:func:`monitoring.reports.versions.decide`) worded for the PDF:
+    point, parameter, check and window in Chinese, field names in Chinese (``emission_kg.<code>`` →
+    排放量 kg · 颗粒物), statuses in Chinese."""
+    from monitoring.reports.period import STATUS_ZH as REPORT_STATUS_ZH
+
+    out = []
+    for c in changes:
+        what, field = c.get("what", ""), str(c.get("field", ""))
+        old, new = c.get("old"), c.get("new")
+        if "point" in c:
+            what = " ".join(x for x in (c["point"], names.point(c["point"]), parameter_zh(c.get("parameter", "")),
+                                        fig.CHECK_ZH.get(c.get("check", ""), c.get("check", "")),
+                                        fig.WINDOW_ZH.get(c.get("window", ""), c.get("window", ""))) if x)
+        head, _, sub = field.partition(".")
+        label = CHANGE_FIELD_ZH.get(head, head) + (f" · {parameter_zh(sub)}" if sub else "")
+        if str(what).startswith("数据组成"):       # a data-version component: its fingerprint changed
+            label = "数据指纹（SHA-256 前 12 位）"
+        if head == "status":
+            old, new = REPORT_STATUS_ZH.get(old, old), REPORT_STATUS_ZH.get(new, new)
+        elif head == "limit_status":
+            old, new = LIMIT_STATUS_ZH.get(old, old), LIMIT_STATUS_ZH.get(new, new)
+        out.append({"what": what, "field": label, "old": old, "new": new})
+    return out
+
+
 def parameter_zh(code: str) -> str:
     """Chinese name of an HJ 212 code (the one parameter table, :mod:`sensors.parameters`)."""
     from sensors.parameters import parameter_name_zh

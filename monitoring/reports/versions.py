@@ -136,12 +136,14 @@ def points_changes(old: pd.DataFrame, new: pd.DataFrame) -> list[dict[str, Any]]
     n = new.set_index(keys)
     out: list[dict[str, Any]] = []
     for key in n.index.union(o.index):
-        label = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+        parts = key if isinstance(key, tuple) else (key,)
+        label = " ".join(str(k) for k in parts)
+        ids = {k: str(v) for k, v in zip(keys, parts, strict=True)}   # for the Chinese wording (content)
         if key not in o.index:
-            out.append({"what": label, "field": "row", "old": None, "new": "新增"})
+            out.append({"what": label, "field": "row", "old": None, "new": "新增", **ids})
             continue
         if key not in n.index:
-            out.append({"what": label, "field": "row", "old": "存在", "new": None})
+            out.append({"what": label, "field": "row", "old": "存在", "new": None, **ids})
             continue
         ro, rn = o.loc[key], n.loc[key]
         if isinstance(ro, pd.DataFrame):
@@ -159,7 +161,7 @@ def points_changes(old: pd.DataFrame, new: pd.DataFrame) -> list[dict[str, Any]]
             except (TypeError, ValueError):
                 same = str(a) == str(b)
             if not same:
-                out.append({"what": label, "field": c, "old": _fmt(a), "new": _fmt(b)})
+                out.append({"what": label, "field": c, "old": _fmt(a), "new": _fmt(b), **ids})
     return out
 
 
@@ -184,7 +186,12 @@ def decide(scope_dir: Path, summary: dict[str, Any], points: pd.DataFrame) -> De
                                 "old": (old_c.get(k) or "")[:12], "new": v[:12]})
         for k, v in summary.get("headline", {}).items():
             ov = previous.get("headline", {}).get(k)
-            if _fmt(ov) != _fmt(v):
+            if isinstance(v, dict) or isinstance(ov, dict):   # per pollutant (emission_kg): one change each
+                v, ov = v if isinstance(v, dict) else {}, ov if isinstance(ov, dict) else {}
+                changes += [{"what": "总体指标", "field": f"{k}.{sub}", "old": _fmt(ov.get(sub)),
+                             "new": _fmt(v.get(sub))}
+                            for sub in sorted(set(v) | set(ov)) if _fmt(ov.get(sub)) != _fmt(v.get(sub))]
+            elif _fmt(ov) != _fmt(v):
                 changes.append({"what": "总体指标", "field": k, "old": _fmt(ov), "new": _fmt(v)})
     old_points = scope_dir / VERSIONS_DIR / f"v{last['version']}" / "points.csv"
     if old_points.exists():

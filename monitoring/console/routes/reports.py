@@ -55,10 +55,15 @@ def regenerate(request: Request, user: Handler, month: Annotated[str, Form()], s
 @router.get("/console/reports/{month}/{scope:path}/versions")
 def report_versions_page(request: Request, user: OfficeReader, month: str, scope: str):
     """Every issued version of one report, newest first, each with what changed and its files."""
+    from monitoring.reports.content import Names, changes_zh
+
     versions = report_versions(console(request).settings.reports_dir, month, scope)
     if versions is None:
         return render(request, "error.html", {"title": "报告不存在", "message": ""}, status_code=404)
-    return render(request, "report_versions.html", {"month": month, "scope": scope, "versions": versions})
+    names = Names(console(request).registry)
+    changes = {v.number: changes_zh(list(v.changes), names) for v in versions}   # worded as in the PDF
+    return render(request, "report_versions.html", {"month": month, "scope": scope, "versions": versions,
+                                                    "changes": changes})
 
 
 @router.get("/console/reports/{month}/{scope:path}/versions/{number}/{name}")

@@ -109,7 +109,7 @@ def test_an_operator_regenerates_a_report_and_a_new_version_is_kept(console_sett
         text = versions.text
         assert text.index('id="v2"') < text.index('id="v1"') and "首次签发" in text
         v2_row = text[text.index('id="v2"'):text.index('id="v1"')]
-        assert "数据组成: 监测数据" in v2_row and "→" in v2_row
+        assert "数据组成: 监测数据（数据指纹（SHA-256 前 12 位））" in v2_row and "→" in v2_row
         v1 = c.get(f"/console/reports/{month}/{scope}/versions/1/report.pdf")
         assert v1.status_code == 200 and v1.content == (folder / "versions" / "v1" / "report.pdf").read_bytes()
         assert "attachment" in v1.headers["content-disposition"] and "v1-report.pdf" in v1.headers["content-disposition"]

@@ -194,6 +194,14 @@ def test_versions_kept_and_reissued_with_change_list(month_in_store, influx_stor
     over = changes[("S1 a21026 concentration hour", "over")]
     assert (over["old"], over["new"]) == (4, 5)
     assert ("数据组成: 监测数据", "readings") in changes
+    assert not any(isinstance(c["old"], dict) or isinstance(c["new"], dict) for c in summary["changes"])
+    # the PDF/HTML words the change list for a person: the point's parameter, check and window in Chinese
+    html = (zone_dir / "report.html").read_text(encoding="utf-8")
+    changes_html = html[html.index("本版变更"):]
+    assert "S1" in changes_html and "二氧化硫 排放浓度 小时均值" in changes_html
+    assert "<td>超标时段</td><td>4</td><td>5</td>" in changes_html
+    assert "concentration hour" not in changes_html and "<td>over</td>" not in changes_html
+    assert "<td>数据组成: 监测数据</td><td>数据指纹（SHA-256 前 12 位）</td>" in changes_html
     v1 = json.loads((zone_dir / "versions" / "v1" / "summary.json").read_text(encoding="utf-8"))
     assert v1["version"] == 1 and v1["data_version"] != summary["data_version"]
     assert (zone_dir / "versions" / "v1" / "report.pdf").exists()
@@ -202,6 +210,8 @@ def test_versions_kept_and_reissued_with_change_list(month_in_store, influx_stor
     summary = json.loads((zone_dir / "summary.json").read_text(encoding="utf-8"))
     assert final.results[0].status == "final" and summary["version"] == 3
     assert summary["changes"][0]["field"] == "status"
+    html = (zone_dir / "report.html").read_text(encoding="utf-8")
+    assert "<td>报告状态</td><td>初步</td><td>正式</td>" in html
     issue = json.loads((zone_dir / "issue.json").read_text(encoding="utf-8"))
     assert [v["status"] for v in issue["versions"]] == ["preliminary", "preliminary", "final"]
 
