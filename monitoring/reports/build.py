@@ -360,6 +360,7 @@ def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | N
     # task, a test runner) can deadlock in the child on a lock held by a thread that was not copied
     workers = workers if workers is not None else 1
     t2 = time.perf_counter()
+    froze = False
     try:
         if workers > 1 and len(scopes) > 1:
             ctx = multiprocessing.get_context("fork")
@@ -368,6 +369,7 @@ def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | N
             # touching their headers)
             gc.collect()
             gc.freeze()
+            froze = True
             with ctx.Pool(workers) as pool:
                 # the county first: it is the largest and should not be the straggler
                 order = sorted(scopes, key=lambda s: s.zone is not None)
@@ -377,7 +379,8 @@ def build_monthly(settings: Settings, month: str | ReportMonth, *, zone: str | N
             results = [_run_scope(s) for s in scopes]
     finally:
         _SHARED.clear()
-        gc.unfreeze()
+        if froze:   # only what this call froze: an in-process build leaves a caller's frozen objects alone
+            gc.unfreeze()
     timings["scopes (wall)"] = time.perf_counter() - t2
     for r in results:
         for k, v in r.timings.items():
