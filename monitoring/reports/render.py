@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -36,16 +37,28 @@ def render_html(context: dict[str, Any]) -> str:
 PDF_GC_THRESHOLD0 = 100_000
 
 
+_GC_LOCK = threading.Lock()
+_GC_USERS: list[tuple[int, ...]] = []   # the threshold before the first of the nested/concurrent users
+
+
 @contextmanager
 def fewer_collections():
     """Collect the young generation every :data:`PDF_GC_THRESHOLD0` allocations instead of every 700 while
-    a report is computed and laid out (matplotlib's artists and WeasyPrint's boxes are short-lived cycles)."""
-    old = gc.get_threshold()
-    gc.set_threshold(max(old[0], PDF_GC_THRESHOLD0), *old[1:])
+    a report is computed and laid out (matplotlib's artists and WeasyPrint's boxes are short-lived cycles).
+    Nested and concurrent uses (the console builds reports in a thread) share it: the last one out restores
+    the threshold the first one found."""
+    with _GC_LOCK:
+        before = _GC_USERS[0] if _GC_USERS else gc.get_threshold()
+        if not _GC_USERS:
+            gc.set_threshold(max(before[0], PDF_GC_THRESHOLD0), *before[1:])
+        _GC_USERS.append(before)
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        with _GC_LOCK:
+            first = _GC_USERS.pop()
+            if not _GC_USERS:
+                gc.set_threshold(*first)
 
 
 def write_pdf(html: str, path: Path, mode: int = 0o600) -> Path:
