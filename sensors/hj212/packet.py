@@ -133,9 +133,16 @@ def _short(b: bytes, n: int = 16) -> str:
 
 def frame_segment(segment: bytes, crc_mode: str = "hj212") -> bytes:
     """Wrap a data segment into ``##LLLL<segment>CCCC\\r\\n``."""
+    _check_frameable(segment)
+    return _framed(segment, _CRC_MODES[crc_mode](segment))
+
+
+def _check_frameable(segment: bytes) -> None:
     if len(segment) > 9999:
         raise ValueError(f"data segment of {len(segment)} bytes cannot be framed")
-    crc = _CRC_MODES[crc_mode](segment)
+
+
+def _framed(segment: bytes, crc: int) -> bytes:
     return b"##%04d%s%04X\r\n" % (len(segment), segment, crc)
 
 
@@ -175,10 +182,9 @@ def parse_packet(raw: bytes) -> Packet:
 
 def frame_segments(segments: list[bytes]) -> list[bytes]:
     """:func:`frame_segment` (HJ 212 CRC) of many segments, their CRCs computed at once."""
-    if any(len(s) > 9999 for s in segments):
-        raise ValueError("a data segment over 9999 bytes cannot be framed")
-    return [b"##%04d%s%04X\r\n" % (len(s), s, c) for s, c in zip(segments, crc16_hj212_many(segments),
-                                                                      strict=True)]
+    for s in segments:
+        _check_frameable(s)
+    return [_framed(s, c) for s, c in zip(segments, crc16_hj212_many(segments), strict=True)]
 
 
 # -------------------------------------------------------------------------------------------------
