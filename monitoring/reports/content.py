@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from limits.loader import STATUS_ZH
+from limits.loader import STATUS_ZH as LIMIT_STATUS_ZH
 from monitoring import charts
 from monitoring.reports import figures as fig
 from monitoring.reports.gather import MonthData
+from monitoring.reports.period import STATUS_ZH as REPORT_STATUS_ZH
 
 KIND_ZH = {"stack": "有组织排放口", "fugitive": "厂界无组织", "insite_vocs": "厂区内VOCs", "noise": "厂界噪声",
            "wastewater": "废水排放口", "plant_effluent": "污水处理厂出水", "groundwater": "地下水监测井",
            "ambient_air": "环境空气质量站", "hw_store": "危险废物贮存点", "enterprise": "企业"}
-LIMIT_STATUS_ZH = STATUS_ZH
 INCIDENT_STATUS_ZH = {"open": "待处理", "acknowledged": "已确认", "closed": "已关闭"}
 OUTCOME_ZH = {"compliant": "未发现问题", "violation": "发现违法问题"}
 FLAG_ZH = {"gap_F": "F 停运", "gap_M": "M 维护", "gap_S": "S 手工输入", "gap_D": "D 故障", "gap_C": "C 校准",
@@ -42,8 +42,6 @@ def changes_zh(changes: list[dict[str, Any]], names: Names) -> list[dict[str, An
     """The change list of a reissued report (:func:`monitoring.reports.versions.decide`) worded for the PDF:
     point, parameter, check and window in Chinese, field names in Chinese (``emission_kg.<code>`` →
     排放量 kg · 颗粒物), statuses in Chinese."""
-    from monitoring.reports.period import STATUS_ZH as REPORT_STATUS_ZH
-
     out = []
     for c in changes:
         what, field = c.get("what", ""), str(c.get("field", ""))
