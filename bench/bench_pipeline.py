@@ -270,7 +270,7 @@ def main() -> None:
     m = sub.add_parser("month")
     m.add_argument("--days", type=int, default=30)
     for p in (r, m):
-        p.add_argument("--workers", type=int, help="zone processes (default: one per core)")
+        p.add_argument("--workers", type=int, help="zone processes (default: as envmon ingest, monitoring.ingest.default_workers)")
     args = ap.parse_args()
     ratio(args.hours, args.workers) if args.which == "ratio" else month(args.days, args.workers)
 

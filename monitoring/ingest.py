@@ -552,11 +552,34 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
+def pending_bytes(zone: str, settings: Settings) -> int:
+    """Bytes waiting for the zone's next run: its unclaimed spool segments and landing files."""
+    from sensors.spool import Spool
+
+    landing = [p for sub in ("lab", "ledger") for p in (settings.landing_dir / zone / sub).glob("*")]
+    return Spool(settings.spool_dir).pending_bytes(zone) + sum(
+        p.stat().st_size for p in landing if p.is_file())
+
+
+def default_workers() -> int:
+    """Zone processes when none are asked for: one per CPU core, plus one.
+
+    A zone worker waits on InfluxDB for about two thirds of its write step (ratio bench: write 1.43 s
+    wall, 0.47 s CPU, summed over zones), and a run's five zones split 3 + 2 over two workers: with one
+    more worker than cores a waiting worker's core goes to another zone, and the last zone does not
+    run alone (ratio bench, 2 cores, ingest phase wall: 1.79–1.88 s with 2 workers, 1.58–1.69 s with 3,
+    biggest zones first)."""
+    import os
+
+    return (os.cpu_count() or 1) + 1
+
+
 def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry: Registry | None = None,
                  store=None, workers: int | None = None) -> tuple[list[IngestReport], list[ZoneFailure]]:
     """Run :func:`ingest_zone` for each zone, ``workers`` zones at a time in their own processes
-    (default: one per CPU core), as the Airflow DAG maps one task per zone; one failing zone never
-    stops the others. Reports come back in ``zones`` order.
+    (default :func:`default_workers`), as the Airflow DAG maps one task per zone; one failing zone never
+    stops the others. Zones start biggest input first (:func:`pending_bytes`), so that no big zone is
+    left to run alone at the end; reports come back in ``zones`` order.
 
     A failure is logged with its reason (secrets redacted) and returned; its claimed input went back
     to the spool / landing folder, so the next run tries it again. Worker processes are forked after
@@ -564,12 +587,11 @@ def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry
     so each starts warm; each opens its own InfluxDB connections (never one shared across a fork).
     """
     import multiprocessing
-    import os
     from concurrent.futures import ProcessPoolExecutor
 
     settings = settings or load_settings()
     registry = registry or load_registry(settings.registry_path)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(zones)))
+    workers = max(1, min(workers or default_workers(), len(zones)))
     if workers == 1:
         outcomes = [_one_zone(z, settings, registry, store) for z in zones]
     else:
@@ -577,8 +599,12 @@ def ingest_zones(zones: list[str], *, settings: Settings | None = None, registry
         _FORK_STATE.update(settings=settings.ensure_dirs(), registry=registry, store=store)
         gc.freeze()  # what this process made since, too: no worker's collector walks the parent's objects
         try:
+            # (an unknown zone is never looked up on disk: it fails in its worker, naming the known ones)
+            size = {z: pending_bytes(z, settings) if z in registry.zones else 0 for z in zones}
+            order = sorted(range(len(zones)), key=lambda i: -size[zones[i]])     # stable: ties keep order
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                outcomes = list(pool.map(_one_zone_in_worker, zones))
+                started = {i: pool.submit(_one_zone_in_worker, zones[i]) for i in order}
+                outcomes = [started[i].result() for i in range(len(zones))]
         finally:
             gc.unfreeze()  # the workers are gone: this process collects its own objects again (a caller
             #                that runs again, e.g. a test session, must not keep every object frozen)

@@ -197,6 +197,18 @@ class Spool:
             if m:
                 yield p, m
 
+    def pending_bytes(self, zone: str) -> int:
+        """Bytes of the zone's segments not yet claimed (``.ready`` and ``.open``): how much its next
+        ingest run will read, about."""
+        total = 0
+        for path, m in self._segments(zone):
+            if m["state"] in ("ready", "open"):
+                try:
+                    total += path.stat().st_size
+                except FileNotFoundError:          # claimed or rotated meanwhile
+                    pass
+        return total
+
     def claim(self, zone: str, batch: str, *, lease: timedelta = DEFAULT_LEASE) -> list[Path]:
         """Atomically rename the zone's ``.ready`` segments, and ``.open`` ones whose writer is dead, to
         ``.claimed-<batch>``, after writing the claim's owner record. A segment claimed concurrently by

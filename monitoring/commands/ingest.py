@@ -13,7 +13,7 @@ import typer
 def command(
     zone: Annotated[list[str] | None, typer.Option(help="zone id, 江口 or pinyin; repeat; default all")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="zones ingested in parallel (processes); "
-                                                           "default one per CPU core")] = None,
+                                                           "default one per CPU core, plus one")] = None,
 ) -> None:
     """Spool and landing files → decode → units → quality → InfluxDB, once per zone; prints the reports.
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -49,3 +51,40 @@ def test_zones_in_parallel_store_everything_and_a_failing_zone_does_not_stop_the
     assert influx_store.count("readings") == sum(r.readings_stored for r in reports.values())
     stored = influx_store.read_readings(START, end)
     assert set(stored["zone"]) == set(sent)
+
+
+_STARTS = Path("/nonexistent")   # set by the test below before the workers fork
+
+
+def _record_start(zone: str):
+    """Stands in for a zone's run in a worker: notes which zone started (one O_APPEND write each)."""
+    from monitoring.ingest import IngestReport
+
+    with _STARTS.open("a", encoding="utf-8") as fh:
+        fh.write(zone + "\n")
+    time.sleep(0.3)          # long enough that the first two are both running before the third starts
+    return IngestReport(zone=zone, batch=f"{zone}-test")
+
+
+def test_the_biggest_zones_start_first_and_reports_keep_the_callers_order(settings, tmp_path, monkeypatch):
+    """Five zones over two workers ran 3 + 2: started biggest first, the last one to start is the smallest,
+    so no big zone is left to run alone at the end (issue #13)."""
+    from monitoring import ingest
+    from sensors.spool import SegmentWriter
+
+    monkeypatch.setattr(sys.modules[__name__], "_STARTS", tmp_path / "starts.txt")
+    monkeypatch.setattr(ingest, "_one_zone_in_worker", _record_start)
+    writer = SegmentWriter(settings.spool_dir)
+    for zone, packets in (("nanxi", 5), ("jiangkou", 50), ("gaoyang", 20)):
+        writer.append(zone, [b"##0010QN=%07d0000" % i for i in range(packets)])
+    writer.rotate()
+    lab = settings.landing_dir / "nanxi" / "lab"
+    lab.mkdir(parents=True)
+    (lab / "samples.csv").write_bytes(b"x" * 2000)      # landing files count too: nanxi is the biggest
+    assert ingest.pending_bytes("nanxi", settings) == 5 * 22 + 2000       # 20-byte packets + CRLF
+
+    reports, failures = ingest.ingest_zones(["jiangkou", "gaoyang", "nanxi"], settings=settings, workers=2)
+
+    assert not failures and [r.zone for r in reports] == ["jiangkou", "gaoyang", "nanxi"]
+    started = _STARTS.read_text(encoding="utf-8").split()
+    assert set(started[:2]) == {"nanxi", "jiangkou"} and started[2] == "gaoyang"

@@ -129,6 +129,30 @@ def test_schema_types_in_the_summary_are_what_ge_reports() -> None:
     assert list(res.summary["ge"])[:2] == ["schema_columns", "schema_types.time"]
 
 
+def test_schema_columns_in_the_summary_are_what_ge_reports() -> None:
+    """The column check (issue #13: GE is given only the columns its row expectations read) records the
+    same ``schema_columns`` result as GE's ``expect_table_columns_to_match_set`` on the whole frame that
+    the row checks see (the schema's columns and the ``_min``/``_max`` range columns)."""
+    import great_expectations.expectations as gxe
+
+    from monitoring.quality import ROW_CHECKS, ROW_COLUMNS, _ge_validate
+
+    df = good_batch()
+    res = validate_batch(df, now=NOW, batch="q1")
+    whole = df.assign(_min=0.0, _max=1.0)
+    ge = _ge_validate(whole, {"schema_columns": gxe.ExpectTableColumnsToMatchSet(
+        column_set=[*READINGS_COLUMNS, "_min", "_max"], exact_match=True)})
+    assert res.summary["ge"]["schema_columns"] == ge["schema_columns"]
+    assert ge["schema_columns"]["success"] is True
+    # every column a row expectation names (column, column_A/B, column_list) is among those GE is given
+    named: set[str] = set()
+    for check in ROW_CHECKS:
+        for key, value in check.expectation(NOW).configuration.kwargs.items():
+            if key.startswith("column"):
+                named |= set(value) if isinstance(value, list) else {value}
+    assert named <= set(ROW_COLUMNS), named - set(ROW_COLUMNS)
+
+
 def test_reused_suite_judges_each_batch_by_its_own_now() -> None:
     """The row suite is built once per process; the future-time bound is the one of each call."""
     df = good_batch()                     # times NOW − 60 min … NOW − 21 min

@@ -52,6 +52,23 @@ def test_writer_rotates_to_ready_and_consumer_claims_commits(tmp_path: Path):
     assert spool.zones() == ["jiangkou", "nanxi"]  # consumed/ is not a zone
 
 
+def test_pending_bytes_counts_what_the_next_run_will_read(tmp_path: Path):
+    """Ready and open segments count (an open one is claimable once its writer is gone), claimed ones
+    not: the size ingest_zones starts the biggest zones first by."""
+    w = SegmentWriter(tmp_path / "spool")
+    w.append("jiangkou", [pk(1), pk(2)])
+    w.rotate()
+    w.append("jiangkou", [pk(3)])               # still open
+    w.append("nanxi", [pk(4)])
+    w.rotate()
+    spool = Spool(tmp_path / "spool")
+    line = len(pk(1)) + 2                       # packet + CRLF
+    assert (spool.pending_bytes("jiangkou"), spool.pending_bytes("nanxi")) == (3 * line, line)
+    spool.claim("nanxi", "b1")
+    assert spool.pending_bytes("nanxi") == 0
+    assert spool.pending_bytes("gaoyang") == 0  # no folder yet
+
+
 def test_release_returns_segments_to_ready(tmp_path: Path):
     w = SegmentWriter(tmp_path / "spool")
     w.append("nanxi", [pk(1)])
