@@ -556,9 +556,13 @@ def pending_bytes(zone: str, settings: Settings) -> int:
     """Bytes waiting for the zone's next run: its unclaimed spool segments and landing files."""
     from sensors.spool import Spool
 
-    landing = [p for sub in ("lab", "ledger") for p in (settings.landing_dir / zone / sub).glob("*")]
-    return Spool(settings.spool_dir).pending_bytes(zone) + sum(
-        p.stat().st_size for p in landing if p.is_file())
+    total = Spool(settings.spool_dir).pending_bytes(zone)
+    for sub in ("lab", "ledger"):
+        for path in (settings.landing_dir / zone / sub).glob("*"):
+            with contextlib.suppress(FileNotFoundError):     # claimed by a run meanwhile
+                if path.is_file():
+                    total += path.stat().st_size
+    return total
 
 
 def default_workers() -> int:
