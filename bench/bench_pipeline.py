@@ -269,8 +269,8 @@ def main() -> None:
     r.add_argument("--hours", type=int, default=6)
     m = sub.add_parser("month")
     m.add_argument("--days", type=int, default=30)
-    for p in (r, m):
-        p.add_argument("--workers", type=int, help="zone processes (default: as envmon ingest, monitoring.ingest.default_workers)")
+    r.add_argument("--workers", type=int, help="zone processes (default: as envmon ingest, one per core plus one)")
+    m.add_argument("--workers", type=int, help="zone processes (default: one per core)")
     args = ap.parse_args()
     ratio(args.hours, args.workers) if args.which == "ratio" else month(args.days, args.workers)
 
