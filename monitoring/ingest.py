@@ -571,8 +571,10 @@ def default_workers() -> int:
     A zone worker waits on InfluxDB for about two thirds of its write step (ratio bench: write 1.43 s
     wall, 0.47 s CPU, summed over zones), and a run's five zones split 3 + 2 over two workers: with one
     more worker than cores a waiting worker's core goes to another zone, and the last zone does not
-    run alone (ratio bench, 2 cores, ingest phase wall: 1.79–1.88 s with 2 workers, 1.58–1.69 s with 3,
-    biggest zones first)."""
+    run alone. Measured with ``ingest_zones`` on the ratio bench's spool (2 cores, fresh database, biggest
+    zones first): 1.79–1.88 s with 2 workers, 1.58–1.69 s with 3 on a quiet machine; 6 alternating pairs
+    on a busy one, median 2.11 s with 2 and 2.03 s with 3 (3 faster in 5 pairs), for 0.1–0.3 s more
+    CPU (one more fork and first zone)."""
     import os
 
     return (os.cpu_count() or 1) + 1
