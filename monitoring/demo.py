@@ -309,14 +309,20 @@ def print_summary(console: Console, registry: Registry, result: DemoResult) -> N
 
 #: Point kinds whose windows are local days: an episode of theirs is judged once its day is over.
 DAY_WINDOW_KINDS = ("wastewater", "plant_effluent", "ambient_air")
+#: Parameters judged on every valid sample rather than on a daily mean: pH, a range (GB 8978-1996 6–9;
+#: :mod:`monitoring.compliance.water`), so an episode of theirs shows as soon as it begins, even on a day
+#: that is still running.
+SAMPLE_JUDGED = ("w01001",)
 
 
 def judged_episodes(episodes: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
     """The injected episodes the period can show as incidents: begun inside it, their judging window closed
-    before ``end`` (a water or ambient day that is still running has no daily mean yet)."""
+    before ``end`` (a water or ambient day that is still running has no daily mean yet; a pH day is judged
+    sample by sample)."""
     s, e = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
     day_end = (episodes["end"] - pd.Timedelta(seconds=1)).dt.tz_convert(LOCAL_TZ).dt.floor("D") + pd.Timedelta(days=1)
     closes = episodes["end"].where(~episodes["kind"].isin(DAY_WINDOW_KINDS), day_end.dt.tz_convert("UTC"))
+    closes = closes.where(~episodes["parameter"].isin(SAMPLE_JUDGED), episodes["start"])
     return episodes[(episodes["start"] >= s) & (closes <= e)]
 
 
