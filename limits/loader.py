@@ -40,6 +40,16 @@ CHECKS = ("concentration", "rate", "boundary", "single_reading", "leq_day", "leq
           # control, safety alarm levels (GB/T 50493-2019 一级/二级)
           "ambient_1h", "ambient_24h", "ambient_8h", "ambient_year", "class_iii", "screening", "control",
           "alarm_1", "alarm_2")
+#: Every ``check`` of the assessments frame as a person reads it (reports, console): the limits' checks
+#: above and the hazardous-waste ledger's (:mod:`monitoring.compliance`); one wording everywhere.
+CHECK_ZH: dict[str, str] = {
+    "concentration": "排放浓度", "rate": "排放速率", "boundary": "厂界浓度", "single_reading": "任意一次浓度",
+    "leq_day": "昼间等效声级", "leq_night": "夜间等效声级", "lmax_night": "夜间最大声级",
+    "daily_mean": "日均浓度", "ph_range": "pH 范围",
+    "ambient_1h": "1小时平均", "ambient_24h": "24小时平均", "ambient_8h": "8小时平均", "ambient_year": "年平均",
+    "class_iii": "Ⅲ类限值", "screening": "筛选值", "control": "管制值", "alarm_1": "一级报警", "alarm_2": "二级报警",
+    "storage_days": "贮存期限", "temporary_stock": "临时贮存量", "declaration": "申报", "manifest": "转移联单",
+    "licence": "经营许可证"}
 AVERAGINGS = ("1h", "1d", "day", "night", "single", "event", "8h", "1y")
 #: The averaging period each check implies when an override entry does not say.
 DEFAULT_AVERAGING = {"concentration": "1h", "rate": "1h", "boundary": "1h", "single_reading": "single",

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
+from limits.loader import CHECK_ZH, STATUS_ZH
 from monitoring.config import LOCAL_TZ
 from monitoring.console.users import User, get_active_user
 
@@ -118,11 +119,23 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} 天"
 
 
+def check_zh(check: str | None) -> str:
+    """A ``check`` code as people read it (:data:`limits.loader.CHECK_ZH`; an unknown one as it is)."""
+    return CHECK_ZH.get(check or "", check or "—")
+
+
+def status_zh(status: str | None) -> str:
+    """A limit's source status as people read it (:data:`limits.loader.STATUS_ZH`)."""
+    return STATUS_ZH.get(status or "", status or "—")
+
+
 def register_filters(env: Any) -> None:
     env.filters["local"] = local
     env.filters["num"] = num
     env.filters["isotime"] = isotime
     env.filters["duration"] = duration
+    env.filters["check_zh"] = check_zh
+    env.filters["status_zh"] = status_zh
 
 
 #: route parameters: ``user: Reader`` etc. (the user, after the role check)

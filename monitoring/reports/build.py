@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from limits.loader import CHECK_ZH
 from monitoring.config import LOCAL_TZ, Settings
 from monitoring.reports import content, figures, versions, writers
 from monitoring.reports.gather import MonthData, gather_month
@@ -102,7 +103,7 @@ def _exceedance_rows(episodes: pd.DataFrame, names: content.Names) -> list[dict[
     rows = []
     for r in episodes.head(EXCEEDANCES_SHOWN).to_dict("records"):
         rows.append({"point": f"{r['point']} {names.point(r['point'])}", "parameter": content.parameter_zh(r["parameter"]),
-                     "check": figures.CHECK_ZH.get(r["check"], r["check"]), "start": r["start"], "end": r["end"],
+                     "check": CHECK_ZH.get(r["check"], r["check"]), "start": r["start"], "end": r["end"],
                      "windows": int(r["windows"]), "value": content.num(r["value"]), "unit": r["unit"] or "",
                      "limit": content.limit_text(r["limit"], r["limit_status"]),
                      "multiple": content.num(r["multiple"], 2), "status": r["limit_status"],

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from limits.loader import CHECK_ZH
 from limits.loader import STATUS_ZH as LIMIT_STATUS_ZH
 from monitoring import charts
 from monitoring.reports import figures as fig
@@ -48,7 +49,7 @@ def changes_zh(changes: list[dict[str, Any]], names: Names) -> list[dict[str, An
         old, new = c.get("old"), c.get("new")
         if "point" in c:
             what = " ".join(x for x in (c["point"], names.point(c["point"]), parameter_zh(c.get("parameter", "")),
-                                        fig.CHECK_ZH.get(c.get("check", ""), c.get("check", "")),
+                                        CHECK_ZH.get(c.get("check", ""), c.get("check", "")),
                                         fig.WINDOW_ZH.get(c.get("window", ""), c.get("window", ""))) if x)
         head, _, sub = field.partition(".")
         label = CHANGE_FIELD_ZH.get(head, head) + (f" · {parameter_zh(sub)}" if sub else "")
@@ -125,7 +126,7 @@ def compliance_rows(table: pd.DataFrame, names: Names) -> list[dict[str, Any]]:
     for r in _records(table):
         rows.append({
             "point": r["point"], "point_name": names.point(r["point"]), "kind": KIND_ZH.get(r["kind"], r["kind"]),
-            "parameter": parameter_zh(r["parameter"]), "check": fig.CHECK_ZH.get(r["check"], r["check"]),
+            "parameter": parameter_zh(r["parameter"]), "check": CHECK_ZH.get(r["check"], r["check"]),
             "window": fig.WINDOW_ZH.get(r["window"], r["window"]), "unit": r["unit"] or "",
             "limit": limit_text(r["limit"], r["limit_status"], r["limit_low"]),
             "mean": num(r["mean"]), "max": num(r["max_value"]), "p95": num(r["p95"]), "max_at": r["max_at"] or "",
@@ -291,7 +292,7 @@ def section_hw(data: MonthData, names: Names) -> dict[str, Any]:
                    "waste_code": r["waste_code"], "month_in": num(r["month_in_t"]), "month_out": num(r["month_out_t"]),
                    "stock": num(r["stock_t"])} for r in _records(stock)]
     finding_rows = [{"point": r["point"], "enterprise": names.enterprise(r["enterprise"]),
-                     "check": fig.CHECK_ZH.get(r["check"], r["check"]), "value": num(r["value"]),
+                     "check": CHECK_ZH.get(r["check"], r["check"]), "value": num(r["value"]),
                      "limit": limit_text(r["limit"], r["limit_status"]), "unit": r["unit"] or "",
                      "verdict": charts.STATUS_ZH.get(r["verdict"], r["verdict"]), "reason": r["reason"] or "",
                      "when": fig.local_text(r["window_start"], "%Y-%m-%d")} for r in _records(findings)]

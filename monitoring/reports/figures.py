@@ -36,10 +36,6 @@ WINDOW_NAMES = {"1h": "hour", "1d": "day", "day": "day-period", "night": "night-
                 "event": "event"}
 WINDOW_ZH = {"hour": "小时均值", "day": "日均值", "day-period": "昼间", "night-period": "夜间", "single": "单次值",
              "event": "事件", "day-hour": "昼间每小时", "night-hour": "夜间每小时"}
-CHECK_ZH = {"concentration": "排放浓度", "rate": "排放速率", "boundary": "厂界浓度", "single_reading": "任意一次浓度",
-            "leq_day": "昼间等效声级", "leq_night": "夜间等效声级", "lmax_night": "夜间最大声级",
-            "daily_mean": "日均浓度", "ph_range": "pH 范围", "storage_days": "贮存期限", "temporary_stock": "临时贮存量",
-            "declaration": "申报", "manifest": "转移联单", "licence": "经营许可证"}
 #: flow parameter of each emitting kind and the factor to kg/h from (concentration × flow)
 FLOWS = {"stack": ("a00000", 3600.0 / 1e6), "wastewater": ("w00000", 3600.0 / 1e6),
          "plant_effluent": ("w00000", 3600.0 / 1e6)}

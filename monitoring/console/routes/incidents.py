@@ -17,7 +17,7 @@ from monitoring.attachments import MAX_ATTACHMENT_BYTES
 from monitoring.casework import FINDINGS, REASONS, STAGES, CaseError
 from monitoring.config import LOCAL_TZ
 from monitoring.console import queries
-from monitoring.console.views import Handler, Reader, console, render
+from monitoring.console.views import Handler, Reader, console, render, status_zh
 from monitoring.incidents import SEVERITY_NAMES, IncidentError
 from sensors.parameters import load_parameter_table
 
@@ -233,7 +233,7 @@ def incident_chart_svg(c, inc) -> str:
     """The incident's chart, drawn once per incident version (memory, then the shared disk cache)."""
     from monitoring.console.charts import cached, windows_chart
 
-    title = f"{inc.point} {_parameter_names().get(inc.parameter, inc.parameter)}（限值来源：{inc.limit_status or '—'}）"
+    title = f"{inc.point} {_parameter_names().get(inc.parameter, inc.parameter)}（限值来源：{status_zh(inc.limit_status)}）"
     return cached(("incident", c.sql_url, inc.id, inc.updated_at.isoformat()), lambda: windows_chart(
         queries.series_windows(c.sql_url, inc.id), title=title, unit=inc.unit or ""), c.chart_dir)
 

@@ -156,6 +156,9 @@ def test_notification_links_open_the_incident_page(client, incident_id):
     r = client.get(f"/console/incidents/{incident_id}")
     assert r.status_code == 200 and f"事件 #{incident_id}" in r.text
     assert "/claim" not in r.text            # a leader reads, does not act
+    # the check and the limit's status read in Chinese (limits.loader), not as codes
+    assert "（排放浓度）" in r.text and "<td>暂定值</td>" in r.text
+    assert "concentration" not in r.text and ">provisional<" not in r.text
     assert client.get("/console/incidents/999999").status_code == 404
 
 

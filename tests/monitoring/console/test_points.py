@@ -24,7 +24,7 @@ def test_point_page_shows_windows_packets_and_quarantine(client, console_setting
     r = client.get(f"/console/points/{point.id}?days=2")
     assert r.status_code == 200
     html = r.text
-    assert "二氧化硫" in html and "超标" in html and "550" in html and "provisional" in html
+    assert "二氧化硫" in html and "超标" in html and "550" in html and "暂定值" in html and "排放浓度" in html
     assert f"MN={point.mn}" in html and "OTHERDEVICE" not in html
     assert "bad CRC" in html and "spool/jiangkou/1.ready:7" in html
     assert point.pw not in html and "PW=******" in html
