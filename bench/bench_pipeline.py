@@ -88,8 +88,8 @@ def _load() -> str:
 def ratio(hours: int, workers: int | None, runs: int) -> None:
     """``runs`` end-to-end runs (fresh database, spool and receiver each), each between two raw writes,
     against one managed influxd; the ratio of each run to the mean of its two raw rates, and their median.
-    A run and its raw writes are measured within seconds, so a slow spell of the (shared) machine slows
-    both sides of its ratio."""
+    A run and its raw writes are measured within seconds, so a slow spell of the (shared) machine longer
+    than that weighs on both sides of its ratio; shorter ones are what the median is for."""
     import statistics
 
     import pandas as pd
