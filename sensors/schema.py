@@ -85,6 +85,11 @@ POINT_KINDS = (
     "soil",             # 土壤监测点 (GB 36600-2018, HJ 1209-2021 yearly samples)
     "safety",           # 安全监测传感器 (combustible/toxic gas, O2, ammonia, dust collectors)
 )
+#: The point kinds as people read them (reports, console).
+POINT_KINDS_ZH = {"stack": "有组织排放口", "fugitive": "厂界无组织", "insite_vocs": "厂区内VOCs", "noise": "厂界噪声",
+                  "wastewater": "废水排放口", "plant_effluent": "污水处理厂出水", "groundwater": "地下水监测井",
+                  "ambient_air": "环境空气质量站", "hw_store": "危险废物贮存点", "soil": "土壤监测点",
+                  "safety": "安全监测传感器"}
 
 #: HJ 212 data flags (数据标记). ``N`` and ``T`` count towards compliance averages (:data:`VALID_FLAGS`).
 DATA_FLAGS = {

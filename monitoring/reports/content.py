@@ -18,10 +18,10 @@ from monitoring import charts
 from monitoring.reports import figures as fig
 from monitoring.reports.gather import MonthData
 from monitoring.reports.period import STATUS_ZH as REPORT_STATUS_ZH
+from sensors.schema import POINT_KINDS_ZH
 
-KIND_ZH = {"stack": "有组织排放口", "fugitive": "厂界无组织", "insite_vocs": "厂区内VOCs", "noise": "厂界噪声",
-           "wastewater": "废水排放口", "plant_effluent": "污水处理厂出水", "groundwater": "地下水监测井",
-           "ambient_air": "环境空气质量站", "hw_store": "危险废物贮存点", "enterprise": "企业"}
+#: point kinds (sensors.schema.POINT_KINDS_ZH) and the enterprise rows of the report's tables
+KIND_ZH = {**POINT_KINDS_ZH, "enterprise": "企业"}
 INCIDENT_STATUS_ZH = {"open": "待处理", "acknowledged": "已确认", "closed": "已关闭"}
 OUTCOME_ZH = {"compliant": "未发现问题", "violation": "发现违法问题"}
 FLAG_ZH = {"gap_F": "F 停运", "gap_M": "M 维护", "gap_S": "S 手工输入", "gap_D": "D 故障", "gap_C": "C 校准",

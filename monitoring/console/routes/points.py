@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request
 
 from monitoring.console import queries
-from monitoring.console.views import Reader, console, render
+from monitoring.console.views import Reader, check_zh, console, render, status_zh
 from sensors.parameters import load_parameter_table
+from sensors.schema import POINT_KINDS_ZH
 
 router = APIRouter(prefix="/console/points")
 MAX_DAYS = 31
@@ -33,7 +34,7 @@ def point_page(request: Request, user: Reader, point_id: str, days: int = 7):
     figures = cached(("point", c.sql_url, point_id, days, windows_stamp(c.sql_url)),
                      lambda: queries.point_summary(c.sql_url, point_id, until - timedelta(days=days), until))
     return render(request, "point.html", {
-        "point": point, "days": days, **figures,
+        "point": point, "days": days, **figures, "kinds": POINT_KINDS_ZH,
         "names": _names(), "enterprise": c.registry.enterprises.get(point.enterprise or ""),
         "packets": queries.decoded_packets(c.settings.spool_dir, point.zone, point.mn),
         "quarantine": queries.quarantined(c.settings.quarantine_dir, point.zone, point.id, point.mn),
@@ -52,8 +53,8 @@ def point_chart(request: Request, user: Reader, point_id: str, parameter: str, c
         df = df[(df["parameter"] == parameter) & (df["check"] == check)] if not df.empty else df
         unit = str(df["unit"].dropna().iloc[-1]) if not df.empty and df["unit"].notna().any() else ""
         status = str(df["limit_status"].dropna().iloc[-1]) if not df.empty and df["limit_status"].notna().any() \
-            else "—"
-        title = f"{point_id} {_names().get(parameter, parameter)} {check}（限值来源：{status}）"
+            else None
+        title = f"{point_id} {_names().get(parameter, parameter)} {check_zh(check)}（限值来源：{status_zh(status)}）"
         return windows_chart(df, title=title, unit=unit)
 
     bucket = int(until.timestamp() // 300)

@@ -25,11 +25,13 @@ def test_point_page_shows_windows_packets_and_quarantine(client, console_setting
     assert r.status_code == 200
     html = r.text
     assert "二氧化硫" in html and "超标" in html and "550" in html and "暂定值" in html and "排放浓度" in html
+    assert " · 有组织排放口 · " in html                   # the point's kind, as people read it
     assert f"MN={point.mn}" in html and "OTHERDEVICE" not in html
     assert "bad CRC" in html and "spool/jiangkou/1.ready:7" in html
     assert point.pw not in html and "PW=******" in html
     svg = client.get(f"/console/points/{point.id}/chart.svg?parameter=a21026&check=concentration&days=2")
     assert svg.headers["content-type"].startswith("image/svg+xml") and "550" in svg.text
+    assert "排放浓度（限值来源：暂定值）" in svg.text and "provisional" not in svg.text   # the chart's title
     assert client.get("/console/points/NOPE").status_code == 404
 
 
