@@ -281,3 +281,13 @@ pollutants:
     assert cat.stack_rate("SO2", 30).limit.status == "text"
     assert cat.stack_rate("NOx", 30).limit.status == "provisional"
     assert len(cat.find(standard="DB 50/418-2016", parameter="a21026")) == 3      # replaced, not added
+
+
+def test_every_check_status_and_point_kind_has_its_chinese_name():
+    """Reports and console show these words, never the codes: each vocabulary has one Chinese table."""
+    from limits.loader import CHECK_ZH, CHECKS, STATUS_ZH, STATUSES
+    from sensors.schema import POINT_KINDS, POINT_KINDS_ZH
+
+    assert set(CHECKS) <= set(CHECK_ZH)
+    assert set(STATUSES) == set(STATUS_ZH)
+    assert set(POINT_KINDS) == set(POINT_KINDS_ZH)
