@@ -73,7 +73,15 @@ import numpy as np
 import pandas as pd
 
 from monitoring.units import parameter_table
-from sensors.schema import DATA_FLAGS, IDENTITY, READINGS_COLUMNS, VALID_FLAG, conform, empty_readings
+from sensors.schema import (
+    DATA_FLAGS,
+    IDENTITY,
+    READINGS_COLUMNS,
+    VALID_FLAG,
+    conform,
+    empty_readings,
+    identity_key,
+)
 
 #: Importing GE logs ~200 INFO lines "Skipping registering function … does not have a class" (its API
 #: docs registry) into every task log; they say nothing about envmon's data. Quieted before the import.
@@ -237,7 +245,7 @@ class _Batch:
         is_n = np.append(np.array([str(v) == VALID_FLAG for v in flag_values], dtype=bool), False)
         identity_missing = {c: frame[c].isna().to_numpy() for c in IDENTITY}
         complete = ~np.logical_or.reduce(list(identity_missing.values()))
-        key = frame.groupby(IDENTITY, sort=False, dropna=False).ngroup().to_numpy()
+        key = identity_key(frame)
         later = np.ones(len(key), dtype=bool)
         later[np.unique(key, return_index=True)[1]] = False
         return cls(frame=frame, value=value, lo=frame["_min"].to_numpy(), hi=frame["_max"].to_numpy(),

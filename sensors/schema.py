@@ -42,6 +42,7 @@ it from here (layers: ``sensors/`` and ``limits/`` never import ``monitoring/``)
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 READINGS_COLUMNS: dict[str, str] = {
@@ -64,6 +65,17 @@ READINGS_COLUMNS: dict[str, str] = {
 
 #: Columns that identify a reading; duplicates on these inside one batch are an error.
 IDENTITY = ["point", "parameter", "statistic", "period", "time"]
+
+
+def identity_key(frame: pd.DataFrame) -> np.ndarray:
+    """One integer per row, equal for rows with the same :data:`IDENTITY` (missing values equal to each
+    other, as ``DataFrame.duplicated`` and ``groupby(dropna=False)`` count them): each column factorised
+    once and the codes combined (the decoder's re-sends and the quality gate's repeats)."""
+    key = np.zeros(len(frame), dtype=np.int64)
+    for column in IDENTITY:
+        codes, distinct = pd.factorize(frame[column], use_na_sentinel=False)
+        key, _ = pd.factorize(key * (len(distinct) + 1) + codes)
+    return key
 
 #: Columns that become InfluxDB tags (the series key). ``flag`` is a field so a re-sent reading with a
 #: corrected flag overwrites the old one instead of creating a second series.

@@ -25,7 +25,7 @@ from sensors.hj212.packet import (
     packet_values,
     parse_packet,
 )
-from sensors.schema import CN_PERIOD, IDENTITY, conform, empty_readings
+from sensors.schema import CN_PERIOD, conform, empty_readings, identity_key
 from sensors.site import SiteRegistry
 
 __all__ = ["Rejected", "decode_lines", "packet_values", "packets_to_readings", "spool_lines_to_readings"]
@@ -133,7 +133,7 @@ def readings_frame(frame: pd.DataFrame, raws: Mapping[int, bytes], rejected: lis
     frame = frame.loc[~bad]
     # re-sent packets: identical readings merge; a later different value supersedes (and is reported).
     # The identity is factorised once for both steps (what drop_duplicates and duplicated did each).
-    key = _identity_key(frame)
+    key = identity_key(frame)
     same = pd.DataFrame({"k": key, "v": frame["value"].to_numpy(), "f": frame["flag"].to_numpy(dtype=object)}
                         ).duplicated(keep="last").to_numpy()
     frame, key = frame.loc[~same], key[~same]
@@ -151,16 +151,6 @@ def readings_frame(frame: pd.DataFrame, raws: Mapping[int, bytes], rejected: lis
     out = conform(frame.drop(columns=["raw", "pkt"]))
     rejected.sort(key=lambda r: r.index)
     return out.reset_index(drop=True), rejected
-
-
-def _identity_key(frame: pd.DataFrame) -> np.ndarray:
-    """One integer per row, equal for rows with the same :data:`~sensors.schema.IDENTITY` (missing values
-    equal to each other, as ``DataFrame.duplicated`` counts them)."""
-    key = np.zeros(len(frame), dtype=np.int64)
-    for column in IDENTITY:
-        codes, distinct = pd.factorize(frame[column], use_na_sentinel=False)
-        key, _ = pd.factorize(key * (len(distinct) + 1) + codes)
-    return key
 
 
 def spool_lines_to_readings(lines: Iterable[tuple[object, int, bytes]], registry: SiteRegistry, batch: str,
