@@ -141,7 +141,7 @@ def crc16_hj212_ranges(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
     s, length = starts[order].astype(np.int64), lengths[order].astype(np.int64)
     words = length // 2
     reg = np.full(n, 0xFFFF, dtype=np.int64)
-    active = np.searchsorted(-words, -np.arange(int(words.max()) if n else 0), side="left")
+    active = np.searchsorted(-words, -np.arange(int(words.max())), side="left")
     for j, k in enumerate(active):
         pos = s[:k] + 2 * j
         w = buf[pos].astype(np.int64) | (buf[pos + 1].astype(np.int64) << 8)
@@ -159,8 +159,8 @@ _SCRATCH_MAX = 1 << 21   # bytes of segments per call whose work arrays are kept
 
 def _scratch(n: int) -> tuple[np.ndarray, np.ndarray]:
     """This thread's work arrays for :func:`crc16_hj212_many`, at least ``n`` long: kept between calls,
-    because fresh ones cost more in page faults than the arithmetic (a read's 64 KiB of packets needs
-    512 KiB of int64 distances)."""
+    because fresh ones cost more in page faults than the arithmetic (a receiver read of up to 256 KiB of
+    packets needs up to 2 MiB of int64 distances)."""
     if n > _SCRATCH_MAX:   # a huge batch: its own arrays, not kept
         return np.empty(n, dtype=np.int64), np.empty(n, dtype=np.uint8)
     have = getattr(_SCRATCH, "dist", None)
