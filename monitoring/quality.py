@@ -51,7 +51,9 @@ metric graph, whatever the batch size), so (issue #13):
   0.13–0.15 → 0.11–0.14 s;
 * the frame is loaded as a GE batch once per call (:func:`_run_suite`): ``get_batch().validate()``
   loaded and fingerprinted it twice. Measured on the ratio bench's five zone batches (173 k readings,
-  CPU s, summed): quality 1.15 → 0.75.
+  CPU s, summed): quality 1.15 → 0.75;
+* during a run each expectation's ``configuration`` is built once (:func:`_configuration`): GE rebuilt it
+  from the pydantic model ~95 times per expectation, ~20 % of a validation's CPU.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNIN
 import great_expectations as gx  # after its import-time logger is quieted (above)
 import great_expectations.expectations as gxe
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.expectation import Expectation
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +185,58 @@ def _run_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite):
     (its summary is written by :func:`write_summary`)."""
     from great_expectations.validator.v1_validator import Validator
 
-    return Validator(batch_definition=_batch_definition(), batch_parameters={"dataframe": frame},
-                     result_format="BASIC").validate_expectation_suite(suite)
+    _validating.configurations = {}
+    try:
+        return Validator(batch_definition=_batch_definition(), batch_parameters={"dataframe": frame},
+                         result_format="BASIC").validate_expectation_suite(suite)
+    finally:
+        _validating.configurations = None
+
+
+#: GE's ``Expectation.configuration``: a property that builds a new ``ExpectationConfiguration`` from the
+#: expectation's pydantic model (``.dict()``, class name → snake case) on every read, and GE's validator
+#: reads it ~95 times per expectation per validation (success, domain and runtime kwargs; GE 1.24).
+_GE_CONFIGURATION = Expectation.__dict__.get("configuration")
+_validating = threading.local()   # .configurations: id → (expectation, its configuration) during a run
+
+
+def _configuration(self: Expectation):
+    """``Expectation.configuration`` built once per expectation object and run (:func:`_run_suite`);
+    outside a run, and in other threads, GE's own property unchanged. Nothing changes an expectation
+    during a run (``time_not_future``'s bound is set before it, under the suite's lock); the memo keeps
+    each expectation alive, so an id is never reused within a run by the ones GE makes on the way.
+    Results are identical (a test compares GE's whole result, failing rows included); measured on the
+    ratio bench's biggest zone batch (42.8 k readings): 115 → 92 ms of CPU per validation."""
+    memo = getattr(_validating, "configurations", None)
+    if memo is None:
+        return _GE_CONFIGURATION.fget(self)
+    hit = memo.get(id(self))
+    if hit is None:
+        hit = memo[id(self)] = (self, _GE_CONFIGURATION.fget(self))
+    return hit[1]
+
+
+if isinstance(_GE_CONFIGURATION, property):   # a GE that no longer has the property simply runs as it is
+    Expectation.configuration = property(_configuration, doc=_GE_CONFIGURATION.__doc__)
+
+
+#: The text columns the row expectations read, given to GE (and to the masks' factorisations) as
+#: categoricals by :func:`_coded`.
+CODED_COLUMNS = ["point", "parameter", "statistic", "period", "flag"]
+
+
+def _coded(frame: pd.DataFrame, params: pd.Index, param_codes: np.ndarray) -> pd.DataFrame:
+    """``frame[ROW_COLUMNS]`` with :data:`CODED_COLUMNS` as categoricals (``parameter`` from its
+    factorisation ``params``/``param_codes``, already made for the ranges): GE's not-null, regex, set,
+    uniqueness and row-condition tests then work on integer codes, each text tested once per distinct
+    value instead of once per row. The same values, missing ones included, so the same results (a test
+    compares GE's whole result on both); measured on the ratio bench's biggest zone batch (42.8 k
+    readings): GE 94 → 68 ms of CPU for 11 ms of conversion."""
+    view = frame[ROW_COLUMNS].copy()
+    for c in CODED_COLUMNS:
+        view[c] = (pd.Categorical.from_codes(param_codes, categories=params) if c == "parameter"
+                   else view[c].astype("category"))
+    return view
 
 
 def _ge_results(result) -> dict[str, dict[str, Any]]:
@@ -234,18 +287,20 @@ class _Batch:
     duplicate_later: np.ndarray    # repeats after the first (quarantined; the first is kept)
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, limit: datetime) -> _Batch:
+    def of(cls, frame: pd.DataFrame, limit: datetime, coded: pd.DataFrame | None = None) -> _Batch:
+        """``coded``: :func:`_coded` of ``frame`` when the caller has it (the factorisations read its codes)."""
+        coded = frame if coded is None else coded
         value = frame["value"].to_numpy(dtype="float64")
-        flag_codes, flag_values = pd.factorize(frame["flag"], use_na_sentinel=True)
+        flag_codes, flag_values = pd.factorize(coded["flag"], use_na_sentinel=True)
         pattern = re.compile(FLAG_PATTERN)
         # each lookup has a trailing entry for code -1 (missing flag)
         bad_pattern = np.append(np.array([not pattern.fullmatch(str(v)) for v in flag_values], dtype=bool),
                                 False)
         known = np.append(np.array([str(v) in DATA_FLAGS for v in flag_values], dtype=bool), True)
         is_n = np.append(np.array([str(v) == VALID_FLAG for v in flag_values], dtype=bool), False)
-        identity_missing = {c: frame[c].isna().to_numpy() for c in IDENTITY}
+        identity_missing = {c: coded[c].isna().to_numpy() for c in IDENTITY}
         complete = ~np.logical_or.reduce(list(identity_missing.values()))
-        key = identity_key(frame)
+        key = identity_key(coded)
         later = np.ones(len(key), dtype=bool)
         later[np.unique(key, return_index=True)[1]] = False
         return cls(frame=frame, value=value, lo=frame["_min"].to_numpy(), hi=frame["_max"].to_numpy(),
@@ -385,14 +440,15 @@ def validate_batch(df: pd.DataFrame, *, now: datetime | None = None, batch: str)
     if wrong:
         return _whole_batch_failure(df, "schema_types", "wrong dtype: " + "; ".join(wrong), now, batch, types)
     suite, clock, lock = _row_suite()
+    coded = _coded(frame, params, codes)
     with lock:
         clock.max_value = now + FUTURE_TOLERANCE
-        ge = _ge_results(_run_suite(frame[ROW_COLUMNS], suite))
+        ge = _ge_results(_run_suite(coded, suite))
     columns = {"success": True, "unexpected_count": None, "observed": sorted(frame.columns), "error": False}
     ge = {"schema_columns": columns, **types, **ge}   # the summary's order as before
 
     # 3. each check's mask, checked against GE's count; quarantine: first failing group names the row ----
-    b = _Batch.of(frame, now + FUTURE_TOLERANCE)
+    b = _Batch.of(frame, now + FUTURE_TOLERANCE, coded)
     mismatches = []
     first = np.full(len(frame), None, dtype=object)
     reasons = np.full(len(frame), "", dtype=object)

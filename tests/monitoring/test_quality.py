@@ -153,6 +153,47 @@ def test_schema_columns_in_the_summary_are_what_ge_reports() -> None:
     assert named <= set(ROW_COLUMNS), named - set(ROW_COLUMNS)
 
 
+def test_ge_results_unchanged_by_the_configuration_memo_and_the_coded_columns() -> None:
+    """Issue #13's two GE savings change nothing GE reports: within a run (``_run_suite``) each
+    expectation's configuration is built once, and the text columns are given as categoricals
+    (``_coded``). GE's whole result — counts, partial lists, observed values, kwargs — is the one GE's own
+    validator gives on the plain frame, on a batch where every row check fails somewhere; outside a run
+    each read of a configuration is built anew, as in GE."""
+    from great_expectations.validator.v1_validator import Validator
+
+    from monitoring.quality import ROW_COLUMNS, _batch_definition, _coded, _row_suite, _run_suite
+
+    df = good_batch(300).assign(_min=0.0, _max=100.0)
+    df.loc[::7, "flag"] = "xyz"                  # flag pattern and flag set
+    df.loc[::11, "value"] = np.nan               # value missing for flag N
+    df.loc[::13, "value"] = 1e6                  # above _max
+    df.loc[::17, "point"] = pd.NA                # identity
+    df = pd.concat([df, df.iloc[:20]], ignore_index=True)   # repeated identities
+    suite, clock, lock = _row_suite()
+
+    def result(run) -> str:
+        d = run().to_json_dict()
+        d.pop("meta", None)
+        return json.dumps(d, sort_keys=True, default=str)
+
+    with lock:
+        clock.max_value = NOW + timedelta(minutes=5)
+        plain = result(lambda: Validator(batch_definition=_batch_definition(), batch_parameters={
+            "dataframe": df[ROW_COLUMNS]}, result_format="BASIC").validate_expectation_suite(suite))
+        memoised = result(lambda: _run_suite(df[ROW_COLUMNS], suite))
+        codes, params = pd.factorize(df["parameter"], use_na_sentinel=True)
+        coded = _coded(df, params, codes)
+        assert all(str(coded[c].dtype) == "category" for c in ("point", "parameter", "flag"))
+        on_codes = result(lambda: _run_suite(coded, suite))
+    assert memoised == plain
+    assert on_codes == plain
+    counts = [r["result"]["unexpected_count"] for r in json.loads(memoised)["results"]
+              if "unexpected_count" in r["result"]]
+    assert sum(1 for c in counts if c) >= 5, counts
+    clock_before = clock.configuration
+    assert clock.configuration is not clock_before          # outside a run: GE's property, a new object
+
+
 def test_reused_suite_judges_each_batch_by_its_own_now() -> None:
     """The row suite is built once per process; the future-time bound is the one of each call."""
     df = good_batch()                     # times NOW − 60 min … NOW − 21 min
