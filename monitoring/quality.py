@@ -53,7 +53,10 @@ metric graph, whatever the batch size), so (issue #13):
   loaded and fingerprinted it twice. Measured on the ratio bench's five zone batches (173 k readings,
   CPU s, summed): quality 1.15 → 0.75;
 * during a run each expectation's ``configuration`` is built once (:func:`_configuration`): GE rebuilt it
-  from the pydantic model ~95 times per expectation, ~20 % of a validation's CPU.
+  from the pydantic model ~95 times per expectation, ~20 % of a validation's CPU;
+* the text columns the row expectations read reach GE as categoricals (:func:`_coded`): its not-null,
+  regex, set, uniqueness and row-condition tests then work on codes. With the point above, on the ratio
+  bench's five zone batches (CPU s, summed): quality 0.63–0.66 → 0.42–0.47; GE's whole result unchanged.
 """
 
 from __future__ import annotations
