@@ -16,9 +16,9 @@ was lost (stored == produced − quarantined == what the server counts).
    serialise and http, the parts of write).
 2. **month** — a month (``--days``) of minute data for the whole registry through the DataFrame part of
    the pipeline (simulate → units → quality → InfluxDB), zones in parallel processes, each one local day
-   at a time: wall time, process time per step and the peak memory of the whole process tree
-   (:class:`bench.proctree.TreeMemory`: the pipeline's processes, influxd, and both together). Goal:
-   < 5 min, < 2 GiB.
+   at a time: wall time, each step's time in the workers (wall clock, waits included) and the peak
+   memory of the whole process tree (:class:`bench.proctree.TreeMemory`: the pipeline's processes,
+   influxd, and both together). Goal: < 5 min, < 2 GiB.
 
     .venv/bin/python bench/bench_pipeline.py ratio [--hours 6] [--runs 5] [--workers N]
     .venv/bin/python bench/bench_pipeline.py month [--days 30] [--workers N]
@@ -287,7 +287,7 @@ def month(days: int, workers: int | None) -> None:
           f"memory only {mem.peak_total_anon:,.0f} MiB ({'<' if mem.peak_total_anon < 2048 else '≥'} 2048); "
           f"largest single process {max(own, child):,.0f} MiB (ru_maxrss; influxd is a child too)")
     print(f"time {wall:.0f} s (goal < 300: {'met' if wall < 300 else 'NOT met'})")
-    print("  process time per step, summed over zones: " + ", ".join(
+    print("  time per step in the zone workers (wall clock, waits on influxd included), summed over zones: " + ", ".join(
         f"{k} {total[k]:.0f} s ({rows / total[k]:,.0f}/s)" for k in ("simulate", "units", "quality", "write")
         if total[k]))
     print(f"  {_load()}")
