@@ -290,9 +290,8 @@ class _Batch:
     duplicate_later: np.ndarray    # repeats after the first (quarantined; the first is kept)
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, limit: datetime, coded: pd.DataFrame | None = None) -> _Batch:
-        """``coded``: :func:`_coded` of ``frame`` when the caller has it (the factorisations read its codes)."""
-        coded = frame if coded is None else coded
+    def of(cls, frame: pd.DataFrame, limit: datetime, coded: pd.DataFrame) -> _Batch:
+        """``coded``: :func:`_coded` of ``frame``, whose codes the flag and identity factorisations read."""
         value = frame["value"].to_numpy(dtype="float64")
         flag_codes, flag_values = pd.factorize(coded["flag"], use_na_sentinel=True)
         pattern = re.compile(FLAG_PATTERN)
