@@ -23,6 +23,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import shutil
 import signal
 import threading
@@ -575,8 +576,6 @@ def default_workers() -> int:
     zones first): 1.79–1.88 s with 2 workers, 1.58–1.69 s with 3 on a quiet machine; 6 alternating pairs
     on a busy one, median 2.11 s with 2 and 2.03 s with 3 (3 faster in 5 pairs), for 0.1–0.3 s more
     CPU (one more fork and first zone)."""
-    import os
-
     return (os.cpu_count() or 1) + 1
 
 
