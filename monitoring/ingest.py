@@ -509,8 +509,6 @@ _FORK_STATE: dict[str, Any] = {}
 
 
 def _one_zone_in_worker(zone: str) -> IngestReport | ZoneFailure:
-    import os
-
     state = _FORK_STATE
     store = state["store"]
     if store is not None and state.get("pid") != os.getpid():
